@@ -1,0 +1,132 @@
+// The environment, validated once against one TypeBox schema. Keys are the variable names of
+// SPEC §8 so that an error message and the README speak the same language.
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+import { isValidTimeZone } from './clock.js'
+import { DecimalError, canonicalDecimal } from './money.js'
+
+const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
+
+const Bool = Type.Boolean()
+const PositiveInt = (defaultValue: number, maximum = 1_000_000) =>
+  Type.Integer({ minimum: 1, maximum, default: defaultValue })
+const NonNegativeInt = (defaultValue: number, maximum = 1_000_000) =>
+  Type.Integer({ minimum: 0, maximum, default: defaultValue })
+const OptionalText = Type.Optional(Type.String({ minLength: 1 }))
+
+export const EnvSchema = Type.Object({
+  // process
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'address to listen on' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  SQLITE_PATH: Type.String({ minLength: 1, default: './data/usage.db' }),
+
+  // the day and money
+  BUSINESS_TIMEZONE: Type.String({ minLength: 1, default: 'Europe/Warsaw' }),
+  USAGE_MARKUP_MULTIPLIER: Type.String({ pattern: DECIMAL_PATTERN, default: '1.3' }),
+  EXCHANGE_RATE_POLICY: Type.Enum(['previous-business-day', 'same-day'], { default: 'previous-business-day' }),
+  NBP_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.nbp.pl/api' }),
+
+  // raw store
+  INFLUXDB_FIRST_ENABLED: Type.Optional(Bool),
+  INFLUXDB_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  INFLUXDB_TOKEN: OptionalText,
+  INFLUXDB_ORG: OptionalText,
+  INFLUXDB_BUCKET: OptionalText,
+  INFLUXDB_DATABASE: OptionalText,
+  INFLUXDB_USERNAME: OptionalText,
+  INFLUXDB_PASSWORD: OptionalText,
+  INFLUXDB_MEASUREMENT: Type.String({ minLength: 1, default: 'usage_tracking' }),
+  INFLUXDB_QUERY_LANGUAGE: Type.Enum(['auto', 'flux', 'influxql'], { default: 'auto' }),
+  INFLUXDB_AGGREGATION_BATCH_SIZE: PositiveInt(5, 100),
+
+  // batch and scheduler
+  BATCH_MAX_RANGE_DAYS: PositiveInt(366, 3660),
+  BATCH_SCHEDULE_CRON: Type.String({ minLength: 9, default: '0 13 * * *' }),
+  BATCH_LOOKBACK_DAYS: NonNegativeInt(2, 366),
+  BATCH_CATCHUP_DAYS: NonNegativeInt(7, 366),
+  BATCH_SCHEDULER_ENABLED: Type.Boolean({ default: true }),
+
+  // auth
+  API_ADMIN_TOKEN: OptionalText,
+  API_READ_TOKEN: OptionalText,
+  API_INGEST_TOKEN: OptionalText,
+  API_CLIENT_TOKENS: Type.Optional(Type.String({ pattern: '^[^=,]+=[^=,]+(,[^=,]+=[^=,]+)*$' })),
+  AUTH_DISABLED: Type.Boolean({ default: false }),
+})
+
+/** Variables whose values never appear in messages or logs. */
+export const SECRET_NAME = /TOKEN|PASSWORD/
+
+export type Env = Static<typeof EnvSchema>
+
+export type Config = Env & {
+  /** SPEC §2: unset means "true when INFLUXDB_URL is set". */
+  influxdbFirst: boolean
+  /** Canonical decimal text of USAGE_MARKUP_MULTIPLIER. */
+  defaultMarkupRate: string
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Strict text → value: "1.5" is no integer and "yes" no boolean; the schema then says why. */
+function fromEnvText(text: string, type: string | undefined): unknown {
+  if (type === 'integer') return /^-?\d+$/.test(text.trim()) ? Number(text) : text
+  if (type === 'boolean') {
+    const t = text.trim().toLowerCase()
+    if (t === 'true' || t === '1') return true
+    if (t === 'false' || t === '0') return false
+    return text
+  }
+  return text
+}
+
+function expectation(name: string, message: string): string {
+  const schema = (EnvSchema.properties as Record<string, { enum?: string[]; type?: string; pattern?: string }>)[name]
+  if (schema?.enum) return `must be one of ${schema.enum.join(', ')}`
+  if (schema?.type === 'boolean') return 'must be true or false'
+  if (schema?.type === 'integer') return `${message}: a whole number`
+  return message
+}
+
+/** Reads and validates the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(source: Record<string, string | undefined>): Config {
+  const raw: Record<string, unknown> = {}
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    const value = source[key]
+    // Empty strings count as unset, as with a bare `VAR=` in a shell or a compose file.
+    if (value !== undefined && value !== '') raw[key] = fromEnvText(value, (schema as { type?: string }).type)
+  }
+  const withDefaults = Value.Default(EnvSchema, raw) as Record<string, unknown>
+  const problems: string[] = []
+  const reported = new Set<string>()
+  for (const error of Value.Errors(EnvSchema, withDefaults)) {
+    const name = error.instancePath.replace(/^\//, '')
+    if (reported.has(name)) continue
+    reported.add(name)
+    // Secrets are named, never echoed: this message goes to the log.
+    const got = SECRET_NAME.test(name) ? 'value hidden' : `got ${JSON.stringify(source[name])}`
+    problems.push(`${name}: ${expectation(name, error.message)} (${got})`)
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
+  const env = withDefaults as Env
+
+  if (!isValidTimeZone(env.BUSINESS_TIMEZONE)) {
+    problems.push(`BUSINESS_TIMEZONE: must be an IANA time zone name such as Europe/Warsaw (got ${JSON.stringify(env.BUSINESS_TIMEZONE)})`)
+  }
+  let defaultMarkupRate = ''
+  try {
+    defaultMarkupRate = canonicalDecimal(env.USAGE_MARKUP_MULTIPLIER)
+  } catch (e) {
+    if (!(e instanceof DecimalError)) throw e
+    problems.push(`USAGE_MARKUP_MULTIPLIER: must be a decimal such as 1.3 (got ${JSON.stringify(env.USAGE_MARKUP_MULTIPLIER)})`)
+  }
+  const influxdbFirst = env.INFLUXDB_FIRST_ENABLED ?? env.INFLUXDB_URL !== undefined
+  if (influxdbFirst && env.INFLUXDB_URL === undefined) {
+    problems.push('INFLUXDB_URL: required when INFLUXDB_FIRST_ENABLED=true')
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
+  return { ...env, influxdbFirst, defaultMarkupRate }
+}

@@ -1,0 +1,138 @@
+// Exact money. Amounts are integers in nano-units (1e-9 USD or PLN) held as bigint while computed;
+// rates (markup, USD/PLN) are exact decimals. Nothing here ever adds or multiplies a float.
+
+export const NANO_DIGITS = 9
+const NANO_PER_UNIT = 10n ** BigInt(NANO_DIGITS)
+
+/** An exact decimal: value = units / 10^scale. */
+export interface Decimal {
+  readonly units: bigint
+  readonly scale: number
+}
+
+const DECIMAL_TEXT = /^([+-]?)(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$|^([+-]?)\.(\d+)(?:[eE]([+-]?\d+))?$/
+/** Exponents beyond this are refused rather than expanded (1e400 is no price). */
+const MAX_EXPONENT = 30
+
+export class DecimalError extends Error {
+  override name = 'DecimalError'
+}
+
+/**
+ * Parses a decimal given as text ("0.000000150", "4.0341", "1e-7") or as a JSON number.
+ * A number is read through its shortest round-trip text (String(x)), i.e. the value the
+ * producer wrote, so 0.30000000000000004 stays that and is rounded later, not re-binarised.
+ */
+export function parseDecimal(input: string | number): Decimal {
+  let text: string
+  if (typeof input === 'number') {
+    if (!Number.isFinite(input)) throw new DecimalError(`not a finite number: ${input}`)
+    text = String(input)
+  } else {
+    text = input.trim()
+  }
+  const m = DECIMAL_TEXT.exec(text)
+  if (!m) throw new DecimalError(`not a decimal: ${JSON.stringify(String(input))}`)
+  const sign = m[1] ?? m[5] ?? ''
+  const intPart = m[2] ?? '0'
+  const fracPart = m[3] ?? m[6] ?? ''
+  const expText = m[4] ?? m[7]
+  const exponent = expText === undefined ? 0 : Number(expText)
+  if (!Number.isSafeInteger(exponent) || Math.abs(exponent) > MAX_EXPONENT) {
+    throw new DecimalError(`exponent out of range: ${JSON.stringify(String(input))}`)
+  }
+  let units = BigInt(intPart + fracPart)
+  let scale = fracPart.length - exponent
+  if (scale < 0) {
+    units *= 10n ** BigInt(-scale)
+    scale = 0
+  }
+  if (sign === '-') units = -units
+  return normalize({ units, scale })
+}
+
+/** Drops trailing zeros so that equal values have one representation. */
+function normalize(d: Decimal): Decimal {
+  let { units, scale } = d
+  while (scale > 0 && units % 10n === 0n) {
+    units /= 10n
+    scale -= 1
+  }
+  return { units, scale }
+}
+
+/** Canonical text of a decimal ("1.3", "4.0341", "0.00000015"); at least one integer digit. */
+export function formatDecimal(d: Decimal): string {
+  const negative = d.units < 0n
+  const digits = (negative ? -d.units : d.units).toString().padStart(d.scale + 1, '0')
+  const intPart = digits.slice(0, digits.length - d.scale)
+  const fracPart = digits.slice(digits.length - d.scale)
+  return `${negative ? '-' : ''}${intPart}${fracPart ? `.${fracPart}` : ''}`
+}
+
+/** Canonical text for a decimal input ("1.30" → "1.3"); throws DecimalError on bad input. */
+export function canonicalDecimal(input: string | number): string {
+  return formatDecimal(parseDecimal(input))
+}
+
+/** numerator / denominator rounded half to even; denominator > 0. */
+export function divRoundHalfEven(numerator: bigint, denominator: bigint): bigint {
+  if (denominator <= 0n) throw new RangeError('denominator must be positive')
+  const negative = numerator < 0n
+  const n = negative ? -numerator : numerator
+  let q = n / denominator
+  const r = n % denominator
+  const twice = r * 2n
+  if (twice > denominator || (twice === denominator && q % 2n === 1n)) q += 1n
+  return negative ? -q : q
+}
+
+/** A decimal rounded half-even to `digits` decimal places, as units of 10^-digits. */
+export function roundToScale(d: Decimal, digits: number): bigint {
+  if (d.scale <= digits) return d.units * 10n ** BigInt(digits - d.scale)
+  return divRoundHalfEven(d.units, 10n ** BigInt(d.scale - digits))
+}
+
+/** A decimal amount (USD or PLN) → nano-units, rounded half-even to 9 decimals. */
+export function toNano(input: string | number | Decimal): bigint {
+  const d = typeof input === 'object' ? input : parseDecimal(input)
+  return roundToScale(d, NANO_DIGITS)
+}
+
+/** amountNano × rate, rounded half-even back to nano-units. */
+export function multiplyNano(amountNano: bigint, rate: Decimal | string): bigint {
+  const r = typeof rate === 'string' ? parseDecimal(rate) : rate
+  return divRoundHalfEven(amountNano * r.units, 10n ** BigInt(r.scale))
+}
+
+/** Nano-units → exact decimal text with 9 decimals ("0.000000150"), for CSV and logs. */
+export function nanoToDecimalText(nano: bigint | number): string {
+  const n = BigInt(nano)
+  const negative = n < 0n
+  const abs = negative ? -n : n
+  const intPart = abs / NANO_PER_UNIT
+  const fracPart = (abs % NANO_PER_UNIT).toString().padStart(NANO_DIGITS, '0')
+  return `${negative ? '-' : ''}${intPart}.${fracPart}`
+}
+
+/**
+ * Nano-units → a JSON number. The decimal text is parsed by the platform, which yields the double
+ * nearest to it; below 1e15 nano-units (one million) that double prints back as the same decimal.
+ */
+export function nanoToNumber(nano: bigint | number): number {
+  return Number(nanoToDecimalText(nano))
+}
+
+/** A nano amount from SQLite (number or bigint) as bigint; refuses non-integers. */
+export function asNano(value: bigint | number): bigint {
+  if (typeof value === 'bigint') return value
+  if (!Number.isSafeInteger(value)) throw new RangeError(`not a safe integer nano amount: ${value}`)
+  return BigInt(value)
+}
+
+/** A bigint nano amount as a JS number for storage; refuses values that would lose precision. */
+export function nanoToSafeNumber(nano: bigint): number {
+  const n = Number(nano)
+  if (!Number.isSafeInteger(n)) throw new RangeError(`nano amount exceeds 2^53: ${nano}`)
+  return n
+}

@@ -1,0 +1,70 @@
+// The raw usage store seen by the batch and the API. Only modules in src/sources read raw usage.
+import type { DayWindow } from '../clock.js'
+
+/** One validated raw usage record (SPEC §3), ready to store. */
+export interface UsageEvent {
+  request_id: string
+  client_org_id: string
+  model: string
+  /** Never empty: absent or empty input is stored as `unknown`. */
+  external_user: string
+  input_tokens: number
+  output_tokens: number
+  total_tokens: number
+  /** Raw provider cost, no markup, nano-USD. */
+  cost_nano_usd: bigint
+  /** Event instant, epoch ms (sub-millisecond input precision is dropped). */
+  occurred_at_ms: number
+}
+
+/** Sums of raw records of one (client, user, model) group over a window. */
+export interface AggregateRow {
+  client_org_id: string
+  external_user: string
+  model: string
+  input_tokens: number
+  output_tokens: number
+  total_tokens: number
+  /** Sum of raw cost, rounded once (half-even) to nano-USD when the store sums floats. */
+  cost_nano_usd: bigint
+  /** Number of raw records in the group. */
+  records: number
+}
+
+export type DataSource = 'sqlite' | 'influxdb_first'
+
+export interface IngestResult {
+  accepted: number
+  duplicates: number
+}
+
+export interface SourceHealth {
+  status: 'up' | 'down'
+  detail: Record<string, unknown>
+}
+
+export interface AggregateOptions {
+  /** Restrict to one client (per-client querying, /today). */
+  clientOrgId?: string
+  signal?: AbortSignal
+}
+
+export interface UsageSource {
+  /** Stored in summary rows and runs as `data_source`. */
+  readonly dataSource: DataSource
+  /** Human name of the dialect: sqlite | influxql | flux. */
+  readonly dialect: string
+  /**
+   * Grouped sums over [window.startMs, window.endMs), by (client_org_id, external_user, model).
+   * Streams; order unspecified. A query failure throws — never an empty result.
+   */
+  aggregate(window: Pick<DayWindow, 'startMs' | 'endMs'>, options?: AggregateOptions): AsyncIterable<AggregateRow>
+  /**
+   * Stores events idempotently by request_id; resolves only once the store acknowledged them.
+   * `duplicates` counts events whose request_id was already stored (or repeated in the batch).
+   */
+  ingest(events: UsageEvent[]): Promise<IngestResult>
+  /** A cheap liveness check of the store. */
+  check(): Promise<SourceHealth>
+  close(): Promise<void>
+}
