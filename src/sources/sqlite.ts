@@ -1,0 +1,124 @@
+// The embedded raw store: `usage_events` in the service's own SQLite file (SPEC §2).
+import Database from 'better-sqlite3'
+import type { Db } from '../db/open.js'
+import type { Clock } from '../clock.js'
+import type { AggregateOptions, AggregateRow, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+
+export interface SqliteSourceOptions {
+  db: Db
+  clock: Clock
+  /**
+   * The database file. Aggregation reads through a second, read-only connection on it, so that a
+   * long grouped scan never holds the writer connection busy (WAL lets both proceed at once).
+   * Omitted (or ':memory:'): the writer connection is used and results are materialised first.
+   */
+  path?: string
+}
+
+type RawAggregate = Omit<AggregateRow, 'cost_nano_usd' | 'input_tokens' | 'output_tokens' | 'total_tokens' | 'records'> & {
+  input_tokens: bigint
+  output_tokens: bigint
+  total_tokens: bigint
+  cost_nano_usd: bigint
+  records: bigint
+}
+
+const AGGREGATE_SQL = `
+  SELECT client_org_id, external_user, model,
+         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+         SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS cost_nano_usd, COUNT(*) AS records
+  FROM usage_events
+  WHERE occurred_at >= @startMs AND occurred_at < @endMs`
+const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
+
+export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
+  const { db, clock } = options
+  const writer = db.$client
+  const reader =
+    options.path && options.path !== ':memory:' ? new Database(options.path, { readonly: true, fileMustExist: true }) : undefined
+  if (reader) reader.pragma('busy_timeout = 5000')
+
+  const statements = new Map<string, Database.Statement>()
+  function statement(conn: Database.Database, key: string, sql: string): Database.Statement {
+    const k = `${conn === reader ? 'r' : 'w'}:${key}`
+    let s = statements.get(k)
+    if (!s) {
+      // SUM over integers is exact in SQLite (64-bit); read it as bigint so nothing passes through a double.
+      s = conn.prepare(sql).safeIntegers(true)
+      statements.set(k, s)
+    }
+    return s
+  }
+
+  const insertEvent = writer.prepare(`
+    INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
+                              total_tokens, cost_nano_usd, occurred_at, received_at)
+    VALUES (@request_id, @client_org_id, @model, @external_user, @input_tokens, @output_tokens,
+            @total_tokens, @cost_nano_usd, @occurred_at_ms, @received_at)
+    ON CONFLICT (request_id) DO NOTHING`)
+
+  const insertAll = writer.transaction((events: UsageEvent[], receivedAt: number): number => {
+    let inserted = 0
+    for (const e of events) inserted += insertEvent.run({ ...e, received_at: receivedAt }).changes
+    return inserted
+  })
+
+  function toRow(r: RawAggregate): AggregateRow {
+    return {
+      client_org_id: r.client_org_id,
+      external_user: r.external_user,
+      model: r.model,
+      input_tokens: safe(r.input_tokens),
+      output_tokens: safe(r.output_tokens),
+      total_tokens: safe(r.total_tokens),
+      cost_nano_usd: r.cost_nano_usd,
+      records: safe(r.records),
+    }
+  }
+
+  return {
+    dataSource: 'sqlite',
+    dialect: 'sqlite',
+
+    async *aggregate(window, aggregateOptions: AggregateOptions = {}) {
+      const params: Record<string, unknown> = { startMs: window.startMs, endMs: window.endMs }
+      let sql = AGGREGATE_SQL
+      if (aggregateOptions.clientOrgId !== undefined) {
+        sql += ' AND client_org_id = @clientOrgId'
+        params.clientOrgId = aggregateOptions.clientOrgId
+      }
+      sql += GROUP_SQL
+      if (reader) {
+        for (const r of statement(reader, sql, sql).iterate(params) as IterableIterator<RawAggregate>) {
+          aggregateOptions.signal?.throwIfAborted()
+          yield toRow(r)
+        }
+      } else {
+        // One connection: finish the statement before yielding, or a write elsewhere would find it busy.
+        const rows = statement(writer, sql, sql).all(params) as RawAggregate[]
+        for (const r of rows) yield toRow(r)
+      }
+    },
+
+    async ingest(events: UsageEvent[]): Promise<IngestResult> {
+      const inserted = insertAll(events, clock.now())
+      return { accepted: inserted, duplicates: events.length - inserted }
+    },
+
+    async check(): Promise<SourceHealth> {
+      const started = performance.now()
+      writer.prepare('SELECT 1').get()
+      return { status: 'up', detail: { latency_ms: Math.round((performance.now() - started) * 1000) / 1000 } }
+    },
+
+    async close() {
+      reader?.close()
+    },
+  }
+}
+
+function safe(n: bigint): number {
+  const v = Number(n)
+  if (!Number.isSafeInteger(v)) throw new RangeError(`aggregate exceeds 2^53: ${n}`)
+  return v
+}
