@@ -1,0 +1,134 @@
+// From grouped raw sums to priced summary rows (SPEC §4, §5 step 4). Pure: no I/O, no clock.
+import { multiplyNano } from '../money.js'
+import type { AggregateRow, DataSource } from '../sources/types.js'
+
+export interface Sums {
+  input_tokens: number
+  output_tokens: number
+  total_tokens: number
+  total_requests: number
+  raw_cost_nano_usd: bigint
+}
+
+export interface Pricing {
+  markup_cost_nano_usd: bigint
+  markup_cost_nano_pln: bigint | null
+  markup_rate: string
+  exchange_rate_usd_pln: string | null
+  exchange_rate_date: string | null
+  data_source: DataSource
+}
+
+export type UserModelRow = Sums & Pricing & { external_user: string; model: string }
+export type ModelRow = Sums & Pricing & { model: string }
+export type ClientRow = Sums & Pricing & { primary_model: string; unique_users: number }
+
+export interface ClientDay {
+  client_org_id: string
+  client: ClientRow
+  models: ModelRow[]
+  users: UserModelRow[]
+}
+
+export interface PriceInputs {
+  markupRate: string
+  /** Null when the day has no USD/PLN rate yet: PLN stays null, never guessed. */
+  usdPln: { rate: string; effective_date: string } | null
+  dataSource: DataSource
+}
+
+function emptySums(): Sums {
+  return { input_tokens: 0, output_tokens: 0, total_tokens: 0, total_requests: 0, raw_cost_nano_usd: 0n }
+}
+
+function addInto(target: Sums, s: Sums): void {
+  target.input_tokens += s.input_tokens
+  target.output_tokens += s.output_tokens
+  target.total_tokens += s.total_tokens
+  target.total_requests += s.total_requests
+  target.raw_cost_nano_usd += s.raw_cost_nano_usd
+}
+
+/** Each row is priced from its own raw sum: markup, then PLN, each rounded half-even once. */
+export function price(sums: Sums, inputs: PriceInputs): Sums & Pricing {
+  const markup = multiplyNano(sums.raw_cost_nano_usd, inputs.markupRate)
+  return {
+    ...sums,
+    markup_cost_nano_usd: markup,
+    markup_cost_nano_pln: inputs.usdPln ? multiplyNano(markup, inputs.usdPln.rate) : null,
+    markup_rate: inputs.markupRate,
+    exchange_rate_usd_pln: inputs.usdPln?.rate ?? null,
+    exchange_rate_date: inputs.usdPln?.effective_date ?? null,
+    data_source: inputs.dataSource,
+  }
+}
+
+/** Groups aggregate rows by client and (user, model), merging rows that share a key. */
+export function groupByClient(rows: Iterable<AggregateRow>): Map<string, Map<string, { external_user: string; model: string; sums: Sums }>> {
+  const clients = new Map<string, Map<string, { external_user: string; model: string; sums: Sums }>>()
+  for (const r of rows) {
+    let groups = clients.get(r.client_org_id)
+    if (!groups) {
+      groups = new Map()
+      clients.set(r.client_org_id, groups)
+    }
+    // Sources may yield the same key twice (e.g. a missing tag and an explicit 'unknown'): sum them.
+    const key = JSON.stringify([r.external_user, r.model])
+    let g = groups.get(key)
+    if (!g) {
+      g = { external_user: r.external_user, model: r.model, sums: emptySums() }
+      groups.set(key, g)
+    }
+    addInto(g.sums, {
+      input_tokens: r.input_tokens,
+      output_tokens: r.output_tokens,
+      total_tokens: r.total_tokens,
+      total_requests: r.records,
+      raw_cost_nano_usd: r.cost_nano_usd,
+    })
+  }
+  return clients
+}
+
+/** Builds the user×model, model and client rows of one client's day. */
+export function buildClientDay(
+  clientOrgId: string,
+  groups: Iterable<{ external_user: string; model: string; sums: Sums }>,
+  inputs: PriceInputs,
+): ClientDay {
+  const users: UserModelRow[] = []
+  const modelSums = new Map<string, Sums>()
+  const userNames = new Set<string>()
+  const clientSums = emptySums()
+  for (const g of groups) {
+    users.push({ external_user: g.external_user, model: g.model, ...price(g.sums, inputs) })
+    let m = modelSums.get(g.model)
+    if (!m) {
+      m = emptySums()
+      modelSums.set(g.model, m)
+    }
+    addInto(m, g.sums)
+    addInto(clientSums, g.sums)
+    userNames.add(g.external_user)
+  }
+  const models: ModelRow[] = [...modelSums].map(([model, sums]) => ({ model, ...price(sums, inputs) }))
+  return {
+    client_org_id: clientOrgId,
+    users,
+    models,
+    client: { ...price(clientSums, inputs), primary_model: primaryModel(modelSums), unique_users: userNames.size },
+  }
+}
+
+/** The model with the most tokens; ties broken by name (alphabetically first wins). */
+export function primaryModel(modelSums: Map<string, Sums>): string {
+  let best: string | undefined
+  let bestTokens = -1
+  for (const [model, sums] of modelSums) {
+    if (sums.total_tokens > bestTokens || (sums.total_tokens === bestTokens && best !== undefined && model < best)) {
+      best = model
+      bestTokens = sums.total_tokens
+    }
+  }
+  return best ?? ''
+}

@@ -1,0 +1,167 @@
+// The run ledger (`influxdb_batch_runs`). Opening a run is also the single-flight guard: a partial
+// UNIQUE index allows one `running` row per date, across every process sharing the file.
+import { and, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm'
+import type { Db } from './open.js'
+import { influxdbBatchRuns, type BatchRunRow, type RunStatus, type RunTrigger } from './schema.js'
+import type { DataSource } from '../sources/types.js'
+
+export interface ClaimResult {
+  run: BatchRunRow
+  /** False when another run of the date was already in flight; `run` is that run. */
+  claimed: boolean
+}
+
+const SUCCESS_STATUSES: RunStatus[] = ['succeeded', 'succeeded_with_warnings']
+
+/** Opens a `running` run for the date, or returns the one already running. Synchronous: no await between check and insert. */
+export function claimRun(
+  db: Db,
+  input: { date: string; trigger: RunTrigger; dataSource: DataSource; startedAt: string; owner: string },
+): ClaimResult {
+  return db.transaction((tx) => {
+    const inserted = tx
+      .insert(influxdbBatchRuns)
+      .values({
+        processing_date: input.date,
+        trigger: input.trigger,
+        status: 'running',
+        started_at: input.startedAt,
+        heartbeat_at: input.startedAt,
+        data_source: input.dataSource,
+        owner: input.owner,
+      })
+      .onConflictDoNothing()
+      .returning()
+      .all()
+    if (inserted[0]) return { run: inserted[0], claimed: true }
+    const running = tx
+      .select()
+      .from(influxdbBatchRuns)
+      .where(and(eq(influxdbBatchRuns.processing_date, input.date), eq(influxdbBatchRuns.status, 'running')))
+      .get()
+    if (!running) throw new Error(`run for ${input.date} neither inserted nor found running`)
+    return { run: running, claimed: false }
+  })
+}
+
+export interface RunOutcome {
+  status: Exclude<RunStatus, 'running'>
+  finished_at: string
+  duration_ms: number
+  clients_processed?: number
+  records_processed?: number
+  summaries_written?: number
+  data_corrections?: number
+  exchange_rate_usd_pln?: string | null
+  warnings?: string[]
+  error_message?: string | null
+  client_errors?: Array<{ client_org_id: string; error: string }>
+}
+
+/** Closes a running run; returns the closed row. Does nothing to a run no longer running. */
+export function finishRun(db: Db, id: number, outcome: RunOutcome): BatchRunRow {
+  const { warnings, client_errors, ...rest } = outcome
+  const updated = db
+    .update(influxdbBatchRuns)
+    .set({
+      ...rest,
+      ...(warnings ? { warnings: JSON.stringify(warnings) } : {}),
+      ...(client_errors ? { client_errors: JSON.stringify(client_errors) } : {}),
+    })
+    .where(and(eq(influxdbBatchRuns.id, id), eq(influxdbBatchRuns.status, 'running')))
+    .returning()
+    .all()
+  return updated[0] ?? getRun(db, id)!
+}
+
+export function getRun(db: Db, id: number): BatchRunRow | undefined {
+  return db.select().from(influxdbBatchRuns).where(eq(influxdbBatchRuns.id, id)).get()
+}
+
+export function runningRuns(db: Db): BatchRunRow[] {
+  return db.select().from(influxdbBatchRuns).where(eq(influxdbBatchRuns.status, 'running')).orderBy(influxdbBatchRuns.id).all()
+}
+
+/** True when a run of the date succeeded (with or without warnings) before run `beforeId`. */
+export function hasEarlierSuccess(db: Db, date: string, beforeId: number): boolean {
+  const row = db
+    .select({ id: influxdbBatchRuns.id })
+    .from(influxdbBatchRuns)
+    .where(
+      and(
+        eq(influxdbBatchRuns.processing_date, date),
+        inArray(influxdbBatchRuns.status, SUCCESS_STATUSES),
+        lt(influxdbBatchRuns.id, beforeId),
+      ),
+    )
+    .limit(1)
+    .get()
+  return row !== undefined
+}
+
+export function lastSuccessDate(db: Db): string | null {
+  const row = db
+    .select({ d: sql<string>`max(${influxdbBatchRuns.processing_date})` })
+    .from(influxdbBatchRuns)
+    .where(inArray(influxdbBatchRuns.status, SUCCESS_STATUSES))
+    .get()
+  return row?.d ?? null
+}
+
+export interface ListRunsFilter {
+  from?: string
+  to?: string
+  status?: RunStatus
+  /** Return runs with id below this (newest first paging). */
+  beforeId?: number
+  limit: number
+}
+
+/** Newest first by id; ids only grow, so an id cursor is stable under concurrent inserts. */
+export function listRuns(db: Db, filter: ListRunsFilter): BatchRunRow[] {
+  const conditions: SQL[] = []
+  if (filter.from) conditions.push(gte(influxdbBatchRuns.processing_date, filter.from))
+  if (filter.to) conditions.push(lte(influxdbBatchRuns.processing_date, filter.to))
+  if (filter.status) conditions.push(eq(influxdbBatchRuns.status, filter.status))
+  if (filter.beforeId !== undefined) conditions.push(lt(influxdbBatchRuns.id, filter.beforeId))
+  return db
+    .select()
+    .from(influxdbBatchRuns)
+    .where(conditions.length ? and(...conditions) : undefined)
+    .orderBy(desc(influxdbBatchRuns.id))
+    .limit(filter.limit)
+    .all()
+}
+
+/**
+ * Marks `running` rows whose owner is gone as `abandoned`. `isOwnerAlive` decides per owner string;
+ * runs owned by a live process (another CLI run, say) are left alone.
+ */
+export function abandonDeadRuns(db: Db, isOwnerAlive: (owner: string | null) => boolean, finishedAt: string): BatchRunRow[] {
+  const dead = runningRuns(db).filter((r) => !isOwnerAlive(r.owner))
+  if (dead.length === 0) return []
+  return db
+    .update(influxdbBatchRuns)
+    .set({ status: 'abandoned', finished_at: finishedAt, error_message: 'the process running it stopped before it finished' })
+    .where(and(inArray(influxdbBatchRuns.id, dead.map((r) => r.id)), eq(influxdbBatchRuns.status, 'running')))
+    .returning()
+    .all()
+}
+
+/** Dates (of those given) that have at least one successful run. */
+export function datesWithSuccess(db: Db, dates: string[]): Set<string> {
+  if (dates.length === 0) return new Set()
+  const rows = db
+    .selectDistinct({ d: influxdbBatchRuns.processing_date })
+    .from(influxdbBatchRuns)
+    .where(and(inArray(influxdbBatchRuns.processing_date, dates), inArray(influxdbBatchRuns.status, SUCCESS_STATUSES)))
+    .all()
+  return new Set(rows.map((r) => r.d))
+}
+
+export function touchHeartbeat(db: Db, id: number, at: string): void {
+  db.update(influxdbBatchRuns)
+    .set({ heartbeat_at: at })
+    .where(and(eq(influxdbBatchRuns.id, id), eq(influxdbBatchRuns.status, 'running')))
+    .run()
+}

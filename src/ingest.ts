@@ -1,0 +1,82 @@
+// From a validated request record to a UsageEvent: the rules of SPEC §3 that a JSON schema cannot say.
+import type { Static } from 'typebox'
+import { isValidDate } from './clock.js'
+import { DecimalError, parseDecimal, toNano } from './money.js'
+import type { UsageEventInput } from './schemas/events.js'
+import type { UsageEvent } from './sources/types.js'
+
+/** A cost above this is no single LLM request; it also keeps every sum far below 2^53 nano-units. */
+const MAX_COST_NANO_USD = 1_000_000n * 1_000_000_000n
+/** Events further ahead of the service clock than this are refused: a wrong clock, not usage. */
+const MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/
+
+export interface FieldError {
+  index: number
+  field: string
+  message: string
+}
+
+/** Epoch ms of an RFC 3339 timestamp that names its offset; a message when it is not one. */
+export function parseTimestamp(text: string): number | string {
+  const m = RFC3339.exec(text.trim())
+  if (!m) {
+    return /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text.trim())
+      ? 'naive timestamp: add Z or an offset such as +01:00 (a local time without an offset is ambiguous)'
+      : 'must be an RFC 3339 timestamp with Z or an offset, e.g. 2026-11-27T13:45:00Z'
+  }
+  const [, date, hh, mm, ss, frac, z, sign, oh, om] = m
+  const [h, mi, s] = [Number(hh), Number(mm), Number(ss)]
+  if (!isValidDate(date!) || h > 23 || mi > 59 || s > 59) return 'not a real date and time'
+  let offsetMin = 0
+  if (!z) {
+    const [ohn, omn] = [Number(oh), Number(om)]
+    if (ohn > 23 || omn > 59) return 'offset out of range'
+    offsetMin = (sign === '-' ? -1 : 1) * (ohn * 60 + omn)
+  }
+  const [y, mo, d] = date!.split('-').map(Number) as [number, number, number]
+  const ms = Number((frac ?? '').padEnd(3, '0').slice(0, 3))
+  return Date.UTC(y, mo - 1, d, h, mi, s, ms) - offsetMin * 60_000
+}
+
+export function normalizeEvents(
+  inputs: Static<typeof UsageEventInput>[],
+  nowMs: number,
+): { events: UsageEvent[]; errors: FieldError[] } {
+  const events: UsageEvent[] = []
+  const errors: FieldError[] = []
+  inputs.forEach((input, index) => {
+    const fail = (field: string, message: string) => errors.push({ index, field, message })
+    const occurred = parseTimestamp(input.timestamp)
+    if (typeof occurred === 'string') fail('timestamp', occurred)
+    else if (occurred > nowMs + MAX_FUTURE_SKEW_MS) fail('timestamp', 'more than a day in the future')
+
+    let cost: bigint | undefined
+    try {
+      cost = toNano(parseDecimal(input.cost_usd))
+      if (cost < 0n) fail('cost_usd', 'must not be negative')
+      else if (cost > MAX_COST_NANO_USD) fail('cost_usd', 'must be below 1,000,000 USD per request')
+    } catch (e) {
+      if (!(e instanceof DecimalError)) throw e
+      fail('cost_usd', e.message)
+    }
+    for (const field of ['request_id', 'client_org_id', 'model'] as const) {
+      if (input[field].trim() === '') fail(field, 'must not be blank')
+    }
+    if (typeof occurred === 'number' && cost !== undefined) {
+      events.push({
+        request_id: input.request_id,
+        client_org_id: input.client_org_id,
+        model: input.model,
+        external_user: input.external_user ? input.external_user : 'unknown',
+        input_tokens: input.input_tokens,
+        output_tokens: input.output_tokens,
+        total_tokens: input.total_tokens ?? input.input_tokens + input.output_tokens,
+        cost_nano_usd: cost,
+        occurred_at_ms: occurred,
+      })
+    }
+  })
+  return { events, errors }
+}

@@ -1,0 +1,185 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import createError from '@fastify/error'
+import { daysBetween, yesterday } from '../clock.js'
+import { getRun, lastSuccessDate, listRuns } from '../db/runs.js'
+import type { BatchRunRow } from '../db/schema.js'
+import { ErrorResponse, RunWithErrors, type RunBody } from '../schemas/common.js'
+import {
+  ListRunsQuery,
+  ListRunsResponse,
+  RunIdParam,
+  RunRequestBody,
+  RunRequestQuery,
+  RunsResponse,
+  StatusResponse,
+} from '../schemas/batch.js'
+import { datesInRange } from '../clock.js'
+
+export const BadRequestError = createError('FST_BAD_REQUEST', '%s', 400)
+const NotFoundError = createError('FST_NOT_FOUND', '%s', 404)
+
+export function runToJson(row: BatchRunRow): RunBody {
+  return {
+    id: row.id,
+    processing_date: row.processing_date,
+    trigger: row.trigger,
+    status: row.status,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+    duration_ms: row.duration_ms,
+    data_source: row.data_source,
+    clients_processed: row.clients_processed,
+    records_processed: row.records_processed,
+    summaries_written: row.summaries_written,
+    data_corrections: row.data_corrections,
+    exchange_rate_usd_pln: row.exchange_rate_usd_pln === null ? null : Number(row.exchange_rate_usd_pln),
+    warnings: JSON.parse(row.warnings) as string[],
+    error_message: row.error_message,
+  }
+}
+
+function encodeCursor(id: number): string {
+  return Buffer.from(JSON.stringify({ before: id })).toString('base64url')
+}
+
+function decodeCursor(cursor: string): number {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { before?: unknown }
+    if (typeof parsed.before === 'number' && Number.isSafeInteger(parsed.before) && parsed.before > 0) return parsed.before
+  } catch {
+    // fall through to the error below
+  }
+  throw new BadRequestError('cursor is not one this service issued')
+}
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
+
+export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config, clock, batch, db } = app.services
+  const tz = config.BUSINESS_TIMEZONE
+
+  // An empty POST (no body at all) means "yesterday"; give the validator an empty object to check.
+  app.addHook('preValidation', async (request) => {
+    if (request.method === 'POST' && request.body === undefined) request.body = {}
+  })
+
+  app.post(
+    '/batch/run',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['batch'],
+        summary: 'Run the batch for a date or a range',
+        description:
+          'Each date is its own run, processed oldest first. A date already running is joined, never run twice. ' +
+          'Dates after yesterday are refused: today is served live by /usage/clients/{id}/today.',
+        body: RunRequestBody,
+        querystring: RunRequestQuery,
+        response: { 200: RunsResponse, 202: RunsResponse, ...errors, 503: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      const { date, from, to } = request.body
+      const latest = yesterday(clock, tz)
+      let dates: string[]
+      if (date !== undefined) {
+        if (from !== undefined || to !== undefined) throw new BadRequestError('give either date or from/to, not both')
+        dates = [date]
+      } else if (from !== undefined || to !== undefined) {
+        if (from === undefined || to === undefined) throw new BadRequestError('a range needs both from and to')
+        if (from > to) throw new BadRequestError(`from (${from}) is after to (${to})`)
+        const days = daysBetween(from, to) + 1
+        if (days > config.BATCH_MAX_RANGE_DAYS) {
+          throw new BadRequestError(`range of ${days} days exceeds BATCH_MAX_RANGE_DAYS (${config.BATCH_MAX_RANGE_DAYS})`)
+        }
+        dates = datesInRange(from, to)
+      } else {
+        dates = [latest]
+      }
+      const last = dates[dates.length - 1]!
+      if (last > latest) {
+        throw new BadRequestError(`${last} has not ended yet in ${tz}: the latest date that can be run is ${latest}`)
+      }
+      const started = batch.startMany(dates, 'api')
+      if (request.query.wait) {
+        const closed = await Promise.all(started.map((s) => s.done))
+        return reply.code(200).send({ runs: closed.map(runToJson) })
+      }
+      return reply.code(202).send({ runs: started.map((s) => runToJson(s.run)) })
+    },
+  )
+
+  app.get(
+    '/batch/runs',
+    {
+      config: { auth: 'read' },
+      schema: {
+        tags: ['batch'],
+        summary: 'Run history, newest first',
+        querystring: ListRunsQuery,
+        response: { 200: ListRunsResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const { from, to, status, cursor } = request.query
+      const limit = request.query.limit ?? 50
+      if (from && to && from > to) throw new BadRequestError(`from (${from}) is after to (${to})`)
+      const rows = listRuns(db, {
+        from,
+        to,
+        status,
+        beforeId: cursor === undefined ? undefined : decodeCursor(cursor),
+        limit: limit + 1,
+      })
+      const page = rows.slice(0, limit)
+      return {
+        runs: page.map(runToJson),
+        next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null,
+      }
+    },
+  )
+
+  app.get(
+    '/batch/runs/:id',
+    {
+      config: { auth: 'read' },
+      schema: {
+        tags: ['batch'],
+        summary: 'One run with its per-client errors',
+        params: RunIdParam,
+        response: { 200: RunWithErrors, ...errors, 404: ErrorResponse },
+      },
+    },
+    async (request) => {
+      const row = getRun(db, request.params.id)
+      if (!row) throw new NotFoundError(`no run ${request.params.id}`)
+      return { ...runToJson(row), errors: JSON.parse(row.client_errors) as Array<{ client_org_id: string; error: string }> }
+    },
+  )
+
+  app.get(
+    '/batch/status',
+    {
+      config: { auth: 'read' },
+      schema: {
+        tags: ['batch'],
+        summary: 'Scheduler state, runs in flight, last successful date',
+        response: { 200: StatusResponse, 401: ErrorResponse, 403: ErrorResponse },
+      },
+    },
+    async () => {
+      const next = app.services.scheduler?.nextRun() ?? null
+      return {
+        scheduler: {
+          enabled: app.services.scheduler !== undefined,
+          cron: config.BATCH_SCHEDULE_CRON,
+          timezone: tz,
+          next_run_at: next?.at ?? null,
+          next_run_local: next?.local ?? null,
+        },
+        running: batch.running().map(runToJson),
+        last_success_date: lastSuccessDate(db),
+      }
+    },
+  )
+}

@@ -1,0 +1,86 @@
+// Shared TypeBox pieces of the HTTP contract (SPEC §7). JSON field names here are the contract.
+import { Type, type Static } from 'typebox'
+import { RUN_STATUSES, RUN_TRIGGERS } from '../db/schema.js'
+
+export const DateString = Type.String({ format: 'date', description: 'A calendar date, YYYY-MM-DD', examples: ['2026-11-27'] })
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    message: Type.String(),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          index: Type.Optional(Type.Integer({ description: 'Position of the offending item in a list body' })),
+          field: Type.String(),
+          message: Type.String(),
+        }),
+      ),
+    ),
+  },
+  { title: 'ErrorResponse', description: 'Every error: a status code, its name and a readable message' },
+)
+export type ErrorBody = Static<typeof ErrorResponse>
+
+export const Money = (description: string) => Type.Number({ description: `${description} (at most 9 decimals)` })
+export const NullableMoney = (description: string) => Type.Union([Money(description), Type.Null()])
+
+/** Measures named as the summary tables name them. */
+export const MeasureProperties = {
+  total_tokens: Type.Integer(),
+  input_tokens: Type.Integer(),
+  output_tokens: Type.Integer(),
+  total_requests: Type.Integer({ description: 'Raw usage records (LLM requests)' }),
+  raw_cost_usd: Money('Raw provider cost, USD, no markup'),
+  markup_cost_usd: Money('Marked-up cost, USD'),
+  markup_cost_pln: NullableMoney('Marked-up cost, PLN at the day\'s NBP rate; null while no rate is known'),
+}
+
+export const PricedProperties = {
+  ...MeasureProperties,
+  markup_rate: Type.Number({ description: 'Markup multiplier that priced the row' }),
+  exchange_rate_usd_pln: Type.Union([Type.Number(), Type.Null()], { description: 'USD/PLN rate that priced the row' }),
+  exchange_rate_date: Type.Union([DateString, Type.Null()], { description: 'Effective date of the NBP table used' }),
+}
+
+export const Run = Type.Object(
+  {
+    id: Type.Integer(),
+    processing_date: DateString,
+    trigger: Type.Enum([...RUN_TRIGGERS]),
+    status: Type.Enum([...RUN_STATUSES]),
+    started_at: Type.String({ format: 'date-time' }),
+    finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    duration_ms: Type.Union([Type.Integer(), Type.Null()]),
+    data_source: Type.Enum(['influxdb_first', 'sqlite']),
+    clients_processed: Type.Integer(),
+    records_processed: Type.Integer({ description: 'Raw records aggregated' }),
+    summaries_written: Type.Integer({ description: 'Summary rows of the day after the run (all three tables)' }),
+    data_corrections: Type.Integer({ description: 'Summary rows added, changed or removed compared with the previous run of the date' }),
+    exchange_rate_usd_pln: Type.Union([Type.Number(), Type.Null()]),
+    warnings: Type.Array(Type.String()),
+    error_message: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'Run', description: 'One batch run of one usage date' },
+)
+
+export const RunWithErrors = Type.Object(
+  {
+    ...Run.properties,
+    errors: Type.Array(Type.Object({ client_org_id: Type.String(), error: Type.String() }), {
+      description: 'Per-client errors of the run',
+    }),
+  },
+  { title: 'RunWithErrors' },
+)
+export type RunBody = Static<typeof Run>
+
+export const ClientIdParam = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 200, description: 'client_org_id' }),
+})
+
+export const DateRangeQuery = {
+  from: Type.Optional(DateString),
+  to: Type.Optional(DateString),
+}
