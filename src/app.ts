@@ -16,7 +16,7 @@ import { healthRoutes } from './routes/health.js'
 import { batchRoutes } from './routes/batch.js'
 import { eventRoutes } from './routes/events.js'
 import { usageRoutes } from './routes/usage.js'
-import type { ErrorBody } from './schemas/common.js'
+import { errorBody } from './plugins/errors.js'
 
 export interface AppDeps {
   db: Db
@@ -115,44 +115,4 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     await batch.stop(0)
   })
   return app
-}
-
-const STATUS_NAMES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  503: 'Service Unavailable',
-}
-
-/** One JSON shape for every error; 5xx bodies never carry internals. */
-export function errorBody(error: FastifyError & { itemErrors?: ErrorBody['errors'] }): ErrorBody {
-  if (error.validation) {
-    const errors = error.validation.slice(0, 100).map((v) => {
-      const path = v.instancePath.split('/').filter(Boolean)
-      const missing = (v.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {}
-      const extra = missing.additionalProperty ?? missing.missingProperty
-      const index = path[0] === 'events' && path[1] !== undefined ? Number(path[1]) : undefined
-      const fieldPath = (index !== undefined ? path.slice(2) : path).concat(extra ? [extra] : [])
-      return {
-        ...(index !== undefined ? { index } : {}),
-        field: fieldPath.join('.') || error.validationContext || 'body',
-        message: v.message ?? 'invalid',
-      }
-    })
-    return { statusCode: 400, error: 'Bad Request', message: `invalid ${error.validationContext ?? 'request'}: ${error.message}`, errors }
-  }
-  const statusCode = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-  if (statusCode >= 500 && statusCode !== 503) {
-    return { statusCode, error: 'Internal Server Error', message: 'internal error; see the service log' }
-  }
-  return {
-    statusCode,
-    error: STATUS_NAMES[statusCode] ?? 'Error',
-    message: error.message,
-    ...(error.itemErrors ? { errors: error.itemErrors } : {}),
-  }
 }

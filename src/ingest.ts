@@ -43,10 +43,13 @@ export function parseTimestamp(text: string): number | string {
 export function normalizeEvents(
   inputs: Static<typeof UsageEventInput>[],
   nowMs: number,
+  /** Position of each input in the request, for error messages (default: its position here). */
+  positions?: number[],
 ): { events: UsageEvent[]; errors: FieldError[] } {
   const events: UsageEvent[] = []
   const errors: FieldError[] = []
-  inputs.forEach((input, index) => {
+  inputs.forEach((input, i) => {
+    const index = positions?.[i] ?? i
     const fail = (field: string, message: string) => errors.push({ index, field, message })
     const occurred = parseTimestamp(input.timestamp)
     if (typeof occurred === 'string') fail('timestamp', occurred)

@@ -23,6 +23,16 @@ export type RateResolution = { ok: true; rate: UsdPlnRate } | { ok: false; reaso
 /** Resolves the rate for a usage date. Never invents one: no rate is `{ ok: false, reason }`. */
 export interface RateProvider {
   resolveUsdPlnRate(usageDate: string): Promise<RateResolution>
+  /** What /health shows of the rate source (NBP): last success, last rate, last error. */
+  health?(): RateHealth
+}
+
+export interface RateHealth {
+  last_success_at: string | null
+  last_rate: string | null
+  last_rate_date: string | null
+  last_error: string | null
+  last_error_at: string | null
 }
 
 /** Until a rate source is configured: every day's PLN stays null, with the reason said. */

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import createError from '@fastify/error'
-import { normalizeEvents, type FieldError } from '../ingest.js'
+import { normalizeEvents } from '../ingest.js'
+import { validationItemErrors } from '../plugins/errors.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { EVENTS_BODY_LIMIT_BYTES, IngestBody, IngestResponse, MAX_EVENTS_PER_REQUEST } from '../schemas/events.js'
 
@@ -14,6 +15,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { auth: 'ingest' },
       bodyLimit: EVENTS_BODY_LIMIT_BYTES,
+      // Schema errors and the rules a schema cannot say (naive timestamps…) are reported together.
+      attachValidation: true,
       schema: {
         tags: ['usage'],
         summary: 'Ingest raw usage records',
@@ -33,10 +36,25 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const { events, errors } = normalizeEvents(request.body.events, clock.now())
+      const schemaErrors = request.validationError
+        ? validationItemErrors(request.validationError.validation, request.validationError.validationContext)
+        : []
+      const items = Array.isArray((request.body as { events?: unknown } | undefined)?.events) ? request.body.events : []
+      // Records that failed the schema are not read further: their fields may be of any type.
+      const rejected = new Set(schemaErrors.map((e) => e.index))
+      const { events, errors: ruleErrors } = normalizeEvents(
+        items.filter((_, i) => !rejected.has(i)),
+        clock.now(),
+        items.map((_, i) => i).filter((i) => !rejected.has(i)),
+      )
+      const errors = [...schemaErrors, ...ruleErrors].sort((a, b) => (a.index ?? -1) - (b.index ?? -1))
+      if (request.validationError && (schemaErrors.length === 0 || rejected.has(undefined))) {
+        // A body-level problem (not an object, missing `events`, too many records): say it as is.
+        throw Object.assign(request.validationError, { statusCode: 400 })
+      }
       if (errors.length > 0) {
-        throw Object.assign(new InvalidEventsError(`${errors.length} invalid record(s); nothing was stored`), {
-          itemErrors: errors.slice(0, 100) satisfies FieldError[],
+        throw Object.assign(new InvalidEventsError(`${new Set(errors.map((e) => e.index)).size} invalid record(s); nothing was stored`), {
+          itemErrors: errors.slice(0, 100),
         })
       }
       return source.ingest(events)

@@ -1,0 +1,72 @@
+// One JSON error shape for every route: {statusCode, error, message, errors?}. 5xx bodies never
+// carry internals; validation errors are listed per field (and per record for list bodies).
+import type { FastifyError, FastifySchemaValidationError } from 'fastify'
+import type { ErrorBody } from '../schemas/common.js'
+
+type ItemError = NonNullable<ErrorBody['errors']>[number]
+
+const STATUS_NAMES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  503: 'Service Unavailable',
+}
+
+const MAX_LISTED_ERRORS = 100
+
+/**
+ * Ajv errors → one entry per offending field. A union (anyOf) failure reports each branch too;
+ * those are folded into the single "matches none of the allowed forms" line.
+ */
+export function validationItemErrors(validation: FastifySchemaValidationError[], context?: string): ItemError[] {
+  const byField = new Map<string, ItemError & { keyword: string }>()
+  for (const v of validation) {
+    const path = v.instancePath.split('/').filter(Boolean)
+    const params = (v.params ?? {}) as { missingProperty?: string; additionalProperty?: string }
+    const named = params.additionalProperty ?? params.missingProperty
+    const index = path[0] === 'events' && path[1] !== undefined ? Number(path[1]) : undefined
+    const field = (index !== undefined ? path.slice(2) : path).concat(named ? [named] : []).join('.') || context || 'body'
+    const message =
+      params.additionalProperty !== undefined ? 'is not a known field' : v.keyword === 'anyOf' ? anyOfMessage(field) : (v.message ?? 'invalid')
+    const key = `${index ?? ''}|${field}`
+    const seen = byField.get(key)
+    // The anyOf summary wins over its branches' individual complaints.
+    if (seen && !(v.keyword === 'anyOf' && seen.keyword !== 'anyOf')) continue
+    byField.set(key, { ...(index !== undefined ? { index } : {}), field, message, keyword: v.keyword })
+  }
+  return [...byField.values()].slice(0, MAX_LISTED_ERRORS).map(({ keyword: _keyword, ...rest }) => rest)
+}
+
+function anyOfMessage(field: string): string {
+  if (field === 'cost_usd') return 'must be a non-negative number or a decimal string such as "0.000150"'
+  return 'matches none of the allowed forms'
+}
+
+export function errorBody(error: FastifyError & { itemErrors?: ItemError[] }): ErrorBody {
+  if (error.validation) {
+    const errors = validationItemErrors(error.validation, error.validationContext)
+    const first = errors[0]
+    const summary = first ? `${first.index !== undefined ? `record ${first.index}: ` : ''}${first.field} ${first.message}` : error.message
+    return {
+      statusCode: 400,
+      error: 'Bad Request',
+      message: `invalid ${error.validationContext ?? 'request'}: ${summary}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`,
+      errors,
+    }
+  }
+  const statusCode = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+  if (statusCode >= 500 && statusCode !== 503) {
+    return { statusCode, error: 'Internal Server Error', message: 'internal error; see the service log' }
+  }
+  return {
+    statusCode,
+    error: STATUS_NAMES[statusCode] ?? 'Error',
+    message: error.message,
+    ...(error.itemErrors ? { errors: error.itemErrors } : {}),
+  }
+}

@@ -1,0 +1,109 @@
+// Builds an isolated app per test: a real SQLite file in the test's own folder, the production
+// server options, a fixed clock. Everything is closed by the test's teardown.
+import type { Test } from 'tap'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { buildApp, type App } from '../src/app.js'
+import { fixedClock } from '../src/clock.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { openDb, type Db } from '../src/db/open.js'
+import type { RateProvider } from '../src/rates/types.js'
+import { createSqliteSource } from '../src/sources/sqlite.js'
+import type { UsageSource } from '../src/sources/types.js'
+
+/** 2026-11-28 13:00 Warsaw: "yesterday" is 2026-11-27. */
+export const DEFAULT_NOW_MS = Date.parse('2026-11-28T12:00:00Z')
+
+export interface TestApp {
+  app: App
+  db: Db
+  config: Config
+  clock: ReturnType<typeof fixedClock>
+  source: UsageSource
+  dbPath: string
+}
+
+export async function buildTestApp(
+  t: Test,
+  options: { env?: Record<string, string>; nowMs?: number; rates?: RateProvider; source?: (db: Db) => UsageSource } = {},
+): Promise<TestApp> {
+  const dir = t.testdir({})
+  const dbPath = join(dir, 'usage.db')
+  const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent', ...options.env })
+  const clock = fixedClock(options.nowMs ?? DEFAULT_NOW_MS)
+  const db = openDb({ path: dbPath })
+  const source = options.source ? options.source(db) : createSqliteSource({ db, clock, path: dbPath })
+  const app = await buildApp(config, { db, source, clock, rates: options.rates })
+  await app.ready()
+  t.teardown(async () => {
+    await app.close()
+    await source.close()
+    db.$client.close()
+  })
+  return { app, db, config, clock, source, dbPath }
+}
+
+export interface EventInput {
+  request_id: string
+  client_org_id: string
+  model: string
+  external_user?: string | null
+  input_tokens: number
+  output_tokens: number
+  total_tokens?: number
+  cost_usd: string | number
+  timestamp: string
+}
+
+export async function postEvents(app: App, events: EventInput[], headers: Record<string, string> = {}) {
+  return app.inject({ method: 'POST', url: '/usage/events', payload: { events }, headers })
+}
+
+export async function runBatch(app: App, body: object, headers: Record<string, string> = {}) {
+  return app.inject({ method: 'POST', url: '/batch/run?wait=true', payload: body, headers })
+}
+
+/** A digest of every row of every table: "nothing changed" means the same digest. */
+export function databaseDigest(db: Db): string {
+  const hash = createHash('sha256')
+  const tables = db.$client
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .pluck()
+    .all() as string[]
+  for (const table of tables) {
+    hash.update(`\n#${table}\n`)
+    for (const row of db.$client.prepare(`SELECT * FROM "${table}" ORDER BY rowid`).raw().all()) hash.update(JSON.stringify(row))
+  }
+  return hash.digest('hex')
+}
+
+/** All rows of a summary table for a date, without volatile columns, sorted by natural key. */
+export function summaryRows(db: Db, table: string, date: string): Record<string, unknown>[] {
+  return db.$client.prepare(`SELECT * FROM "${table}" WHERE usage_date = ? ORDER BY id`).all(date) as Record<string, unknown>[]
+}
+
+/**
+ * Independent exact arithmetic for expectations: decimal text → nano-units, and a half-even
+ * multiply written here from scratch (deliberately not src/money.ts).
+ */
+export function expectNano(decimal: string): bigint {
+  const [int, frac = ''] = decimal.split('.')
+  if (frac.length > 9) throw new Error('test helper takes at most 9 decimals')
+  return BigInt(int!) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'))
+}
+
+export function expectTimesRate(nano: bigint, rate: string): bigint {
+  const [int, frac = ''] = rate.split('.')
+  const scale = 10n ** BigInt(frac.length)
+  const product = nano * BigInt(int! + frac)
+  const q = product / scale
+  const r = product % scale
+  if (r * 2n > scale) return q + 1n
+  if (r * 2n < scale) return q
+  return q % 2n === 0n ? q : q + 1n
+}
+
+export function nanoText(nano: bigint): string {
+  const s = nano.toString().padStart(10, '0')
+  return `${s.slice(0, -9)}.${s.slice(-9)}`
+}
