@@ -53,7 +53,7 @@ export function createBatchService(deps: BatchServiceDeps) {
 
   const iso = () => new Date(clock.now()).toISOString()
 
-  async function processDay(run: BatchRunRow): Promise<BatchRunRow> {
+  async function processDay(run: BatchRunRow, queued: boolean): Promise<BatchRunRow> {
     const started = clock.now()
     const date = run.processing_date
     const log = deps.log.child({ runId: run.id, day: date, trigger: run.trigger })
@@ -62,7 +62,8 @@ export function createBatchService(deps: BatchServiceDeps) {
     heartbeat.unref()
     const warnings: string[] = []
     try {
-      if (stopping) throw new InterruptedError()
+      // A day queued behind others never starts once shutdown began.
+      if (queued && stopping) throw new InterruptedError()
       const rate = await rates.resolveUsdPlnRate(date)
       if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
 
@@ -74,7 +75,8 @@ export function createBatchService(deps: BatchServiceDeps) {
         records += row.records
         if (rows.length % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
       }
-      if (stopping) throw new InterruptedError()
+      // Only an expired grace period interrupts a day; within it the day finishes normally.
+      abortController.signal.throwIfAborted()
 
       const markups = markupsInForce(db, date)
       const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
@@ -118,7 +120,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       )
       return closed
     } catch (error) {
-      const interrupted = error instanceof InterruptedError || stopping
+      const interrupted = error instanceof InterruptedError || abortController.signal.aborted
       const message = interrupted ? 'interrupted by shutdown before it finished' : describe(error)
       const closed = finishRun(db, run.id, {
         status: interrupted ? 'interrupted' : 'failed',
@@ -140,16 +142,16 @@ export function createBatchService(deps: BatchServiceDeps) {
    */
   function startMany(dates: string[], trigger: RunTrigger): StartedRun[] {
     if (stopping) throw new ShuttingDownError()
-    let previous: Promise<unknown> = Promise.resolve()
+    let previous: Promise<unknown> | undefined
     return [...dates].sort().map((date) => {
       const { run, claimed } = claimRun(db, { date, trigger, dataSource: source.dataSource, startedAt: iso(), owner })
       if (!claimed) return { run, claimed, done: inFlight.get(run.id) ?? waitForForeignRun(run.id) }
-      const done = previous
-        .then(() => processDay(run))
-        .then((closed) => {
-          deps.onRunFinished?.(closed)
-          return closed
-        })
+      // The first day starts now; the others wait for the one before them.
+      const processing = previous ? previous.then(() => processDay(run, true)) : processDay(run, false)
+      const done = processing.then((closed) => {
+        deps.onRunFinished?.(closed)
+        return closed
+      })
       previous = done
       inFlight.set(run.id, done)
       void done.finally(() => inFlight.delete(run.id))

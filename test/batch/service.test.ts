@@ -1,0 +1,121 @@
+import t from 'tap'
+import { buildTestApp, postEvents, runBatch, summaryRows } from '../helper.js'
+import type { RateProvider } from '../../src/rates/types.js'
+import { createBatchService } from '../../src/batch/service.js'
+import pino from 'pino'
+import type { UsageSource } from '../../src/sources/types.js'
+import { createSqliteSource } from '../../src/sources/sqlite.js'
+import { fixedClock } from '../../src/clock.js'
+import type { Db } from '../../src/db/open.js'
+
+const DAY = '2026-11-20'
+const event = (id: string, cost: string) => ({
+  request_id: id,
+  client_org_id: 'c',
+  model: 'm',
+  input_tokens: 1,
+  output_tokens: 1,
+  cost_usd: cost,
+  timestamp: '2026-11-20T10:00:00Z',
+})
+
+function gatedRates() {
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const rates: RateProvider = {
+    resolveUsdPlnRate: async () => {
+      await gate
+      return { ok: false, reason: 'gated' }
+    },
+  }
+  return { rates, release }
+}
+
+t.test('shutdown past the grace period interrupts the day and leaves its previous rows', async (t) => {
+  const { app, db, source, clock, config } = await buildTestApp(t)
+  await postEvents(app, [event('a', '1')])
+  await runBatch(app, { date: DAY })
+  const before = summaryRows(db, 'client_daily_usage', DAY)
+  await postEvents(app, [event('b', '2')])
+
+  const { rates, release } = gatedRates()
+  const batch = createBatchService({
+    db,
+    source,
+    rates,
+    clock,
+    log: pino({ level: 'silent' }),
+    timeZone: config.BUSINESS_TIMEZONE,
+    defaultMarkupRate: '1.3',
+  })
+  const [started] = batch.startMany([DAY], 'api')
+  const stopping = batch.stop(20)
+  setTimeout(release, 60)
+  await stopping
+  const closed = await started!.done
+  t.equal(closed.status, 'interrupted')
+  t.match(closed.error_message, /interrupted/)
+  t.same(summaryRows(db, 'client_daily_usage', DAY), before, 'previous summaries untouched')
+  t.throws(() => batch.startMany([DAY], 'api'), /shutting down/, 'no new work after stop')
+})
+
+t.test('a day that finishes within the grace period completes normally', async (t) => {
+  const { app, db, source, clock, config } = await buildTestApp(t)
+  await postEvents(app, [event('a', '1')])
+  const { rates, release } = gatedRates()
+  const batch = createBatchService({
+    db,
+    source,
+    rates,
+    clock,
+    log: pino({ level: 'silent' }),
+    timeZone: config.BUSINESS_TIMEZONE,
+    defaultMarkupRate: '1.3',
+  })
+  const [first, second] = batch.startMany([DAY, '2026-11-21'], 'api')
+  const stopping = batch.stop(5_000)
+  release()
+  await stopping
+  t.equal((await first!.done).status, 'succeeded_with_warnings')
+  t.equal((await second!.done).status, 'interrupted', 'a queued day does not start once shutdown began')
+})
+
+t.test('a failing source fails the run, records the error and keeps the previous rows', async (t) => {
+  let broken = false
+  const { app, db } = await buildTestApp(t, {
+    // The real SQLite source, switched to failing to simulate an unreachable store.
+    source: (db) => wrapFailing(db, () => broken),
+  })
+  await postEvents(app, [event('a', '1')])
+  await runBatch(app, { date: DAY })
+  const before = summaryRows(db, 'client_daily_usage', DAY)
+  t.equal(before.length, 1)
+  broken = true
+  const res = await runBatch(app, { date: DAY })
+  const run = res.json().runs[0]
+  t.equal(run.status, 'failed')
+  t.match(run.error_message, /store unreachable/)
+  t.same(summaryRows(db, 'client_daily_usage', DAY), before)
+  broken = false
+  t.equal((await runBatch(app, { date: DAY })).json().runs[0].status, 'succeeded_with_warnings', 'recovers on the next run')
+})
+
+
+function wrapFailing(db: Db, isBroken: () => boolean): UsageSource {
+  const real = createSqliteSource({ db, clock: fixedClock(0) })
+  return {
+    ...real,
+    dataSource: real.dataSource,
+    dialect: real.dialect,
+    aggregate(window, options) {
+      if (isBroken()) {
+        return (async function* () {
+          throw new Error('store unreachable: connection refused')
+        })()
+      }
+      return real.aggregate(window, options)
+    },
+  }
+}
