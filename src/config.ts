@@ -110,21 +110,25 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     const got = SECRET_NAME.test(name) ? 'value hidden' : `got ${JSON.stringify(source[name])}`
     problems.push(`${name}: ${expectation(name, error.message)} (${got})`)
   }
-  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
+  // No early throw: the checks below run too, so one message names every bad variable. Each
+  // skips a variable the schema already refused, which may still hold raw text here.
   const env = withDefaults as Env
 
-  if (!isValidTimeZone(env.BUSINESS_TIMEZONE)) {
+  if (!reported.has('BUSINESS_TIMEZONE') && !isValidTimeZone(env.BUSINESS_TIMEZONE)) {
     problems.push(`BUSINESS_TIMEZONE: must be an IANA time zone name such as Europe/Warsaw (got ${JSON.stringify(env.BUSINESS_TIMEZONE)})`)
   }
   let defaultMarkupRate = ''
-  try {
-    defaultMarkupRate = canonicalDecimal(env.USAGE_MARKUP_MULTIPLIER)
-  } catch (e) {
-    if (!(e instanceof DecimalError)) throw e
-    problems.push(`USAGE_MARKUP_MULTIPLIER: must be a decimal such as 1.3 (got ${JSON.stringify(env.USAGE_MARKUP_MULTIPLIER)})`)
+  if (!reported.has('USAGE_MARKUP_MULTIPLIER')) {
+    try {
+      defaultMarkupRate = canonicalDecimal(env.USAGE_MARKUP_MULTIPLIER)
+    } catch (e) {
+      if (!(e instanceof DecimalError)) throw e
+      problems.push(`USAGE_MARKUP_MULTIPLIER: must be a decimal such as 1.3 (got ${JSON.stringify(env.USAGE_MARKUP_MULTIPLIER)})`)
+    }
   }
   const influxdbFirst = env.INFLUXDB_FIRST_ENABLED ?? env.INFLUXDB_URL !== undefined
-  if (influxdbFirst && env.INFLUXDB_URL === undefined) {
+  // A refused INFLUXDB_FIRST_ENABLED ("maybe") is truthy text, not a request for InfluxDB.
+  if (!reported.has('INFLUXDB_FIRST_ENABLED') && influxdbFirst && env.INFLUXDB_URL === undefined) {
     problems.push('INFLUXDB_URL: required when INFLUXDB_FIRST_ENABLED=true')
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)

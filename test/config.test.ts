@@ -1,0 +1,167 @@
+import t, { type Test } from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+/** Runs loadConfig expecting a ConfigError and returns its message. */
+function configErrorOf(t: Test, env: Record<string, string | undefined>): string {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    t.type(error, ConfigError, 'throws a ConfigError')
+    t.equal((error as Error).name, 'ConfigError')
+    return (error as Error).message
+  }
+  t.fail(`accepted ${JSON.stringify(env)}`)
+  return ''
+}
+
+/** The variable names a ConfigError message complains about, one per line. */
+function namesIn(message: string): string[] {
+  return message
+    .split('\n')
+    .slice(1)
+    .map((line) => /^\s*([A-Z_]+):/.exec(line)?.[1] ?? `unparsed line: ${line}`)
+}
+
+t.test('defaults with an empty environment', async (t) => {
+  const config = loadConfig({})
+  t.equal(config.HOST, '127.0.0.1')
+  t.equal(config.PORT, 8080)
+  t.equal(config.SQLITE_PATH, './data/usage.db')
+  t.equal(config.BUSINESS_TIMEZONE, 'Europe/Warsaw')
+  t.equal(config.LOG_LEVEL, 'info')
+  t.equal(config.USAGE_MARKUP_MULTIPLIER, '1.3')
+  t.equal(config.defaultMarkupRate, '1.3')
+  t.equal(config.EXCHANGE_RATE_POLICY, 'previous-business-day')
+  t.equal(config.NBP_API_URL, 'https://api.nbp.pl/api')
+  t.equal(config.influxdbFirst, false)
+  t.equal(config.INFLUXDB_URL, undefined)
+  t.equal(config.BATCH_SCHEDULER_ENABLED, true)
+  t.equal(config.AUTH_DISABLED, false)
+  t.equal(config.API_CLIENT_TOKENS, undefined)
+})
+
+t.test('empty strings count as unset, unknown variables are ignored', async (t) => {
+  const config = loadConfig({ PORT: '', HOST: '', LOG_LEVEL: '', PATH: '/usr/bin', HOME: '/root' })
+  t.equal(config.PORT, 8080)
+  t.equal(config.HOST, '127.0.0.1')
+  t.equal(config.LOG_LEVEL, 'info')
+  t.notOk('PATH' in config, 'foreign variables are not copied into the config')
+})
+
+t.test('values are read from text', async (t) => {
+  const config = loadConfig({
+    HOST: '0.0.0.0',
+    PORT: '3000',
+    LOG_LEVEL: 'debug',
+    SQLITE_PATH: '/data/usage.db',
+    BUSINESS_TIMEZONE: 'America/New_York',
+    USAGE_MARKUP_MULTIPLIER: '1.250',
+    BATCH_SCHEDULER_ENABLED: 'false',
+    AUTH_DISABLED: '1',
+    BATCH_LOOKBACK_DAYS: '0',
+  })
+  t.equal(config.HOST, '0.0.0.0')
+  t.equal(config.PORT, 3000, 'a number, not text')
+  t.equal(config.LOG_LEVEL, 'debug')
+  t.equal(config.SQLITE_PATH, '/data/usage.db')
+  t.equal(config.BUSINESS_TIMEZONE, 'America/New_York')
+  t.equal(config.USAGE_MARKUP_MULTIPLIER, '1.250', 'the variable as given')
+  t.equal(config.defaultMarkupRate, '1.25', 'the rate in canonical form')
+  t.equal(config.BATCH_SCHEDULER_ENABLED, false)
+  t.equal(config.AUTH_DISABLED, true)
+  t.equal(config.BATCH_LOOKBACK_DAYS, 0)
+  t.equal(loadConfig({ BATCH_SCHEDULER_ENABLED: 'TRUE' }).BATCH_SCHEDULER_ENABLED, true, 'case-insensitive')
+  t.equal(loadConfig({ BATCH_SCHEDULER_ENABLED: '0' }).BATCH_SCHEDULER_ENABLED, false)
+})
+
+t.test('InfluxDB first follows INFLUXDB_URL unless told otherwise', async (t) => {
+  const url = 'http://influx.internal:8086'
+  t.equal(loadConfig({ INFLUXDB_URL: url }).influxdbFirst, true, 'a URL turns it on')
+  t.equal(loadConfig({ INFLUXDB_URL: url, INFLUXDB_FIRST_ENABLED: 'false' }).influxdbFirst, false, 'explicit false wins')
+  t.equal(loadConfig({ INFLUXDB_URL: url, INFLUXDB_FIRST_ENABLED: 'true' }).influxdbFirst, true)
+  t.equal(loadConfig({ INFLUXDB_FIRST_ENABLED: 'false' }).influxdbFirst, false)
+  t.equal(loadConfig({ INFLUXDB_URL: url, INFLUXDB_FIRST_ENABLED: '' }).influxdbFirst, true, 'empty is unset')
+})
+
+t.test('an invalid value stops with a message naming the variable', async (t) => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['PORT', { PORT: 'abc' }, /whole number/],
+    ['PORT', { PORT: '1.5' }, /whole number/],
+    ['PORT', { PORT: '70000' }, /PORT/],
+    ['PORT', { PORT: '-1' }, /PORT/],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, /one of fatal, error, warn, info, debug, trace, silent/],
+    ['BUSINESS_TIMEZONE', { BUSINESS_TIMEZONE: 'Mars/Base' }, /IANA time zone/],
+    ['USAGE_MARKUP_MULTIPLIER', { USAGE_MARKUP_MULTIPLIER: 'abc' }, /USAGE_MARKUP_MULTIPLIER/],
+    ['USAGE_MARKUP_MULTIPLIER', { USAGE_MARKUP_MULTIPLIER: '1.3.0' }, /USAGE_MARKUP_MULTIPLIER/],
+    ['BATCH_SCHEDULER_ENABLED', { BATCH_SCHEDULER_ENABLED: 'maybe' }, /true or false/],
+    ['EXCHANGE_RATE_POLICY', { EXCHANGE_RATE_POLICY: 'yesterday' }, /previous-business-day, same-day/],
+    ['NBP_API_URL', { NBP_API_URL: 'api.nbp.pl' }, /NBP_API_URL/],
+    ['INFLUXDB_URL', { INFLUXDB_FIRST_ENABLED: 'true' }, /required when INFLUXDB_FIRST_ENABLED=true/],
+  ]
+  for (const [name, env, why] of cases) {
+    t.test(`${name}=${JSON.stringify(Object.values(env)[0])}`, async (t) => {
+      const message = configErrorOf(t, env)
+      t.same(namesIn(message), [name], `names ${name} and nothing else`)
+      t.match(message, why)
+      const value = env[name]
+      if (value !== undefined) t.match(message, JSON.stringify(value), 'quotes the bad value of a non-secret')
+    })
+  }
+})
+
+t.test('secret values never appear in the message', async (t) => {
+  const secret = 'client-a=sk-live-Zq81xRTa,sk-live-Pw07nMbY'
+  let caught: unknown
+  try {
+    loadConfig({ API_CLIENT_TOKENS: secret })
+  } catch (error) {
+    caught = error
+  }
+  t.type(caught, ConfigError)
+  const error = caught as ConfigError
+  t.same(namesIn(error.message), ['API_CLIENT_TOKENS'], 'the variable is named')
+  t.match(error.message, /value hidden/)
+  for (const fragment of [secret, 'sk-live-Zq81xRTa', 'sk-live-Pw07nMbY', 'client-a']) {
+    t.notMatch(error.message, fragment, `message hides ${fragment}`)
+    t.notMatch(String(error.stack), fragment, `stack hides ${fragment}`)
+    t.notMatch(JSON.stringify(error), fragment, `serialised error hides ${fragment}`)
+  }
+
+  t.test('also when reported beside other errors', async (t) => {
+    const message = configErrorOf(t, { API_CLIENT_TOKENS: 'a=b,c', PORT: 'abc' })
+    t.same(namesIn(message).sort(), ['API_CLIENT_TOKENS', 'PORT'])
+    t.notMatch(message, 'a=b,c')
+  })
+
+  t.test('well-formed secrets load', async (t) => {
+    const config = loadConfig({ API_CLIENT_TOKENS: 'acme=tok1,globex=tok2', API_ADMIN_TOKEN: 'admin-secret' })
+    t.equal(config.API_CLIENT_TOKENS, 'acme=tok1,globex=tok2')
+    t.equal(config.API_ADMIN_TOKEN, 'admin-secret')
+  })
+})
+
+t.test('several errors are reported together', async (t) => {
+  t.test('schema errors', async (t) => {
+    const message = configErrorOf(t, { PORT: 'abc', LOG_LEVEL: 'loud', BATCH_SCHEDULER_ENABLED: 'maybe' })
+    t.same(namesIn(message).sort(), ['BATCH_SCHEDULER_ENABLED', 'LOG_LEVEL', 'PORT'])
+  })
+  t.test('schema errors and cross-variable checks in one message', async (t) => {
+    // An operator fixing one variable per restart would need five restarts here.
+    const message = configErrorOf(t, {
+      PORT: '1.5',
+      LOG_LEVEL: 'loud',
+      USAGE_MARKUP_MULTIPLIER: 'abc',
+      BUSINESS_TIMEZONE: 'Mars/Base',
+      INFLUXDB_FIRST_ENABLED: 'true',
+    })
+    t.same(
+      namesIn(message).sort(),
+      ['BUSINESS_TIMEZONE', 'INFLUXDB_URL', 'LOG_LEVEL', 'PORT', 'USAGE_MARKUP_MULTIPLIER'],
+      'every bad variable is named once',
+    )
+  })
+  t.test('a bad boolean is not also read as "enabled"', async (t) => {
+    const message = configErrorOf(t, { INFLUXDB_FIRST_ENABLED: 'maybe', BUSINESS_TIMEZONE: 'Mars/Base' })
+    t.same(namesIn(message).sort(), ['BUSINESS_TIMEZONE', 'INFLUXDB_FIRST_ENABLED'])
+  })
+})
