@@ -3,7 +3,7 @@
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isValidTimeZone } from './clock.js'
-import { DecimalError, canonicalDecimal } from './money.js'
+import { canonicalDecimal, parseDecimal } from './money.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
 
@@ -71,6 +71,11 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+/** A URL's user:password part never reaches a message. */
+function withoutUserinfo(value: string | undefined): string | undefined {
+  return value?.replace(/\/\/[^/@\s]*@/, '//[redacted]@')
+}
+
 /** Strict text → value: "1.5" is no integer and "yes" no boolean; the schema then says why. */
 function fromEnvText(text: string, type: string | undefined): unknown {
   if (type === 'integer') return /^-?\d+$/.test(text.trim()) ? Number(text) : text
@@ -87,7 +92,7 @@ function expectation(name: string, message: string): string {
   const schema = (EnvSchema.properties as Record<string, { enum?: string[]; type?: string; pattern?: string }>)[name]
   if (schema?.enum) return `must be one of ${schema.enum.join(', ')}`
   if (schema?.type === 'boolean') return 'must be true or false'
-  if (schema?.type === 'integer') return `${message}: a whole number`
+  if (schema?.type === 'integer') return 'must be a whole number' + (message.startsWith('must be integer') ? '' : ` (${message})`)
   return message
 }
 
@@ -107,7 +112,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     if (reported.has(name)) continue
     reported.add(name)
     // Secrets are named, never echoed: this message goes to the log.
-    const got = SECRET_NAME.test(name) ? 'value hidden' : `got ${JSON.stringify(source[name])}`
+    const got = SECRET_NAME.test(name) ? 'value hidden' : `got ${JSON.stringify(withoutUserinfo(source[name]))}`
     problems.push(`${name}: ${expectation(name, error.message)} (${got})`)
   }
   // No early throw: the checks below run too, so one message names every bad variable. Each
@@ -119,11 +124,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   }
   let defaultMarkupRate = ''
   if (!reported.has('USAGE_MARKUP_MULTIPLIER')) {
-    try {
-      defaultMarkupRate = canonicalDecimal(env.USAGE_MARKUP_MULTIPLIER)
-    } catch (e) {
-      if (!(e instanceof DecimalError)) throw e
-      problems.push(`USAGE_MARKUP_MULTIPLIER: must be a decimal such as 1.3 (got ${JSON.stringify(env.USAGE_MARKUP_MULTIPLIER)})`)
+    // The same bounds as a per-client markup (PUT /clients/{id}/pricing): never below cost.
+    defaultMarkupRate = canonicalDecimal(env.USAGE_MARKUP_MULTIPLIER)
+    const markup = parseDecimal(defaultMarkupRate)
+    if (markup.units < 10n ** BigInt(markup.scale) || markup.units > 10n * 10n ** BigInt(markup.scale)) {
+      problems.push(`USAGE_MARKUP_MULTIPLIER: must be between 1 and 10 (got ${JSON.stringify(env.USAGE_MARKUP_MULTIPLIER)})`)
     }
   }
   const influxdbFirst = env.INFLUXDB_FIRST_ENABLED ?? env.INFLUXDB_URL !== undefined

@@ -165,3 +165,20 @@ t.test('several errors are reported together', async (t) => {
     t.same(namesIn(message).sort(), ['BUSINESS_TIMEZONE', 'INFLUXDB_FIRST_ENABLED'])
   })
 })
+
+t.test('the default markup keeps the per-client bounds, 1 to 10', async (t) => {
+  t.throws(() => loadConfig({ USAGE_MARKUP_MULTIPLIER: '0.9' }), /USAGE_MARKUP_MULTIPLIER: must be between 1 and 10/)
+  t.throws(() => loadConfig({ USAGE_MARKUP_MULTIPLIER: '10.01' }), /between 1 and 10/)
+  t.equal(loadConfig({ USAGE_MARKUP_MULTIPLIER: '10' }).defaultMarkupRate, '10')
+  t.equal(loadConfig({ USAGE_MARKUP_MULTIPLIER: '1.000' }).defaultMarkupRate, '1')
+})
+
+t.test('credentials inside a refused URL are not echoed', async (t) => {
+  try {
+    loadConfig({ INFLUXDB_URL: 'ftp://admin:hunter2@influx.local:8086' })
+    t.fail('should refuse')
+  } catch (e) {
+    t.match((e as Error).message, /INFLUXDB_URL/)
+    t.notMatch((e as Error).message, /hunter2/)
+  }
+})
