@@ -77,7 +77,7 @@ export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
     // Today's table appears around noon: before that, the last table is yesterday's, which is the
     // wrong answer for a rule that wants today's. Storing it would freeze the wrong rate for reruns.
     if (lastDay === todayInWarsaw && found.effectiveDate !== lastDay) {
-      return fail(usageDate, `the NBP table of ${lastDay} is not published yet`)
+      return fail(usageDate, `no NBP table of ${lastDay} yet (published on business days around noon Warsaw time)`)
     }
 
     const fetchedAt = new Date(clock.now()).toISOString()

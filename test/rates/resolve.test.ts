@@ -248,7 +248,7 @@ t.test('a rate that is not final yet is neither fetched nor stored', async (t) =
     // Monday 23 Nov, 10:00 Warsaw: Friday's table is the last one out.
     const { nbp, db, clock, provider } = await setup(t, { policy: 'same-day', fake: { lastPublished: '2026-11-20' } })
     clock.set(Date.parse('2026-11-23T09:00:00Z'))
-    t.match(reasonOf(t, await provider.resolveUsdPlnRate('2026-11-23')), /not published yet/)
+    t.match(reasonOf(t, await provider.resolveUsdPlnRate('2026-11-23')), /no NBP table of 2026-11-23 yet/)
     t.equal(getStoredUsdPlnRate(db, '2026-11-23'), undefined)
     nbp.setLastPublished('2026-11-23')
     clock.set(Date.parse('2026-11-23T11:30:00Z'))
