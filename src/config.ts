@@ -26,6 +26,9 @@ export const EnvSchema = Type.Object({
   USAGE_MARKUP_MULTIPLIER: Type.String({ pattern: DECIMAL_PATTERN, default: '1.3' }),
   EXCHANGE_RATE_POLICY: Type.Enum(['previous-business-day', 'same-day'], { default: 'previous-business-day' }),
   NBP_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.nbp.pl/api' }),
+  // Per attempt, not per resolution: a day's worst case is about (retries + 1) × timeout plus backoff.
+  NBP_TIMEOUT_MS: PositiveInt(10_000, 120_000),
+  NBP_MAX_RETRIES: NonNegativeInt(3, 10),
 
   // raw store
   INFLUXDB_FIRST_ENABLED: Type.Optional(Bool),

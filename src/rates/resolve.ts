@@ -1,0 +1,117 @@
+// Which NBP table prices a usage date (SPEC §4), with stored rates reused and nothing invented.
+import type { Logger } from 'pino'
+import { addDays, isValidDate, localDateOf, type Clock } from '../clock.js'
+import type { Db } from '../db/open.js'
+import { getStoredUsdPlnRate, saveNbpRate } from '../db/rates.js'
+import { NbpError, type NbpClient, type NbpRate } from './nbp.js'
+import type { RatePolicy, RateProvider, RateResolution } from './types.js'
+
+/**
+ * How far back to look for the last table: 10 days spans any run of Polish holidays plus weekends
+ * in one request; 31 days is the single wider retry for a gap no calendar should produce.
+ */
+const LOOKBACK_DAYS = [10, 31] as const
+/** NBP publishes in Warsaw time whatever BUSINESS_TIMEZONE says, so "is it out yet" is asked there. */
+const NBP_TIME_ZONE = 'Europe/Warsaw'
+
+export interface NbpHealth {
+  /** ISO instant of the last successful NBP answer that gave a rate. */
+  last_success_at: string | null
+  last_rate: string | null
+  /** effectiveDate of the table behind last_rate. */
+  last_rate_date: string | null
+  last_error: string | null
+  last_error_at: string | null
+}
+
+export interface RateProviderDeps {
+  db: Db
+  nbp: NbpClient
+  policy: RatePolicy
+  clock: Clock
+  log?: Pick<Logger, 'info' | 'warn'>
+}
+
+export interface UsdPlnRateProvider extends RateProvider {
+  /** For the /health `nbp` component; an error newer than the last success means NBP is failing now. */
+  health(): NbpHealth
+}
+
+export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
+  const { db, nbp, policy, clock, log } = deps
+  const state: NbpHealth = { last_success_at: null, last_rate: null, last_rate_date: null, last_error: null, last_error_at: null }
+  // Two batch paths asking for the same date at once share one NBP round trip.
+  const inFlight = new Map<string, Promise<RateResolution>>()
+
+  function fail(usageDate: string, reason: string, err?: unknown): RateResolution {
+    state.last_error = reason
+    state.last_error_at = new Date(clock.now()).toISOString()
+    log?.warn({ usageDate, policy, err }, 'USD/PLN rate unavailable')
+    return { ok: false, reason }
+  }
+
+  async function fetchAndStore(usageDate: string): Promise<RateResolution> {
+    // previous-business-day needs the tables up to D-1, same-day up to D itself.
+    const lastDay = policy === 'same-day' ? usageDate : addDays(usageDate, -1)
+    const todayInWarsaw = localDateOf(clock.now(), NBP_TIME_ZONE)
+    if (lastDay > todayInWarsaw) {
+      return fail(usageDate, `the NBP table for ${usageDate} (${policy}) cannot be known before ${lastDay}`)
+    }
+
+    let found: NbpRate | undefined
+    let searched = ''
+    try {
+      for (const days of LOOKBACK_DAYS) {
+        const start = addDays(usageDate, -days)
+        searched = `${start}..${lastDay}`
+        const rates = await nbp.fetchUsdRates(start, lastDay)
+        found = rates.at(-1)
+        if (found) break
+      }
+    } catch (e) {
+      const detail = e instanceof NbpError ? e.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`
+      return fail(usageDate, `NBP rate for ${usageDate} unavailable: ${detail}`, e)
+    }
+    if (!found) return fail(usageDate, `NBP published no table A in ${searched}`)
+
+    // Today's table appears around noon: before that, the last table is yesterday's, which is the
+    // wrong answer for a rule that wants today's. Storing it would freeze the wrong rate for reruns.
+    if (lastDay === todayInWarsaw && found.effectiveDate !== lastDay) {
+      return fail(usageDate, `no NBP table of ${lastDay} yet (published on business days around noon Warsaw time)`)
+    }
+
+    const fetchedAt = new Date(clock.now()).toISOString()
+    const stored = saveNbpRate(db, {
+      usage_date: usageDate,
+      rate: found.mid,
+      effective_date: found.effectiveDate,
+      table_no: found.no,
+      policy,
+      fetched_at: fetchedAt,
+    })
+    state.last_success_at = fetchedAt
+    state.last_rate = found.mid
+    state.last_rate_date = found.effectiveDate
+    log?.info(
+      { usageDate, rate: stored.rate, effectiveDate: stored.effective_date, tableNo: stored.table_no, source: stored.source },
+      'USD/PLN rate stored',
+    )
+    // A manual rate set while NBP was being asked wins: the answer is what is stored now.
+    return { ok: true, rate: stored }
+  }
+
+  return {
+    async resolveUsdPlnRate(usageDate) {
+      if (!isValidDate(usageDate)) return { ok: false, reason: `not a usage date (YYYY-MM-DD): ${JSON.stringify(usageDate)}` }
+      const stored = getStoredUsdPlnRate(db, usageDate)
+      if (stored) return { ok: true, rate: stored }
+      let pending = inFlight.get(usageDate)
+      if (!pending) {
+        pending = fetchAndStore(usageDate).finally(() => inFlight.delete(usageDate))
+        inFlight.set(usageDate, pending)
+      }
+      return pending
+    },
+    health: () => ({ ...state }),
+  }
+}
