@@ -6,6 +6,8 @@ import { addDays, datesInRange, fixedClock, localTimeToInstant } from '../src/cl
 import { loadConfig } from '../src/config.js'
 import { openDb } from '../src/db/open.js'
 import { createSqliteSource } from '../src/sources/sqlite.js'
+import { createNbpClient } from '../src/rates/nbp.js'
+import { createRateProvider } from '../src/rates/resolve.js'
 
 // The week ending on the autumn DST change (2026-10-25 has 25 hours in Warsaw).
 const FROM = '2026-10-19'
@@ -39,7 +41,15 @@ async function main(): Promise<void> {
   const clock = fixedClock(NOW_MS)
   const db = openDb({ path })
   const source = createSqliteSource({ db, clock, path })
-  const app = await buildApp(config, { db, source, clock })
+  // The real NBP API (NBP_API_URL): with internet access the PLN column is filled at the legal rate;
+  // without it PLN stays empty and each run says why — a rate is never made up.
+  const rates = createRateProvider({
+    db,
+    nbp: createNbpClient({ baseUrl: config.NBP_API_URL, timeoutMs: 5_000, maxRetries: 1 }),
+    policy: config.EXCHANGE_RATE_POLICY,
+    clock,
+  })
+  const app = await buildApp(config, { db, source, clock, rates })
 
   const random = prng(20261025)
   const events: object[] = []

@@ -6,7 +6,9 @@ import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { openDb, type Db } from './db/open.js'
 import { createBatchService, type BatchService } from './batch/service.js'
-import { noRateProvider, type RateProvider } from './rates/types.js'
+import type { RateProvider } from './rates/types.js'
+import { createNbpClient } from './rates/nbp.js'
+import { createRateProvider } from './rates/resolve.js'
 import { createSqliteSource } from './sources/sqlite.js'
 import type { UsageSource } from './sources/types.js'
 
@@ -25,7 +27,13 @@ export async function createRuntime(config: Config, log: Logger, options: { cloc
   const db = openDb({ path: config.SQLITE_PATH })
   log.info({ sqlite: config.SQLITE_PATH }, 'database open, migrations applied')
   const source = createSqliteSource({ db, clock, path: config.SQLITE_PATH })
-  const rates: RateProvider = noRateProvider
+  const rates: RateProvider = createRateProvider({
+    db,
+    nbp: createNbpClient({ baseUrl: config.NBP_API_URL, timeoutMs: config.NBP_TIMEOUT_MS, maxRetries: config.NBP_MAX_RETRIES }),
+    policy: config.EXCHANGE_RATE_POLICY,
+    clock,
+    log,
+  })
   const batch = createBatchService({
     db,
     source,

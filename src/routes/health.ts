@@ -24,6 +24,14 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
+  /** The rate source's own record of its last fetches; no network call from a probe. */
+  function nbpComponent(): Component {
+    const h = app.services.rates.health?.()
+    if (!h) return { status: 'unknown', detail: {} }
+    const failing = h.last_error_at !== null && (h.last_success_at === null || h.last_error_at > h.last_success_at)
+    return { status: failing ? 'degraded' : h.last_success_at ? 'up' : 'unknown', detail: { ...h } }
+  }
+
   async function influxCheck(): Promise<Component> {
     if (!config.influxdbFirst) return { status: 'disabled', detail: {} }
     try {
@@ -74,7 +82,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (_request, reply) => {
       const sqlite = sqliteCheck()
       const influxdb = await influxCheck()
-      const nbp: Component = { status: 'unknown', detail: {} }
+      const nbp = nbpComponent()
       const scheduler: Component = app.services.scheduler
         ? { status: 'up', detail: { next_run: app.services.scheduler.nextRun() } }
         : { status: 'disabled', detail: {} }
