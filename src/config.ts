@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isValidTimeZone } from './clock.js'
+import { cronProblem } from './scheduler/cron.js'
 import { DecimalError, canonicalDecimal } from './money.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
@@ -113,9 +114,14 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
   const env = withDefaults as Env
 
-  if (!isValidTimeZone(env.BUSINESS_TIMEZONE)) {
+  const zoneValid = isValidTimeZone(env.BUSINESS_TIMEZONE)
+  if (!zoneValid) {
     problems.push(`BUSINESS_TIMEZONE: must be an IANA time zone name such as Europe/Warsaw (got ${JSON.stringify(env.BUSINESS_TIMEZONE)})`)
   }
+  // Checked here, not when the scheduler starts, so a bad schedule stops the process at start-up
+  // with the variable named, even on a replica whose scheduler is off today.
+  const cron = zoneValid ? cronProblem(env.BATCH_SCHEDULE_CRON, env.BUSINESS_TIMEZONE) : undefined
+  if (cron) problems.push(`BATCH_SCHEDULE_CRON: ${cron}`)
   let defaultMarkupRate = ''
   try {
     defaultMarkupRate = canonicalDecimal(env.USAGE_MARKUP_MULTIPLIER)

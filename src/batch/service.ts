@@ -194,6 +194,9 @@ export function createBatchService(deps: BatchServiceDeps) {
     /** Runs of this process not yet finished. */
     inFlightCount: () => inFlight.size,
 
+    /** True when this process is working on (or has queued) the run: its owner is alive. */
+    isInFlight: (runId: number) => inFlight.has(runId),
+
     /** Every `running` run in the ledger (any process). */
     running: () => runningRuns(db),
 
