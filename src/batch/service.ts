@@ -74,7 +74,9 @@ export function createBatchService(deps: BatchServiceDeps) {
         records += row.records
         if (rows.length % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
       }
-      if (stopping) throw new InterruptedError()
+      // Only the grace period running out aborts a started day: a stop request alone lets it finish
+      // (SPEC §8), and a day that has not started yet never starts (checked above).
+      abortController.signal.throwIfAborted()
 
       const markups = markupsInForce(db, date)
       const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
@@ -118,7 +120,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       )
       return closed
     } catch (error) {
-      const interrupted = error instanceof InterruptedError || stopping
+      const interrupted = error instanceof InterruptedError || abortController.signal.aborted
       const message = interrupted ? 'interrupted by shutdown before it finished' : describe(error)
       const closed = finishRun(db, run.id, {
         status: interrupted ? 'interrupted' : 'failed',
