@@ -4,6 +4,7 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
+import { cronProblem } from './scheduler/cron.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
 
@@ -122,9 +123,14 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   // skips a variable the schema already refused, which may still hold raw text here.
   const env = withDefaults as Env
 
-  if (!reported.has('BUSINESS_TIMEZONE') && !isValidTimeZone(env.BUSINESS_TIMEZONE)) {
+  const zoneValid = !reported.has('BUSINESS_TIMEZONE') && isValidTimeZone(env.BUSINESS_TIMEZONE)
+  if (!reported.has('BUSINESS_TIMEZONE') && !zoneValid) {
     problems.push(`BUSINESS_TIMEZONE: must be an IANA time zone name such as Europe/Warsaw (got ${JSON.stringify(env.BUSINESS_TIMEZONE)})`)
   }
+  // Checked here, not when the scheduler starts, so a bad schedule stops the process at start-up
+  // with the variable named, even on a replica whose scheduler is off today.
+  const cron = zoneValid ? cronProblem(env.BATCH_SCHEDULE_CRON, env.BUSINESS_TIMEZONE) : undefined
+  if (cron) problems.push(`BATCH_SCHEDULE_CRON: ${cron}`)
   let defaultMarkupRate = ''
   if (!reported.has('USAGE_MARKUP_MULTIPLIER')) {
     // The same bounds as a per-client markup (PUT /clients/{id}/pricing): never below cost.

@@ -1,5 +1,5 @@
 // Wiring of the long-lived parts shared by the server and the CLI: the database, the raw store,
-// the rate provider and the batch service. Opens things only when called.
+// the rate provider, the batch service and (for the server) the scheduler. Opens things only when called.
 import type { Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
@@ -11,29 +11,47 @@ import { createNbpClient } from './rates/nbp.js'
 import { createRateProvider } from './rates/resolve.js'
 import { createSqliteSource } from './sources/sqlite.js'
 import type { UsageSource } from './sources/types.js'
+import { createScheduler, type Scheduler, type Timers } from './scheduler/scheduler.js'
+import { abandonStaleRuns } from './scheduler/recovery.js'
+import type { BatchRunRow } from './db/schema.js'
 
 export interface Runtime {
   deps: { db: Db; source: UsageSource; rates: RateProvider; clock: Clock; batch: BatchService }
-  /** Starts background work (scheduler, catch-up) once the app exists. */
+  /**
+   * Starts background work once the server listens: stale-run recovery always; catch-up and the
+   * cron timer when BATCH_SCHEDULER_ENABLED. Returns at once; catch-up runs in the background.
+   */
   startBackground(app: FastifyInstance): Promise<void>
-  /** Stops background work; lets a running day finish within graceMs or interrupts it. */
+  /** Stops the scheduler first, then lets a running day finish within graceMs or interrupts it. */
   stopBackground(graceMs: number): Promise<void>
+  /** Marks runs of dead processes `abandoned` (the CLI does this before it runs dates). */
+  recoverStaleRuns(): BatchRunRow[]
+  /** The scheduler once startBackground made one. */
+  scheduler(): Scheduler | undefined
   close(): Promise<void>
 }
 
-export async function createRuntime(config: Config, log: Logger, options: { clock?: Clock } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  clock?: Clock
+  timers?: Timers
+  rates?: RateProvider
+}
+
+export async function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const clock = options.clock ?? systemClock
   // Migrations run here, before the server listens (SPEC §6).
   const db = openDb({ path: config.SQLITE_PATH })
   log.info({ sqlite: config.SQLITE_PATH }, 'database open, migrations applied')
   const source = createSqliteSource({ db, clock, path: config.SQLITE_PATH })
-  const rates: RateProvider = createRateProvider({
-    db,
-    nbp: createNbpClient({ baseUrl: config.NBP_API_URL, timeoutMs: config.NBP_TIMEOUT_MS, maxRetries: config.NBP_MAX_RETRIES }),
-    policy: config.EXCHANGE_RATE_POLICY,
-    clock,
-    log,
-  })
+  const rates: RateProvider =
+    options.rates ??
+    createRateProvider({
+      db,
+      nbp: createNbpClient({ baseUrl: config.NBP_API_URL, timeoutMs: config.NBP_TIMEOUT_MS, maxRetries: config.NBP_MAX_RETRIES }),
+      policy: config.EXCHANGE_RATE_POLICY,
+      clock,
+      log,
+    })
   const batch = createBatchService({
     db,
     source,
@@ -45,10 +63,41 @@ export async function createRuntime(config: Config, log: Logger, options: { cloc
   })
   log.info({ dataSource: source.dataSource, dialect: source.dialect }, 'raw usage store selected')
 
+  let scheduler: Scheduler | undefined
+  let stopping = false
+  const recoverStaleRuns = () => abandonStaleRuns({ db, clock, log, batch })
+
   return {
     deps: { db, source, rates, clock, batch },
-    async startBackground() {},
+    recoverStaleRuns,
+    scheduler: () => scheduler,
+    async startBackground(app) {
+      // A signal may have arrived while the server was still starting.
+      if (stopping) return
+      if (!config.BATCH_SCHEDULER_ENABLED) {
+        // A replica without a scheduler still reclaims dead runs, so their dates can be run again.
+        recoverStaleRuns()
+        log.info('scheduler disabled (BATCH_SCHEDULER_ENABLED=false): no ticks, no catch-up')
+        return
+      }
+      scheduler = createScheduler({
+        batch,
+        db,
+        clock,
+        log,
+        cron: config.BATCH_SCHEDULE_CRON,
+        timeZone: config.BUSINESS_TIMEZONE,
+        lookbackDays: config.BATCH_LOOKBACK_DAYS,
+        catchupDays: config.BATCH_CATCHUP_DAYS,
+        timers: options.timers,
+      })
+      app.services.scheduler = scheduler
+      scheduler.start()
+    },
     async stopBackground(graceMs) {
+      stopping = true
+      // The scheduler first, so no tick starts new days while the batch drains.
+      scheduler?.stop()
       await batch.stop(graceMs)
     },
     async close() {

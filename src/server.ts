@@ -38,7 +38,6 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
 
   const runtime = await createRuntime(config, log)
   const app = await buildApp(config, { ...runtime.deps, logger: log })
-  await runtime.startBackground(app)
 
   let closing = false
   const shutdown = async (signal: string) => {
@@ -65,6 +64,8 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ host: config.HOST, port: config.PORT })
+  // After listen: catch-up may take a while, and /health/live and reads must answer meanwhile.
+  await runtime.startBackground(app)
 }
 
 // Started directly (npm start, node dist/src/server.js), not imported by the CLI or tests.

@@ -75,7 +75,8 @@ export function createBatchService(deps: BatchServiceDeps) {
         records += row.records
         if (rows.length % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
       }
-      // Only an expired grace period interrupts a day; within it the day finishes normally.
+      // Only the grace period running out aborts a started day: a stop request alone lets it finish
+      // (SPEC §8), and a day that has not started yet never starts (checked above).
       abortController.signal.throwIfAborted()
 
       const markups = markupsInForce(db, date)
@@ -195,6 +196,9 @@ export function createBatchService(deps: BatchServiceDeps) {
 
     /** Runs of this process not yet finished. */
     inFlightCount: () => inFlight.size,
+
+    /** True when this process is working on (or has queued) the run: its owner is alive. */
+    isInFlight: (runId: number) => inFlight.has(runId),
 
     /** Every `running` run in the ledger (any process). */
     running: () => runningRuns(db),

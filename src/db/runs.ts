@@ -134,11 +134,15 @@ export function listRuns(db: Db, filter: ListRunsFilter): BatchRunRow[] {
 }
 
 /**
- * Marks `running` rows whose owner is gone as `abandoned`. `isOwnerAlive` decides per owner string;
- * runs owned by a live process (another CLI run, say) are left alone.
+ * Marks `running` rows whose owner is gone as `abandoned`. `isOwnerAlive` decides per owner string
+ * (and sees the row, for its heartbeat); runs owned by a live process (another CLI run, say) are left alone.
  */
-export function abandonDeadRuns(db: Db, isOwnerAlive: (owner: string | null) => boolean, finishedAt: string): BatchRunRow[] {
-  const dead = runningRuns(db).filter((r) => !isOwnerAlive(r.owner))
+export function abandonDeadRuns(
+  db: Db,
+  isOwnerAlive: (owner: string | null, run: BatchRunRow) => boolean,
+  finishedAt: string,
+): BatchRunRow[] {
+  const dead = runningRuns(db).filter((r) => !isOwnerAlive(r.owner, r))
   if (dead.length === 0) return []
   return db
     .update(influxdbBatchRuns)
@@ -164,4 +168,27 @@ export function touchHeartbeat(db: Db, id: number, at: string): void {
     .set({ heartbeat_at: at })
     .where(and(eq(influxdbBatchRuns.id, id), eq(influxdbBatchRuns.status, 'running')))
     .run()
+}
+
+/**
+ * Dates (of those given) whose PLN is still missing: a summary row without markup_cost_nano_pln, or
+ * (for a day without usage, which has no rows) a latest successful run that found no USD/PLN rate.
+ */
+export function datesWithPlnMissing(db: Db, dates: string[]): Set<string> {
+  if (dates.length === 0) return new Set()
+  const list = JSON.stringify(dates)
+  const rows = db.$client
+    .prepare(
+      `SELECT DISTINCT usage_date AS d FROM client_daily_usage
+         WHERE usage_date IN (SELECT value FROM json_each(@list)) AND markup_cost_nano_pln IS NULL
+       UNION
+       SELECT r.processing_date AS d FROM influxdb_batch_runs r
+         WHERE r.processing_date IN (SELECT value FROM json_each(@list))
+           AND r.exchange_rate_usd_pln IS NULL
+           AND r.id = (SELECT max(id) FROM influxdb_batch_runs l
+                       WHERE l.processing_date = r.processing_date
+                         AND l.status IN ('succeeded', 'succeeded_with_warnings'))`,
+    )
+    .all({ list }) as Array<{ d: string }>
+  return new Set(rows.map((r) => r.d))
 }

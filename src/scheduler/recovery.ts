@@ -1,0 +1,87 @@
+// Start-up self-healing (SPEC §5): runs left `running` by a dead process become `abandoned`, and the
+// dates of the last BATCH_CATCHUP_DAYS that never succeeded (or still lack PLN) are found for catch-up.
+import { hostname } from 'node:os'
+import type { Logger } from 'pino'
+import { addDays, datesInRange, type Clock } from '../clock.js'
+import type { Db } from '../db/open.js'
+import { abandonDeadRuns, datesWithPlnMissing, datesWithSuccess } from '../db/runs.js'
+import type { BatchRunRow } from '../db/schema.js'
+
+/**
+ * A run on another host is declared dead only when its heartbeat (every 10 s) has been silent this
+ * long: we cannot see that host's processes, and a false "dead" would let two writers run one date.
+ */
+export const FOREIGN_HOST_STALE_AFTER_MS = 3 * 60_000
+
+/** process.kill(pid, 0) probes without signalling: ESRCH means no such process; EPERM means it exists. */
+export function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export interface LivenessDeps {
+  /** This process's owner string (pid@host), as the batch service writes it. */
+  self: string
+  /** Whether this process is working on the run; its own runs are alive exactly then. */
+  isInFlight: (runId: number) => boolean
+  nowMs: number
+  host?: string
+  pidAlive?: (pid: number) => boolean
+}
+
+export function ownerLiveness(deps: LivenessDeps): (owner: string | null, run: BatchRunRow) => boolean {
+  const host = deps.host ?? hostname()
+  const pidAlive = deps.pidAlive ?? isPidAlive
+  return (owner, run) => {
+    // Our own owner string on a run we are not working on is a previous incarnation with the same
+    // pid and host (pid 1 in a restarted container): dead.
+    if (owner === deps.self) return deps.isInFlight(run.id)
+    const parsed = owner ? /^(\d+)@(.+)$/.exec(owner) : null
+    if (parsed && parsed[2] === host) return pidAlive(Number(parsed[1]))
+    const beat = Date.parse(run.heartbeat_at ?? run.started_at)
+    return Number.isFinite(beat) && deps.nowMs - beat < FOREIGN_HOST_STALE_AFTER_MS
+  }
+}
+
+export interface RecoveryDeps {
+  db: Db
+  clock: Clock
+  log: Logger
+  batch: { owner: string; isInFlight(runId: number): boolean }
+  host?: string
+  pidAlive?: (pid: number) => boolean
+}
+
+/** Marks runs of dead processes `abandoned`; returns them. Safe to call at any time, by any process. */
+export function abandonStaleRuns(deps: RecoveryDeps): BatchRunRow[] {
+  const nowMs = deps.clock.now()
+  const alive = ownerLiveness({
+    self: deps.batch.owner,
+    isInFlight: (id) => deps.batch.isInFlight(id),
+    nowMs,
+    host: deps.host,
+    pidAlive: deps.pidAlive,
+  })
+  const abandoned = abandonDeadRuns(deps.db, alive, new Date(nowMs).toISOString())
+  for (const run of abandoned) {
+    deps.log.warn({ runId: run.id, day: run.processing_date, owner: run.owner, heartbeatAt: run.heartbeat_at }, 'run of a dead process marked abandoned')
+  }
+  return abandoned
+}
+
+/**
+ * Dates to catch up, oldest first: of the `days` dates ending `lastDate`, those without a
+ * successful run, plus those whose PLN is still missing. Bounded on purpose: a rate source that
+ * stays down must not make every start re-run the whole history.
+ */
+export function datesToCatchUp(db: Db, lastDate: string, days: number): string[] {
+  if (days <= 0) return []
+  const window = datesInRange(addDays(lastDate, -(days - 1)), lastDate)
+  const succeeded = datesWithSuccess(db, window)
+  const plnMissing = datesWithPlnMissing(db, window)
+  return window.filter((d) => !succeeded.has(d) || plnMissing.has(d))
+}

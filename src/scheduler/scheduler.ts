@@ -1,0 +1,200 @@
+// The in-process scheduler (SPEC §5 "Self-healing"): one timer armed for the next cron tick in the
+// business time zone, start-up recovery and catch-up. It owns timers and nothing else: every date
+// goes through the batch service, whose claim in SQLite is the only single-flight mechanism.
+import type { Logger } from 'pino'
+import { addDays, datesInRange, yesterday, type Clock } from '../clock.js'
+import type { Db } from '../db/open.js'
+import type { BatchRunRow } from '../db/schema.js'
+import type { BatchService } from '../batch/service.js'
+import type { SchedulerHandle } from '../app.js'
+import { compileSchedule, formatLocal } from './cron.js'
+import { abandonStaleRuns, datesToCatchUp } from './recovery.js'
+
+/** The two timer functions the scheduler uses; tests pass a manual implementation. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+}
+
+/**
+ * The timer never sleeps longer than this: the due time is re-checked against the clock on every
+ * wake, so a suspended host or a stepped clock delays a tick by at most this much. (It also keeps
+ * delays below setTimeout's 2^31 ms limit.)
+ */
+export const MAX_SLEEP_MS = 15 * 60_000
+
+export interface SchedulerDeps {
+  batch: BatchService
+  db: Db
+  clock: Clock
+  log: Logger
+  cron: string
+  timeZone: string
+  lookbackDays: number
+  catchupDays: number
+  timers?: Timers
+  /** For tests of stale-run recovery; default: this host and process.kill(pid, 0). */
+  host?: string
+  pidAlive?: (pid: number) => boolean
+}
+
+export interface TickResult {
+  /** True when the tick did nothing because the previous one was still running. */
+  skipped: boolean
+  /** The closed runs of the tick (a joined run is the other entry point's run). */
+  runs: BatchRunRow[]
+}
+
+export type Scheduler = ReturnType<typeof createScheduler>
+
+export function createScheduler(deps: SchedulerDeps) {
+  const { batch, clock, timeZone } = deps
+  const timers = deps.timers ?? systemTimers
+  const log = deps.log.child({ component: 'scheduler' })
+  const schedule = compileSchedule(deps.cron, timeZone)
+
+  let started = false
+  let stopped = false
+  let timer: unknown
+  /** The tick the timer is armed for, epoch ms. */
+  let dueMs: number | null = null
+  let currentTick: Promise<BatchRunRow[]> | null = null
+  let catchUp: Promise<BatchRunRow[]> | null = null
+
+  function recover() {
+    return abandonStaleRuns({ db: deps.db, clock, log, batch, host: deps.host, pidAlive: deps.pidAlive })
+  }
+
+  function arm(fromMs: number) {
+    if (stopped) return
+    dueMs = schedule.next(fromMs)
+    if (dueMs === null) {
+      log.warn({ cron: deps.cron }, 'the cron expression has no further ticks; the scheduler is idle')
+      return
+    }
+    sleepUntilDue()
+  }
+
+  function sleepUntilDue() {
+    const delayMs = Math.min(Math.max(0, dueMs! - clock.now()), MAX_SLEEP_MS)
+    timer = timers.setTimeout(onTimer, delayMs)
+    // An armed timer must not keep a finishing process (the CLI, a test) alive.
+    ;(timer as { unref?: () => void } | undefined)?.unref?.()
+  }
+
+  function onTimer() {
+    timer = undefined
+    if (stopped || dueMs === null) return
+    const now = clock.now()
+    if (now < dueMs) return sleepUntilDue()
+    const due = dueMs
+    // Arm the following tick before running this one, from the later of "now" and "due", so a late
+    // wake-up runs one tick, never a burst of missed ones, and never the same tick twice.
+    arm(Math.max(now, due))
+    void tick()
+  }
+
+  async function runTick(): Promise<BatchRunRow[]> {
+    // A CLI run or another replica may have died since the last look; its dates would otherwise
+    // be joined forever.
+    recover()
+    const last = yesterday(clock, timeZone)
+    const runs: BatchRunRow[] = []
+    // Yesterday first: it is the new billing day; the lookback re-runs only absorb late records.
+    for (const s of batch.startMany([last], 'schedule')) runs.push(await s.done)
+    if (deps.lookbackDays > 0 && !stopped) {
+      const lookback = datesInRange(addDays(last, -deps.lookbackDays), addDays(last, -1))
+      for (const s of batch.startMany(lookback, 'schedule')) runs.push(await s.done)
+    }
+    return runs
+  }
+
+  /** One scheduled tick. A tick while the previous one runs is skipped (and logged), not queued. */
+  async function tick(): Promise<TickResult> {
+    if (currentTick) {
+      log.warn('scheduled tick skipped: the previous tick is still running')
+      return { skipped: true, runs: [] }
+    }
+    const at = clock.now()
+    log.info({ at: new Date(at).toISOString() }, 'scheduled tick')
+    currentTick = runTick()
+    try {
+      const runs = await currentTick
+      log.info({ runs: runs.map((r) => ({ id: r.id, day: r.processing_date, status: r.status, trigger: r.trigger })) }, 'scheduled tick done')
+      return { skipped: false, runs }
+    } catch (error) {
+      // ShuttingDownError during stop, or a database error: logged, never an unhandled rejection.
+      log.error({ err: error }, 'scheduled tick failed')
+      return { skipped: false, runs: [] }
+    } finally {
+      currentTick = null
+    }
+  }
+
+  async function runCatchUp(): Promise<BatchRunRow[]> {
+    const last = yesterday(clock, timeZone)
+    const dates = datesToCatchUp(deps.db, last, deps.catchupDays)
+    if (dates.length === 0) {
+      log.info({ days: deps.catchupDays, last }, 'catch-up: every recent date has a successful run')
+      return []
+    }
+    log.info({ dates }, 'catch-up started')
+    // startMany claims every date now, so a tick or an API call arriving meanwhile joins these runs.
+    const startedRuns = batch.startMany(dates, 'catchup')
+    const closed = await Promise.all(startedRuns.map((s) => s.done))
+    log.info({ runs: closed.map((r) => ({ id: r.id, day: r.processing_date, status: r.status })) }, 'catch-up done')
+    return closed
+  }
+
+  const handle: SchedulerHandle = {
+    nextRun() {
+      if (stopped) return null
+      const at = schedule.next(clock.now())
+      return at === null ? null : { at: new Date(at).toISOString(), local: formatLocal(at, timeZone) }
+    },
+  }
+
+  return {
+    ...handle,
+
+    /**
+     * Recovery, then catch-up in the background, then the timer. Abandoning dead runs is synchronous
+     * and catch-up claims its dates synchronously, both before the first tick can fire.
+     */
+    start(): void {
+      if (started) return
+      started = true
+      recover()
+      catchUp = runCatchUp().catch((error: unknown) => {
+        log.error({ err: error }, 'catch-up failed')
+        return []
+      })
+      arm(clock.now())
+      if (dueMs !== null) log.info({ cron: deps.cron, timeZone, next: formatLocal(dueMs, timeZone) }, 'scheduler started')
+    },
+
+    tick,
+
+    /** Resolves with the catch-up's runs once it is done (immediately with [] before start). */
+    catchUpDone: (): Promise<BatchRunRow[]> => catchUp ?? Promise.resolve([]),
+
+    /** Resolves when neither catch-up nor a tick is running. */
+    async idle(): Promise<void> {
+      await catchUp
+      while (currentTick) await currentTick.catch(() => undefined)
+    },
+
+    /** No new tick after this; running days are the batch service's to finish or interrupt. */
+    stop(): void {
+      stopped = true
+      if (timer !== undefined) timers.clearTimeout(timer)
+      timer = undefined
+      dueMs = null
+    },
+  }
+}
