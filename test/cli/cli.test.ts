@@ -8,6 +8,7 @@ import { fixedClock } from '../../src/clock.js'
 import { openDb } from '../../src/db/open.js'
 import { listRuns } from '../../src/db/runs.js'
 import { insertDay, prepareDatabase } from '../support/data.js'
+import { LOOPBACK_ONLY_ENV } from '../support/children.js'
 
 const NOW = Date.parse('2026-11-28T12:00:00Z')
 
@@ -18,7 +19,7 @@ async function cli(args: string[], env: Record<string, string>) {
   let err = ''
   stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
   stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-  const code = await main(args, env, { stdout, stderr, clock: fixedClock(NOW) })
+  const code = await main(args, { ...LOOPBACK_ONLY_ENV, ...env }, { stdout, stderr, clock: fixedClock(NOW) })
   return { code, out, err }
 }
 

@@ -10,7 +10,7 @@ import { openDb } from '../../src/db/open.js'
 import { getRun } from '../../src/db/runs.js'
 import type { BatchRunRow } from '../../src/db/schema.js'
 import { createRuntime } from '../../src/runtime.js'
-import { startCli, waitFor } from '../support/children.js'
+import { LOOPBACK_ONLY_ENV, startCli, waitFor } from '../support/children.js'
 import { LARGE_DAY, copyDatabase, insertDay, prepareDatabase, stableSummaries, summaryCount } from '../support/data.js'
 import { cleanRunRows, rowCount } from '../support/reference.js'
 
@@ -41,7 +41,7 @@ t.test('a run killed with SIGKILL is abandoned on restart and redone to the same
   t.ok(leftBehind === 0 || leftBehind === rowCount(expected), `the day is written completely or not at all (${leftBehind} rows)`)
 
   // Restart: the server's runtime, with the scheduler on, catching up yesterday only.
-  const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_CATCHUP_DAYS: '1', LOG_LEVEL: 'silent' })
+  const config = loadConfig({ ...LOOPBACK_ONLY_ENV, SQLITE_PATH: dbPath, BATCH_CATCHUP_DAYS: '1', LOG_LEVEL: 'silent' })
   const runtime = await createRuntime(config, silent)
   const app = await buildApp(config, { ...runtime.deps, logger: silent })
   t.teardown(async () => {

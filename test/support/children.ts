@@ -4,6 +4,12 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
+/**
+ * Tests never reach out of the machine: NBP points at a closed loopback port (connection refused
+ * at once, no retries), so PLN stays null exactly as it would with NBP down.
+ */
+export const LOOPBACK_ONLY_ENV = { NBP_API_URL: 'http://127.0.0.1:1/api', NBP_MAX_RETRIES: '0' }
+
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export interface Child {
@@ -21,7 +27,7 @@ export interface Child {
 export function startCli(t: Test, args: string[], env: Record<string, string>): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli.ts'), ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...LOOPBACK_ONLY_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
