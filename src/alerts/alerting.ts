@@ -48,12 +48,15 @@ export function createAlerting(deps: AlertingDeps) {
   const log = deps.log.child({ component: 'alerts' })
   /** Keys being delivered by this process right now, so two callers do not post the same alert. */
   const inProgress = new Set<string>()
+  const logged = new Set<string>()
   const wasSent = (key: string) => db.select({ id: alertsSent.id }).from(alertsSent).where(eq(alertsSent.alert_key, key)).get() !== undefined
 
   async function send(alert: Alert): Promise<SendOutcome> {
     const key = alertKey(alert)
     if (!deps.webhookUrl) {
-      log.warn({ key, text: alert.text }, 'alert condition (no ALERT_WEBHOOK_URL configured)')
+      // Said once per process, not at every tick: without a webhook the log is the only channel.
+      if (!logged.has(key)) log.warn({ key, text: alert.text }, 'alert condition (no ALERT_WEBHOOK_URL configured)')
+      logged.add(key)
       return 'disabled'
     }
     if (inProgress.has(key) || wasSent(key)) return 'duplicate'
