@@ -74,4 +74,6 @@ t.test('an empty store', async (t) => {
   const body = (await h.app.inject({ url: '/batch/storage' })).json()
   t.same(body.raw, { rows: 0, bytes: 0, bytes_method: 'dbstat', oldest_day: null, newest_day: null, months: [] })
   t.same(body.archives, [])
+  const health = (await h.app.inject({ url: '/health' })).json()
+  t.same(health.raw_retention, { mode: 'sqlite', managed_by: 'usage-batch retention pass', raw_retention_days: 90, archive_dir: null })
 })
