@@ -3,12 +3,13 @@
 // loses a record that no summary holds. Deletion runs in bounded chunks with the event loop free
 // between them, after the scheduled tick, never on a request.
 import Database from 'better-sqlite3'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { addDays, dayWindow, localDateOf, today, type Clock } from '../clock.js'
 import { getArchive, markPurged, recordArchive } from '../db/archives.js'
 import type { Db } from '../db/open.js'
-import { compareArchiveWithDb, writeDayArchive, type DaySelection } from './archive.js'
+import { archiveFileName, compareArchiveWithDb, inspectArchiveFile, writeDayArchive, type DaySelection } from './archive.js'
 
 export interface RetentionDeps {
   db: Db
@@ -38,6 +39,8 @@ export type RetentionDayAction =
   | 'kept_unsummarised'
   /** An archive exists that neither covers the rows nor is covered by them; needs a person. */
   | 'kept_archive_conflict'
+  /** Writing or checking the archive failed (logged); tried again at the next pass. */
+  | 'kept_archive_failed'
 
 export interface RetentionDay {
   date: string
@@ -155,7 +158,15 @@ export async function runRetention(deps: RetentionDeps): Promise<RetentionReport
 
       let archiveName: string | undefined
       if (deps.archiveDir) {
-        const archived = await archiveDay(deps, reader ?? db.$client, selection, covered, iso)
+        let archived: string | 'conflict'
+        try {
+          archived = await archiveDay(deps, reader ?? db.$client, selection, covered, iso)
+        } catch (e) {
+          // A full disk or an unwritable folder: keep the day, try the others, report it.
+          log.error({ day: date, err: e }, 'raw day kept: archive failed')
+          days.push({ date, rows: covered, action: 'kept_archive_failed' })
+          continue
+        }
         if (archived === 'conflict') {
           days.push({ date, rows: covered, action: 'kept_archive_conflict' })
           continue
@@ -198,14 +209,23 @@ async function archiveDay(
   iso: () => string,
 ): Promise<string | 'conflict'> {
   const dir = deps.archiveDir!
-  const existing = getArchive(deps.db, day.date)
-  if (existing?.file_name) {
-    // Written once: an earlier pass (interrupted before its deletes finished) or a restore left one.
-    const diff = await compareArchiveWithDb(conn, join(dir, existing.file_name), day).catch((e: unknown) => {
+  // Written once: an earlier pass (interrupted before its deletes finished) or a restore left one.
+  // A file without a record (the database was restored from a backup) is treated the same way, so
+  // it is never overwritten with fewer rows than it holds.
+  const recorded = getArchive(deps.db, day.date)?.file_name
+  const existing = recorded ?? (existsSync(join(dir, archiveFileName(day.date))) ? archiveFileName(day.date) : undefined)
+  if (existing) {
+    const diff = await compareArchiveWithDb(conn, join(dir, existing), day).catch((e: unknown) => {
       deps.log.warn({ day: day.date, err: e }, 'existing raw archive unreadable; writing it again')
       return { onlyInDb: covered, onlyInFile: 0 }
     })
-    if (diff.onlyInDb === 0) return existing.file_name
+    if (diff.onlyInDb === 0) {
+      if (!recorded) {
+        const facts = await inspectArchiveFile(join(dir, existing))
+        recordArchive(deps.db, { date: day.date, fileName: existing, rows: facts.rows, bytes: facts.bytes, sha256: facts.sha256, at: iso() })
+      }
+      return existing
+    }
     if (diff.onlyInFile > 0) {
       deps.log.error({ day: day.date, ...diff }, 'raw archive and database disagree both ways; day kept, restore the archive to merge them')
       return 'conflict'

@@ -117,3 +117,29 @@ t.test('restored rows plus a late record: the archive is rewritten to hold both'
   t.same(report.days.map((d) => [d.action, d.rows]), [['deleted', 36]])
   t.equal(getArchive(h.db, DAY)!.row_count, 36)
 })
+
+t.test('an archive file without a record (database restored from a backup) is never overwritten with fewer rows', async (t) => {
+  const h = await setup(t)
+  await h.retention()
+  const path = join(h.archiveDir, `usage-${DAY}.ndjson.gz`)
+  const bytes = readFileSync(path)
+  await restoreArchive({ db: h.db, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
+  // The backup predates the archive record and lacks some rows the file holds.
+  h.db.$client.prepare('DELETE FROM raw_archives').run()
+  h.db.$client.prepare("DELETE FROM usage_events WHERE request_id LIKE 'aa-%'").run()
+  await runBatch(h.app, { date: DAY })
+  h.clock.advance(1_000)
+  const report = await h.retention()
+  t.same(report.days.map((d) => [d.action, d.rows]), [['deleted', 25]])
+  t.ok(readFileSync(path).equals(bytes), 'the fuller file stays as it was')
+  t.match(getArchive(h.db, DAY), { row_count: 35, bytes: bytes.length })
+})
+
+t.test('an archive that cannot be written keeps the day', async (t) => {
+  const h = await setup(t)
+  writeFileSync(h.archiveDir, 'a file where the folder should be')
+  const report = await h.retention()
+  t.same(report.days.map((d) => d.action), ['kept_archive_failed'])
+  t.equal(rawCount(h.db, DAY), 35)
+  t.equal(getArchive(h.db, DAY), undefined)
+})
