@@ -51,6 +51,12 @@ export const EnvSchema = Type.Object({
   BATCH_CATCHUP_DAYS: NonNegativeInt(7, 366),
   BATCH_SCHEDULER_ENABLED: Type.Boolean({ default: true }),
 
+  // data lifecycle and alerts
+  RAW_RETENTION_DAYS: NonNegativeInt(90, 36_600),
+  RAW_ARCHIVE_DIR: OptionalText,
+  ALERT_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  ALERT_SPIKE_FACTOR: Type.Number({ exclusiveMinimum: 1, maximum: 1_000_000, default: 5 }),
+
   // auth
   API_ADMIN_TOKEN: OptionalText,
   API_READ_TOKEN: OptionalText,
@@ -60,7 +66,7 @@ export const EnvSchema = Type.Object({
 })
 
 /** Variables whose values never appear in messages or logs. */
-export const SECRET_NAME = /TOKEN|PASSWORD/
+export const SECRET_NAME = /TOKEN|PASSWORD|WEBHOOK/
 
 export type Env = Static<typeof EnvSchema>
 
@@ -83,6 +89,7 @@ function withoutUserinfo(value: string | undefined): string | undefined {
 /** Strict text → value: "1.5" is no integer and "yes" no boolean; the schema then says why. */
 function fromEnvText(text: string, type: string | undefined): unknown {
   if (type === 'integer') return /^-?\d+$/.test(text.trim()) ? Number(text) : text
+  if (type === 'number') return /^-?\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text
   if (type === 'boolean') {
     const t = text.trim().toLowerCase()
     if (t === 'true' || t === '1') return true
@@ -97,6 +104,7 @@ function expectation(name: string, message: string): string {
   if (schema?.enum) return `must be one of ${schema.enum.join(', ')}`
   if (schema?.type === 'boolean') return 'must be true or false'
   if (schema?.type === 'integer') return 'must be a whole number' + (message.startsWith('must be integer') ? '' : ` (${message})`)
+  if (schema?.type === 'number') return 'must be a number' + (message.startsWith('must be number') ? '' : ` (${message})`)
   return message
 }
 

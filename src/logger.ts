@@ -11,6 +11,7 @@ export const REDACT_PATHS = [
   '*.API_CLIENT_TOKENS',
   '*.INFLUXDB_TOKEN',
   '*.INFLUXDB_PASSWORD',
+  '*.ALERT_WEBHOOK_URL',
   '*.token',
   '*.password',
 ]

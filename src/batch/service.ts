@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { dayWindow, datesInRange, type Clock } from '../clock.js'
 import type { Db } from '../db/open.js'
+import { isRawPurged } from '../db/archives.js'
 import { markupsInForce } from '../db/pricing.js'
 import { claimRun, finishRun, getRun, hasEarlierSuccess, runningRuns, touchHeartbeat, type RunOutcome } from '../db/runs.js'
 import type { BatchRunRow, RunTrigger } from '../db/schema.js'
@@ -64,6 +65,11 @@ export function createBatchService(deps: BatchServiceDeps) {
     try {
       // A day queued behind others never starts once shutdown began.
       if (queued && stopping) throw new InterruptedError()
+      // Retention removed this day's raw rows: a rerun would replace its billed summaries with
+      // whatever arrived since. Failing leaves the summaries untouched until the archive is restored.
+      if (source.dataSource === 'sqlite' && isRawPurged(db, date)) {
+        throw new Error(`raw records of ${date} were removed by retention; restore its archive (usage-batch archive restore --date ${date}) before rerunning`)
+      }
       const rate = await rates.resolveUsdPlnRate(date)
       if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
 

@@ -166,6 +166,41 @@ export const clientPricing = sqliteTable(
   (t) => [uniqueIndex('client_pricing_client_from_uq').on(t.client_org_id, t.effective_from)],
 )
 
+/**
+ * One row per local day whose raw rows retention removed (or archived): what was removed, and where
+ * the archive went. `purged_at` later than `restored_at` means the day's raw rows are gone, so a rerun
+ * of it would summarise nothing; the batch refuses such a rerun until the archive is restored.
+ */
+export const rawArchives = sqliteTable('raw_archives', {
+  usage_date: text('usage_date').primaryKey(),
+  /** File name inside RAW_ARCHIVE_DIR; null when raw rows were removed without an archive. */
+  file_name: text('file_name'),
+  row_count: integer('row_count').notNull(),
+  /** Size of the gzip file and the sha256 (hex) of its bytes; null without an archive. */
+  bytes: integer('bytes'),
+  sha256: text('sha256'),
+  archived_at: text('archived_at'),
+  purged_at: text('purged_at'),
+  restored_at: text('restored_at'),
+})
+
+export const ALERT_KINDS = ['run_failed', 'day_without_success', 'pln_missing', 'cost_spike'] as const
+
+/** Alerts delivered, one row per condition (kind, date, client): the dedup key survives a restart. */
+export const alertsSent = sqliteTable(
+  'alerts_sent',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    alert_key: text('alert_key').notNull(),
+    kind: text('kind', { enum: ALERT_KINDS }).notNull(),
+    usage_date: text('usage_date').notNull(),
+    client_org_id: text('client_org_id'),
+    sent_at: text('sent_at').notNull(),
+    attempts: integer('attempts').notNull(),
+  },
+  (t) => [uniqueIndex('alerts_sent_key_uq').on(t.alert_key)],
+)
+
 export type UsageEventRow = typeof usageEvents.$inferSelect
 export type ClientDailyRow = typeof clientDailyUsage.$inferSelect
 export type ClientUserDailyRow = typeof clientUserDailyUsage.$inferSelect
@@ -175,3 +210,6 @@ export type BatchRunRow = typeof influxdbBatchRuns.$inferSelect
 export type ClientPricingRow = typeof clientPricing.$inferSelect
 export type RunStatus = (typeof RUN_STATUSES)[number]
 export type RunTrigger = (typeof RUN_TRIGGERS)[number]
+export type RawArchiveRow = typeof rawArchives.$inferSelect
+export type AlertSentRow = typeof alertsSent.$inferSelect
+export type AlertKind = (typeof ALERT_KINDS)[number]

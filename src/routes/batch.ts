@@ -14,6 +14,9 @@ import {
   StatusResponse,
 } from '../schemas/batch.js'
 import { datesInRange } from '../clock.js'
+import { retentionInfo } from '../lifecycle/retention.js'
+import { storageReport } from '../lifecycle/storage.js'
+import { StorageResponse } from '../schemas/storage.js'
 
 export const BadRequestError = createError('FST_BAD_REQUEST', '%s', 400)
 const NotFoundError = createError('FST_NOT_FOUND', '%s', 404)
@@ -181,5 +184,21 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
         last_success_date: lastSuccessDate(db),
       }
     },
+  )
+
+  app.get(
+    '/batch/storage',
+    {
+      config: { auth: 'read' },
+      schema: {
+        tags: ['batch'],
+        summary: 'Raw rows and bytes by month, oldest raw day, archive files, SQLite size and free pages',
+        response: { 200: StorageResponse, 401: ErrorResponse, 403: ErrorResponse },
+      },
+    },
+    async () => ({
+      retention: retentionInfo(config),
+      ...storageReport({ db, dbPath: config.SQLITE_PATH, timeZone: tz, archiveDir: config.RAW_ARCHIVE_DIR }),
+    }),
   )
 }

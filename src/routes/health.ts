@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static } from 'typebox'
 import { migrationsApplied } from '../db/open.js'
+import { retentionInfo } from '../lifecycle/retention.js'
 import { HealthResponse, ProbeResponse } from '../schemas/health.js'
 
 type Component = Static<typeof HealthResponse>['services']['sqlite']
@@ -93,6 +94,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         influxdb_first_enabled: config.influxdbFirst,
         data_source: source.dataSource,
         services: { sqlite, influxdb, nbp, scheduler },
+        raw_retention: retentionInfo(config),
       })
     },
   )

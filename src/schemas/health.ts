@@ -18,6 +18,15 @@ export const HealthResponse = Type.Object({
     nbp: Component,
     scheduler: Component,
   }),
+  raw_retention: Type.Object(
+    {
+      mode: Type.Enum(['sqlite', 'influxdb_first']),
+      managed_by: Type.String(),
+      raw_retention_days: Type.Union([Type.Integer(), Type.Null()]),
+      archive_dir: Type.Union([Type.String(), Type.Null()]),
+    },
+    { description: "Who removes old raw usage: this service's retention pass, or the InfluxDB bucket's retention policy" },
+  ),
 })
 
 export const ProbeResponse = Type.Object({
