@@ -23,6 +23,9 @@ commands:
                              consolidate each day of an inclusive range, oldest first
   status                     runs in flight, the last successful date and recent runs
   migrate                    apply database migrations and exit
+  archive restore --date YYYY-MM-DD
+                             load an archived day's raw records back (RAW_ARCHIVE_DIR), idempotently;
+                             then \`run --date\` re-summarises it
 
 Configuration comes from the environment (SQLITE_PATH, BUSINESS_TIMEZONE, ...), as for the server.
 Exit codes: 0 done, 1 a day failed or the configuration is invalid, 2 bad arguments.
@@ -61,6 +64,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
       case 'migrate':
         noArguments('migrate', rest)
         return migrateCommand(config(env), io)
+      case 'archive':
+        return await archiveCommand(rest, env, io)
       case undefined:
       case '-h':
       case '--help':
@@ -157,6 +162,29 @@ async function runCommand(args: string[], env: Record<string, string | undefined
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     await batch.stop(0)
+    await runtime.close()
+  }
+}
+
+async function archiveCommand(args: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
+  const [action, ...rest] = args
+  if (action !== 'restore') throw new UsageError(`archive takes the action restore (got ${JSON.stringify(action ?? '')})`)
+  const values = parse(rest)
+  if (values.date === undefined || values.from !== undefined || values.to !== undefined) {
+    throw new UsageError('archive restore needs --date D (one day)')
+  }
+  const date = checkDate('date', values.date)
+  const cfg = config(env)
+  const log = createLogger({ level: env.LOG_LEVEL ? cfg.LOG_LEVEL : 'warn', destination: io.stderr })
+  const runtime = await createRuntime(cfg, log, { clock: io.clock ?? systemClock })
+  try {
+    const restored = await runtime.lifecycle.restoreArchive(date)
+    io.stdout.write(
+      `restored ${date} from ${restored.file}: ${restored.rows} rows, ${restored.inserted} inserted, ${restored.duplicates} already present\n` +
+        `next: usage-batch run --date ${date}\n`,
+    )
+    return 0
+  } finally {
     await runtime.close()
   }
 }

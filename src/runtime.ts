@@ -14,6 +14,7 @@ import type { UsageSource } from './sources/types.js'
 import { createScheduler, type Scheduler, type Timers } from './scheduler/scheduler.js'
 import { abandonStaleRuns } from './scheduler/recovery.js'
 import type { BatchRunRow } from './db/schema.js'
+import { createLifecycle, type Lifecycle } from './lifecycle/lifecycle.js'
 
 export interface Runtime {
   deps: { db: Db; source: UsageSource; rates: RateProvider; clock: Clock; batch: BatchService }
@@ -28,6 +29,8 @@ export interface Runtime {
   recoverStaleRuns(): BatchRunRow[]
   /** The scheduler once startBackground made one. */
   scheduler(): Scheduler | undefined
+  /** Retention, archives and alerts (SPEC lifecycle). */
+  lifecycle: Lifecycle
   close(): Promise<void>
 }
 
@@ -52,6 +55,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
       clock,
       log,
     })
+  const lifecycle = createLifecycle(config, { db, clock, log })
   const batch = createBatchService({
     db,
     source,
@@ -60,6 +64,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     log,
     timeZone: config.BUSINESS_TIMEZONE,
     defaultMarkupRate: config.defaultMarkupRate,
+    // A failed day is reported at once (ALERT_WEBHOOK_URL); delivery never throws.
+    onRunFinished: (run) => void lifecycle.alertOnRun(run),
   })
   log.info({ dataSource: source.dataSource, dialect: source.dialect }, 'raw usage store selected')
 
@@ -69,6 +75,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
 
   return {
     deps: { db, source, rates, clock, batch },
+    lifecycle,
     recoverStaleRuns,
     scheduler: () => scheduler,
     async startBackground(app) {
@@ -90,6 +97,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
         lookbackDays: config.BATCH_LOOKBACK_DAYS,
         catchupDays: config.BATCH_CATCHUP_DAYS,
         timers: options.timers,
+        // Retention only removes days a success already covers; alerts look at the tick's outcome.
+        afterTick: () => lifecycle.afterTick(),
       })
       app.services.scheduler = scheduler
       scheduler.start()

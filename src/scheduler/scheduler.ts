@@ -38,6 +38,8 @@ export interface SchedulerDeps {
   lookbackDays: number
   catchupDays: number
   timers?: Timers
+  /** After each tick's runs have closed (retention, alerts). Never allowed to break the tick. */
+  afterTick?: () => Promise<unknown>
   /** For tests of stale-run recovery; default: this host and process.kill(pid, 0). */
   host?: string
   pidAlive?: (pid: number) => boolean
@@ -126,6 +128,13 @@ export function createScheduler(deps: SchedulerDeps) {
     try {
       const runs = await currentTick
       log.info({ runs: runs.map((r) => ({ id: r.id, day: r.processing_date, status: r.status, trigger: r.trigger })) }, 'scheduled tick done')
+      if (deps.afterTick && !stopped) {
+        try {
+          await deps.afterTick()
+        } catch (error) {
+          log.error({ err: error }, 'after-tick work failed')
+        }
+      }
       return { skipped: false, runs }
     } catch (error) {
       // ShuttingDownError during stop, or a database error: logged, never an unhandled rejection.
