@@ -107,3 +107,18 @@ export function nanoText(nano: bigint): string {
   const s = nano.toString().padStart(10, '0')
   return `${s.slice(0, -9)}.${s.slice(-9)}`
 }
+
+/** A rate provider that answers "no rate" only once released: keeps a run in flight on purpose. */
+export function gatedRates(): { rates: RateProvider; release: () => void } {
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const rates: RateProvider = {
+    resolveUsdPlnRate: async () => {
+      await gate
+      return { ok: false, reason: 'gated by the test' }
+    },
+  }
+  return { rates, release }
+}

@@ -10,8 +10,8 @@ import {
   runBatch,
   summaryRows,
   type EventInput,
+  gatedRates,
 } from '../helper.js'
-import type { RateProvider } from '../../src/rates/types.js'
 
 const DAY = '2026-11-20'
 
@@ -243,16 +243,7 @@ t.test('a client whose raw rows disappear loses its summary rows on rerun', asyn
 
 t.test('20 concurrent POST /batch/run for one date create exactly one run', async (t) => {
   // The rate lookup waits on a gate, so the first run is still in flight while the others arrive.
-  let release!: () => void
-  const gate = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  const rates: RateProvider = {
-    resolveUsdPlnRate: async () => {
-      await gate
-      return { ok: false, reason: 'test gate' }
-    },
-  }
+  const { rates, release } = gatedRates()
   const { app, db } = await buildTestApp(t, { rates })
   await postEvents(app, dataset())
   const address = await app.listen({ host: '127.0.0.1', port: 0 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, postEvents, runBatch, summaryRows } from '../helper.js'
+import { buildTestApp, gatedRates, postEvents, runBatch, summaryRows, type TestApp } from '../helper.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'
@@ -9,6 +9,19 @@ import { fixedClock } from '../../src/clock.js'
 import type { Db } from '../../src/db/open.js'
 
 const DAY = '2026-11-20'
+
+/** A second batch service over the test app's database and source, with its own rate provider. */
+function serviceOf(h: Pick<TestApp, 'db' | 'source' | 'clock' | 'config'>, rates: RateProvider) {
+  return createBatchService({
+    db: h.db,
+    source: h.source,
+    rates,
+    clock: h.clock,
+    log: pino({ level: 'silent' }),
+    timeZone: h.config.BUSINESS_TIMEZONE,
+    defaultMarkupRate: h.config.defaultMarkupRate,
+  })
+}
 const event = (id: string, cost: string) => ({
   request_id: id,
   client_org_id: 'c',
@@ -19,20 +32,6 @@ const event = (id: string, cost: string) => ({
   timestamp: '2026-11-20T10:00:00Z',
 })
 
-function gatedRates() {
-  let release!: () => void
-  const gate = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  const rates: RateProvider = {
-    resolveUsdPlnRate: async () => {
-      await gate
-      return { ok: false, reason: 'gated' }
-    },
-  }
-  return { rates, release }
-}
-
 t.test('shutdown past the grace period interrupts the day and leaves its previous rows', async (t) => {
   const { app, db, source, clock, config } = await buildTestApp(t)
   await postEvents(app, [event('a', '1')])
@@ -41,15 +40,7 @@ t.test('shutdown past the grace period interrupts the day and leaves its previou
   await postEvents(app, [event('b', '2')])
 
   const { rates, release } = gatedRates()
-  const batch = createBatchService({
-    db,
-    source,
-    rates,
-    clock,
-    log: pino({ level: 'silent' }),
-    timeZone: config.BUSINESS_TIMEZONE,
-    defaultMarkupRate: '1.3',
-  })
+  const batch = serviceOf({ db, source, clock, config }, rates)
   const [started] = batch.startMany([DAY], 'api')
   const stopping = batch.stop(20)
   setTimeout(release, 60)
@@ -65,15 +56,7 @@ t.test('a day that finishes within the grace period completes normally', async (
   const { app, db, source, clock, config } = await buildTestApp(t)
   await postEvents(app, [event('a', '1')])
   const { rates, release } = gatedRates()
-  const batch = createBatchService({
-    db,
-    source,
-    rates,
-    clock,
-    log: pino({ level: 'silent' }),
-    timeZone: config.BUSINESS_TIMEZONE,
-    defaultMarkupRate: '1.3',
-  })
+  const batch = serviceOf({ db, source, clock, config }, rates)
   const [first, second] = batch.startMany([DAY, '2026-11-21'], 'api')
   const stopping = batch.stop(5_000)
   release()

@@ -3,9 +3,7 @@
 import t from 'tap'
 import pino from 'pino'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
-import { main } from '../../src/cli.js'
-import { fixedClock } from '../../src/clock.js'
+import { runCli } from '../support/cli.js'
 import { runRetention } from '../../src/lifecycle/retention.js'
 import { buildTestApp, postEvents, runBatch, summaryRows } from '../helper.js'
 import { dayEvents, rawCount } from '../lifecycle/fixtures.js'
@@ -15,16 +13,7 @@ const DAY = '2026-11-10'
 const NOW = Date.parse('2026-11-28T12:00:00Z')
 const TABLES = ['client_daily_usage', 'client_user_daily_usage', 'client_model_daily_usage']
 
-async function cli(args: string[], env: Record<string, string>) {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-  stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-  const code = await main(args, { ...LOOPBACK_ONLY_ENV, ...env }, { stdout, stderr, clock: fixedClock(NOW) })
-  return { code, out, err }
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, env, NOW)
 
 t.test('archive restore brings a purged day back, and a rerun reproduces its summaries', async (t) => {
   const h = await buildTestApp(t, { nowMs: NOW })

@@ -2,9 +2,7 @@
 import t from 'tap'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
-import { main } from '../../src/cli.js'
-import { fixedClock } from '../../src/clock.js'
+import { runCli } from '../support/cli.js'
 import { openDb } from '../../src/db/open.js'
 import { listRuns } from '../../src/db/runs.js'
 import { insertDay, prepareDatabase } from '../support/data.js'
@@ -12,16 +10,7 @@ import { LOOPBACK_ONLY_ENV } from '../support/children.js'
 
 const NOW = Date.parse('2026-11-28T12:00:00Z')
 
-async function cli(args: string[], env: Record<string, string>) {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-  stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-  const code = await main(args, { ...LOOPBACK_ONLY_ENV, ...env }, { stdout, stderr, clock: fixedClock(NOW) })
-  return { code, out, err }
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, env, NOW)
 
 t.test('bad arguments exit 2 with a usage message', async (t) => {
   const env = { SQLITE_PATH: join(t.testdir({}), 'u.db') }
