@@ -39,6 +39,8 @@ export const EnvSchema = Type.Object({
   INFLUXDB_MEASUREMENT: Type.String({ minLength: 1, default: 'usage_tracking' }),
   INFLUXDB_QUERY_LANGUAGE: Type.Enum(['auto', 'flux', 'influxql'], { default: 'auto' }),
   INFLUXDB_AGGREGATION_BATCH_SIZE: PositiveInt(5, 100),
+  /** Bound on one InfluxDB request (a write batch, or a whole streamed day query). */
+  INFLUXDB_TIMEOUT_MS: PositiveInt(60_000, 3_600_000),
 
   // batch and scheduler
   BATCH_MAX_RANGE_DAYS: PositiveInt(366, 3660),
