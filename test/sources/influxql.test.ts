@@ -1,29 +1,13 @@
 // The InfluxQL source against a real influxd (1.6.7 from Debian), plus what only InfluxDB has.
 import t from 'tap'
 import { createInfluxQLSource, aggregateStatement, type InfluxQLSource } from '../../src/sources/influxql.js'
-import { escapeMeasurement, escapeTag, UnrepresentablePointError } from '../../src/sources/line-protocol.js'
+import { UnrepresentablePointError } from '../../src/sources/line-protocol.js'
+import { legacyLines } from '../helpers/legacy-points.js'
 import { InfluxQueryError, StoreUnavailableError } from '../../src/sources/influx-http.js'
 import { influxdUnavailable, startInfluxd, type Influxd } from '../helpers/influxd.js'
 import { DAY_FOR_TESTS, collect, runSourceContract, type LegacyPoint } from '../helpers/source-contract.js'
 
 const MEASUREMENT = 'usage_tracking'
-
-/** The earlier system's layout: request_id and api_key_hash as TAGS, ms timestamps. */
-export function legacyLines(measurement: string, points: LegacyPoint[]): string {
-  return points
-    .map((p) => {
-      const tags: Array<[string, string]> = [
-        ['api_key_hash', p.api_key_hash],
-        ['client_org_id', p.client_org_id],
-        ...(p.external_user ? [['external_user', p.external_user] as [string, string]] : []),
-        ['model', p.model],
-        ['request_id', p.request_id],
-      ]
-      const tagText = tags.map(([k, v]) => `,${k}=${escapeTag(v, k)}`).join('')
-      return `${escapeMeasurement(measurement)}${tagText} input_tokens=${p.input_tokens}i,output_tokens=${p.output_tokens}i,total_tokens=${p.total_tokens}i,cost_usd=${p.cost_text} ${p.occurred_at_ms}`
-    })
-    .join('\n')
-}
 
 const skip = influxdUnavailable()
 if (skip) {
