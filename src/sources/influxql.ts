@@ -178,7 +178,21 @@ export async function* mergeUnknownUsers(rows: AsyncIterable<AggregateRow>): Asy
   yield* held.values()
 }
 
+/**
+ * Clients with series in the window's shards. InfluxDB 1.x answers meta queries per shard, so a
+ * client seen anywhere in a shard overlapping the window is listed even without points that day:
+ * a superset, fine for driving per-client queries (an extra client just yields no rows).
+ */
+export function listClientsStatement(measurement: string, startMs: number, endMs: number): string {
+  return (
+    `SHOW TAG VALUES FROM ${quoteIdentifier(measurement)} WITH KEY = ${quoteIdentifier('client_org_id')}` +
+    ` WHERE time >= ${quoteString(new Date(startMs).toISOString())} AND time < ${quoteString(new Date(endMs).toISOString())}`
+  )
+}
+
 export interface InfluxQLSource extends UsageSource {
+  /** Client ids to aggregate one by one (see listClientsStatement); sorted, distinct. */
+  listClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): Promise<string[]>
   /** Runs one InfluxQL statement and yields its series, streamed. For tests and tools. */
   query(statement: string, signal?: AbortSignal): AsyncGenerator<Series>
 }
@@ -232,6 +246,15 @@ export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSo
     dataSource: 'influxdb_first',
     dialect: 'influxql',
     query,
+
+    async listClients(window, signal) {
+      const clients = new Set<string>()
+      for await (const series of query(listClientsStatement(options.measurement, window.startMs, window.endMs), signal)) {
+        const at = (series.columns ?? []).indexOf('value')
+        for (const row of series.values ?? []) if (typeof row[at] === 'string') clients.add(row[at])
+      }
+      return [...clients].sort()
+    },
 
     aggregate(window, aggregateOptions: AggregateOptions = {}) {
       const statement = aggregateStatement(options.measurement, window.startMs, window.endMs, aggregateOptions.clientOrgId)

@@ -12,6 +12,8 @@ export interface Influxd {
   stop(): Promise<void>
   /** Runs InfluxQL as an admin would (e.g. CREATE DATABASE); throws on any error. */
   admin(statement: string): Promise<void>
+  /** Writes raw line protocol with ms timestamps, as the earlier system did. */
+  write(database: string, lines: string): Promise<void>
 }
 
 interface TapLike {
@@ -135,5 +137,9 @@ bind-address = "127.0.0.1:${rpcPort}"
     if (!r.ok || text.includes('"error"')) throw new Error(`influxd admin statement failed (${r.status}): ${text}`)
   }
   await admin(`CREATE DATABASE "${database}"`)
-  return { url, database, stop, admin }
+  const write = async (db: string, lines: string) => {
+    const r = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ms`, { method: 'POST', body: lines })
+    if (r.status !== 204) throw new Error(`influxd write failed (${r.status}): ${await r.text()}`)
+  }
+  return { url, database, stop, admin, write }
 }

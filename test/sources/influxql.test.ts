@@ -5,7 +5,10 @@ import { UnrepresentablePointError } from '../../src/sources/line-protocol.js'
 import { legacyLines } from '../helpers/legacy-points.js'
 import { InfluxQueryError, StoreUnavailableError } from '../../src/sources/influx-http.js'
 import { influxdUnavailable, startInfluxd, type Influxd } from '../helpers/influxd.js'
-import { DAY_FOR_TESTS, collect, runSourceContract, type LegacyPoint } from '../helpers/source-contract.js'
+import { dayWindow } from '../../src/clock.js'
+import { aggregateByClient } from '../../src/sources/per-client.js'
+import type { AggregateRow } from '../../src/sources/types.js'
+import { DAY_FOR_TESTS, HOSTILE_CLIENT, TZ, buildDataset, collect, expectedRows, runSourceContract, sortRows } from '../helpers/source-contract.js'
 
 const MEASUREMENT = 'usage_tracking'
 
@@ -39,8 +42,7 @@ if (skip) {
     return {
       source,
       writeLegacy: async (points) => {
-        const r = await fetch(`${host.url}/write?db=${database}&precision=ms`, { method: 'POST', body: legacyLines(MEASUREMENT, points) })
-        if (r.status !== 204) throw new Error(`legacy write failed: ${r.status} ${await r.text()}`)
+        await host.write(database, legacyLines(MEASUREMENT, points))
       },
       breakStore: async () => {
         // A database that does not exist fails inside the answer (HTTP 200 on 1.x): must throw too.
@@ -103,6 +105,27 @@ if (skip) {
     await t.rejects(source.ingest([good, { ...good, request_id: 'bad', client_org_id: 'a\nb' }]), UnrepresentablePointError)
     await t.rejects(source.ingest([{ ...good, request_id: 'bad2', model: 'ends\\' }]), UnrepresentablePointError)
     t.strictSame(await collect(source, DAY_FOR_TESTS), [], 'the valid event of the refused batch was not written')
+  })
+
+  t.test('client by client gives the grouped result; clients are listed, hostile ids included', async (t) => {
+    const database = 'per_client'
+    await server.admin(`CREATE DATABASE "${database}"`)
+    const source = makeSource(database)
+    const data = buildDataset()
+    await source.ingest(data.events)
+    await server.write(database, legacyLines(MEASUREMENT, data.legacy))
+    const window = dayWindow(DAY_FOR_TESTS, TZ)
+    const clients = await source.listClients(window)
+    t.strictSame(clients, ['acme', 'beta', HOSTILE_CLIENT].sort())
+    const rows: AggregateRow[] = []
+    for await (const outcome of aggregateByClient(source, window, clients, 2)) {
+      if ('error' in outcome) throw outcome.error
+      rows.push(...outcome.rows)
+    }
+    t.strictSame(
+      sortRows(rows).map((r) => ({ ...r, cost_nano_usd: String(r.cost_nano_usd) })),
+      expectedRows(data, DAY_FOR_TESTS).map((r) => ({ ...r, cost_nano_usd: String(r.cost_nano_usd) })),
+    )
   })
 
   t.test('the statement quotes every identifier and literal', async (t) => {
