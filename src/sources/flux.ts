@@ -5,11 +5,12 @@ import { toNano } from '../money.js'
 import {
   InfluxQueryError,
   detectInfluxVersion,
+  elapsedMs,
   writeUsagePoints,
   type FetchFn,
   type WriteTarget,
 } from './influx-http.js'
-import { elapsedMs, mergeUnknownUsers } from './influxql.js'
+import { mergeUnknownUsers } from './influxql.js'
 import type { AggregateOptions, AggregateRow, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
 
 export interface FluxSourceOptions {

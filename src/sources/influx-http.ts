@@ -160,3 +160,8 @@ export async function writeUsagePoints(target: WriteTarget, events: UsageEvent[]
   }
   return { accepted: seen.size, duplicates: events.length - seen.size }
 }
+
+/** Milliseconds since a performance.now() reading, to the microsecond, for health details. */
+export function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000
+}

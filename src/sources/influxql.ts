@@ -6,6 +6,7 @@ import {
   authHeaders,
   bodyExcerpt,
   detectInfluxVersion,
+  elapsedMs,
   joinUrl,
   requestSignal,
   writeUsagePoints,
@@ -281,8 +282,4 @@ export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSo
 
     async close() {},
   }
-}
-
-export function elapsedMs(started: number): number {
-  return Math.round((performance.now() - started) * 1000) / 1000
 }
