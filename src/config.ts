@@ -43,6 +43,11 @@ export const EnvSchema = Type.Object({
   INFLUXDB_MEASUREMENT: Type.String({ minLength: 1, default: 'usage_tracking' }),
   INFLUXDB_QUERY_LANGUAGE: Type.Enum(['auto', 'flux', 'influxql'], { default: 'auto' }),
   INFLUXDB_AGGREGATION_BATCH_SIZE: PositiveInt(5, 100),
+  /**
+   * Bound on one InfluxDB request: a write batch, or a whole streamed query. Generous because one
+   * grouped day query over 200k series took 2.5 min on influxd 1.6.7 (bench/influx-grouping.ts).
+   */
+  INFLUXDB_TIMEOUT_MS: PositiveInt(300_000, 3_600_000),
 
   // batch and scheduler
   BATCH_MAX_RANGE_DAYS: PositiveInt(366, 3660),

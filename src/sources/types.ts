@@ -62,6 +62,8 @@ export interface UsageSource {
   /**
    * Stores events idempotently by request_id; resolves only once the store acknowledged them.
    * `duplicates` counts events whose request_id was already stored (or repeated in the batch).
+   * InfluxDB cannot tell: there a retry overwrites its own point (same tags and timestamp, see
+   * line-protocol.ts) and `duplicates` counts only repeats within the batch.
    */
   ingest(events: UsageEvent[]): Promise<IngestResult>
   /** A cheap liveness check of the store. */

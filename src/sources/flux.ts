@@ -1,0 +1,155 @@
+// Flux through @influxdata/influxdb-client (`POST /api/v2/query`, annotated CSV): InfluxDB 2.x and
+// Cloud on TSM. Writes go through the same line protocol path as the InfluxQL source.
+import { InfluxDB, flux, fluxDateTime, fluxExpression, HttpError, type ParameterizedQuery } from '@influxdata/influxdb-client'
+import { toNano } from '../money.js'
+import {
+  InfluxQueryError,
+  detectInfluxVersion,
+  elapsedMs,
+  writeUsagePoints,
+  type FetchFn,
+  type WriteTarget,
+} from './influx-http.js'
+import { mergeUnknownUsers } from './influxql.js'
+import type { AggregateOptions, AggregateRow, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+
+export interface FluxSourceOptions {
+  url: string
+  token?: string
+  org: string
+  bucket: string
+  measurement: string
+  timeoutMs: number
+  /** Used for /ping and writes; the query client has its own HTTP stack. */
+  fetch?: FetchFn
+}
+
+/**
+ * The day query. Sums and the record count are computed per (client, user, model) only, so extra
+ * tags of old points (request_id, api_key_hash) do not split groups. Every value is converted to
+ * float before the pivot: token sums and counts are integers and the cost sum a float, and Flux
+ * refuses to put both types in one `_value` column. Floats hold integers exactly up to 2^53.
+ */
+export function aggregateQuery(
+  bucket: string,
+  measurement: string,
+  startMs: number,
+  endMs: number,
+  clientOrgId?: string,
+): ParameterizedQuery {
+  const start = fluxDateTime(new Date(startMs).toISOString())
+  const stop = fluxDateTime(new Date(endMs).toISOString())
+  const clientFilter =
+    clientOrgId === undefined ? fluxExpression('') : flux`
+  |> filter(fn: (r) => r.client_org_id == ${clientOrgId})`
+  return flux`data = from(bucket: ${bucket})
+  |> range(start: ${start}, stop: ${stop})
+  |> filter(fn: (r) => r._measurement == ${measurement})
+  |> filter(fn: (r) => r._field == "input_tokens" or r._field == "output_tokens" or r._field == "total_tokens" or r._field == "cost_usd")${clientFilter}
+  |> group(columns: ["client_org_id", "external_user", "model", "_field"])
+
+sums = data
+  |> sum()
+  |> toFloat()
+
+records = data
+  |> filter(fn: (r) => r._field == "input_tokens")
+  |> count()
+  |> toFloat()
+  |> set(key: "_field", value: "records")
+
+union(tables: [sums, records])
+  |> group(columns: ["client_org_id", "external_user", "model"])
+  |> pivot(rowKey: ["client_org_id", "external_user", "model"], columnKey: ["_field"], valueColumn: "_value")
+  |> yield(name: "usage")`
+}
+
+function numeric(value: unknown, what: string, integer: boolean): number {
+  if (value === null || value === undefined || value === '') return 0
+  const n = typeof value === 'number' ? value : Number(value)
+  if (!Number.isFinite(n) || (integer && !Number.isSafeInteger(n))) {
+    throw new InfluxQueryError(`InfluxDB returned an unusable ${what}: ${JSON.stringify(value)}`)
+  }
+  return n
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : ''
+}
+
+export function createFluxSource(options: FluxSourceOptions): UsageSource {
+  const client = new InfluxDB({ url: options.url, token: options.token, timeout: options.timeoutMs })
+  const queryApi = client.getQueryApi(options.org)
+  const auth = options.token ? ({ kind: 'token', token: options.token, scheme: 'Token' } as const) : ({ kind: 'none' } as const)
+  const writeTarget: WriteTarget = {
+    url: options.url,
+    auth,
+    api: { kind: 'v2', org: options.org, bucket: options.bucket },
+    measurement: options.measurement,
+    timeoutMs: options.timeoutMs,
+    fetch: options.fetch,
+  }
+  let lastError: string | null = null
+
+  async function* rawRows(query: ParameterizedQuery, signal?: AbortSignal): AsyncGenerator<AggregateRow> {
+    try {
+      for await (const { values, tableMeta } of queryApi.iterateRows(query)) {
+        // Leaving the loop cancels the HTTP response: the client has no signal of its own.
+        signal?.throwIfAborted()
+        const row = tableMeta.toObject(values)
+        // An error after the answer started comes as a table with `error` and `reference` columns.
+        if (tableMeta.columns.some((c) => c.label === 'error')) {
+          throw new InfluxQueryError(`InfluxDB query failed: ${String(row.error)}`)
+        }
+        yield {
+          client_org_id: text(row.client_org_id),
+          external_user: text(row.external_user),
+          model: text(row.model),
+          input_tokens: numeric(row.input_tokens, 'input_tokens', true),
+          output_tokens: numeric(row.output_tokens, 'output_tokens', true),
+          total_tokens: numeric(row.total_tokens, 'total_tokens', true),
+          // The server summed floats: round that sum once, through its shortest round-trip text.
+          cost_nano_usd: toNano(numeric(row.cost_usd, 'cost_usd', false)),
+          records: numeric(row.records, 'records', true),
+        }
+      }
+      lastError = null
+    } catch (e) {
+      lastError = (e as Error).message
+      if (e instanceof InfluxQueryError) throw e
+      if (e instanceof HttpError) {
+        throw new InfluxQueryError(`InfluxDB query answered HTTP ${e.statusCode}: ${(e.body ?? e.message).slice(0, 300)}`, e.statusCode, {
+          cause: e,
+        })
+      }
+      throw new InfluxQueryError(`InfluxDB query failed: ${(e as Error).message}`, undefined, { cause: e })
+    }
+  }
+
+  return {
+    dataSource: 'influxdb_first',
+    dialect: 'flux',
+
+    aggregate(window, aggregateOptions: AggregateOptions = {}) {
+      const query = aggregateQuery(options.bucket, options.measurement, window.startMs, window.endMs, aggregateOptions.clientOrgId)
+      return mergeUnknownUsers(rawRows(query, aggregateOptions.signal))
+    },
+
+    async ingest(events: UsageEvent[]): Promise<IngestResult> {
+      return writeUsagePoints(writeTarget, events)
+    },
+
+    async check(): Promise<SourceHealth> {
+      const started = performance.now()
+      try {
+        const v = await detectInfluxVersion(options.url, options.fetch, { auth, timeoutMs: options.timeoutMs })
+        return { status: 'up', detail: { version: v.version, query_language: 'flux', latency_ms: elapsedMs(started), last_error: lastError } }
+      } catch (e) {
+        lastError = (e as Error).message
+        return { status: 'down', detail: { version: null, query_language: 'flux', latency_ms: elapsedMs(started), last_error: lastError } }
+      }
+    },
+
+    async close() {},
+  }
+}

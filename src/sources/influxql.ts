@@ -1,0 +1,285 @@
+// InfluxQL over plain HTTP (`GET /query`): InfluxDB 1.x, 2.x through its v1-compatible API
+// (db = bucket) and 3.x Core/Enterprise, which have no Flux.
+import { toNano } from '../money.js'
+import {
+  InfluxQueryError,
+  authHeaders,
+  bodyExcerpt,
+  detectInfluxVersion,
+  elapsedMs,
+  joinUrl,
+  requestSignal,
+  writeUsagePoints,
+  type FetchFn,
+  type InfluxAuth,
+  type WriteTarget,
+} from './influx-http.js'
+import type { AggregateOptions, AggregateRow, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+
+export interface InfluxQLSourceOptions {
+  url: string
+  /** 1.x database, or the 2.x bucket (its v1 mapping), or the 3.x database. */
+  database: string
+  measurement: string
+  auth: InfluxAuth
+  /** Where ingest writes: 1.x `/write`; 2.x/3.x `/api/v2/write` (org is 2.x only). */
+  writeApi: { kind: 'v1' } | { kind: 'v2'; org?: string }
+  timeoutMs: number
+  fetch?: FetchFn
+}
+
+/** InfluxQL identifier: double-quoted; backslash, quote and line breaks escaped. */
+export function quoteIdentifier(name: string): string {
+  return `"${escapeQuoted(name, '"')}"`
+}
+
+/** InfluxQL string literal: single-quoted; backslash, quote and line breaks escaped. */
+export function quoteString(value: string): string {
+  return `'${escapeQuoted(value, "'")}'`
+}
+
+// The InfluxQL scanner knows \\, \", \', \n; a raw newline ends a string with "bad string".
+function escapeQuoted(text: string, quote: '"' | "'"): string {
+  let out = ''
+  for (const c of text) {
+    if (c === '\\' || c === quote) out += `\\${c}`
+    else if (c === '\n') out += '\\n'
+    else out += c
+  }
+  return out
+}
+
+const GROUP_TAGS = ['client_org_id', 'external_user', 'model'] as const
+const SUM_FIELDS = ['input_tokens', 'output_tokens', 'total_tokens', 'cost_usd'] as const
+
+/**
+ * One statement for a window: sums and a count per (client, user, model). Only those three tags
+ * are grouped on, so points of the earlier system carrying request_id or api_key_hash tags fall
+ * into the same groups. The window's UTC bounds are explicit, so no tz() or time() grouping is
+ * needed and DST cannot shift a day.
+ */
+export function aggregateStatement(measurement: string, startMs: number, endMs: number, clientOrgId?: string): string {
+  const selects = SUM_FIELDS.map((f) => `sum(${quoteIdentifier(f)}) AS ${quoteIdentifier(f)}`)
+  // input_tokens is a required field of every record, old or new: counting it counts records.
+  selects.push(`count(${quoteIdentifier('input_tokens')}) AS "records"`)
+  let where = `time >= ${quoteString(new Date(startMs).toISOString())} AND time < ${quoteString(new Date(endMs).toISOString())}`
+  if (clientOrgId !== undefined) where += ` AND ${quoteIdentifier('client_org_id')} = ${quoteString(clientOrgId)}`
+  return `SELECT ${selects.join(', ')} FROM ${quoteIdentifier(measurement)} WHERE ${where} GROUP BY ${GROUP_TAGS.map(quoteIdentifier).join(', ')}`
+}
+
+interface Series {
+  name?: string
+  tags?: Record<string, string>
+  columns?: string[]
+  values?: unknown[][]
+}
+interface StatementResult {
+  statement_id?: number
+  series?: Series[]
+  error?: string
+}
+interface QueryChunk {
+  results?: StatementResult[]
+  error?: string
+}
+
+/**
+ * Parses a chunked /query answer as it arrives: one JSON document per line. Reports every error
+ * the server puts inside the answer (top-level or per statement, often with HTTP 200).
+ */
+async function* readChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<QueryChunk> {
+  const decoder = new TextDecoder()
+  let pending = ''
+  for await (const piece of body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(piece, { stream: true })
+    let nl: number
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim()
+      pending = pending.slice(nl + 1)
+      if (line) yield parseChunk(line)
+    }
+  }
+  pending += decoder.decode()
+  if (pending.trim()) yield parseChunk(pending.trim())
+}
+
+function parseChunk(line: string): QueryChunk {
+  let chunk: QueryChunk
+  try {
+    chunk = JSON.parse(line) as QueryChunk
+  } catch (e) {
+    throw new InfluxQueryError(`InfluxDB answered something that is not JSON: ${line.slice(0, 200)}`, undefined, { cause: e })
+  }
+  if (chunk.error) throw new InfluxQueryError(`InfluxDB query failed: ${chunk.error}`)
+  for (const r of chunk.results ?? []) {
+    if (r.error) throw new InfluxQueryError(`InfluxDB query failed: ${r.error}`)
+  }
+  return chunk
+}
+
+function numberAt(row: unknown[], index: number, what: string): number {
+  const v = index < 0 ? null : row[index]
+  if (v === null || v === undefined) return 0
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new InfluxQueryError(`InfluxDB returned a non-numeric ${what}: ${JSON.stringify(v)}`)
+  return v
+}
+
+function integerAt(row: unknown[], index: number, what: string): number {
+  const v = numberAt(row, index, what)
+  if (!Number.isSafeInteger(v)) throw new InfluxQueryError(`InfluxDB returned a non-integer or unsafe ${what}: ${v}`)
+  return v
+}
+
+function seriesRows(series: Series): AggregateRow[] {
+  const columns = series.columns ?? []
+  const at = (name: string) => columns.indexOf(name)
+  const tags = series.tags ?? {}
+  const out: AggregateRow[] = []
+  for (const row of series.values ?? []) {
+    const cost = numberAt(row, at('cost_usd'), 'cost_usd')
+    out.push({
+      client_org_id: tags.client_org_id ?? '',
+      external_user: tags.external_user ?? '',
+      model: tags.model ?? '',
+      input_tokens: integerAt(row, at('input_tokens'), 'input_tokens'),
+      output_tokens: integerAt(row, at('output_tokens'), 'output_tokens'),
+      total_tokens: integerAt(row, at('total_tokens'), 'total_tokens'),
+      // The server summed floats: round that sum once, through its shortest round-trip text.
+      cost_nano_usd: toNano(cost),
+      records: integerAt(row, at('records'), 'records'),
+    })
+  }
+  return out
+}
+
+/**
+ * Streams rows, merging those whose external_user is missing into the 'unknown' user: points
+ * without the tag and points tagged 'unknown' are one group for billing. Only those rows are
+ * held back until the end; everything else is passed on as it arrives.
+ */
+export async function* mergeUnknownUsers(rows: AsyncIterable<AggregateRow>): AsyncGenerator<AggregateRow> {
+  const held = new Map<string, AggregateRow>()
+  for await (const row of rows) {
+    if (row.external_user !== '' && row.external_user !== 'unknown') {
+      yield row
+      continue
+    }
+    const key = JSON.stringify([row.client_org_id, row.model])
+    const prior = held.get(key)
+    if (!prior) {
+      held.set(key, { ...row, external_user: 'unknown' })
+      continue
+    }
+    prior.input_tokens += row.input_tokens
+    prior.output_tokens += row.output_tokens
+    prior.total_tokens += row.total_tokens
+    prior.cost_nano_usd += row.cost_nano_usd
+    prior.records += row.records
+  }
+  yield* held.values()
+}
+
+/**
+ * Clients with series in the window's shards. InfluxDB 1.x answers meta queries per shard, so a
+ * client seen anywhere in a shard overlapping the window is listed even without points that day:
+ * a superset, fine for driving per-client queries (an extra client just yields no rows).
+ */
+export function listClientsStatement(measurement: string, startMs: number, endMs: number): string {
+  return (
+    `SHOW TAG VALUES FROM ${quoteIdentifier(measurement)} WITH KEY = ${quoteIdentifier('client_org_id')}` +
+    ` WHERE time >= ${quoteString(new Date(startMs).toISOString())} AND time < ${quoteString(new Date(endMs).toISOString())}`
+  )
+}
+
+export interface InfluxQLSource extends UsageSource {
+  /** Client ids to aggregate one by one (see listClientsStatement); sorted, distinct. */
+  listClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): Promise<string[]>
+  /** Runs one InfluxQL statement and yields its series, streamed. For tests and tools. */
+  query(statement: string, signal?: AbortSignal): AsyncGenerator<Series>
+}
+
+export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSource {
+  const fetchFn = options.fetch ?? fetch
+  let lastError: string | null = null
+
+  const writeTarget: WriteTarget = {
+    url: options.url,
+    auth: options.auth,
+    api:
+      options.writeApi.kind === 'v1'
+        ? { kind: 'v1', database: options.database }
+        : { kind: 'v2', org: options.writeApi.org, bucket: options.database },
+    measurement: options.measurement,
+    timeoutMs: options.timeoutMs,
+    fetch: fetchFn,
+  }
+
+  async function* query(statement: string, signal?: AbortSignal): AsyncGenerator<Series> {
+    const url = joinUrl(options.url, 'query', { db: options.database, q: statement, epoch: 'ms', chunked: 'true' })
+    let response: Response
+    try {
+      response = await fetchFn(url, { headers: { accept: 'application/json', ...authHeaders(options.auth) }, signal: requestSignal(options.timeoutMs, signal) })
+    } catch (e) {
+      lastError = (e as Error).message
+      throw new InfluxQueryError(`InfluxDB query failed: ${(e as Error).message}`, undefined, { cause: e })
+    }
+    if (!response.ok || !response.body) {
+      const excerpt = await bodyExcerpt(response)
+      lastError = `HTTP ${response.status}`
+      throw new InfluxQueryError(`InfluxDB query answered HTTP ${response.status}: ${excerpt}`, response.status)
+    }
+    try {
+      for await (const chunk of readChunks(response.body)) {
+        for (const result of chunk.results ?? []) yield* result.series ?? []
+      }
+    } catch (e) {
+      lastError = (e as Error).message
+      throw e instanceof InfluxQueryError ? e : new InfluxQueryError(`InfluxDB query failed: ${(e as Error).message}`, undefined, { cause: e })
+    }
+    lastError = null
+  }
+
+  async function* rawRows(statement: string, signal?: AbortSignal): AsyncGenerator<AggregateRow> {
+    for await (const series of query(statement, signal)) yield* seriesRows(series)
+  }
+
+  return {
+    dataSource: 'influxdb_first',
+    dialect: 'influxql',
+    query,
+
+    async listClients(window, signal) {
+      const clients = new Set<string>()
+      for await (const series of query(listClientsStatement(options.measurement, window.startMs, window.endMs), signal)) {
+        const at = (series.columns ?? []).indexOf('value')
+        for (const row of series.values ?? []) if (typeof row[at] === 'string') clients.add(row[at])
+      }
+      return [...clients].sort()
+    },
+
+    aggregate(window, aggregateOptions: AggregateOptions = {}) {
+      const statement = aggregateStatement(options.measurement, window.startMs, window.endMs, aggregateOptions.clientOrgId)
+      return mergeUnknownUsers(rawRows(statement, aggregateOptions.signal))
+    },
+
+    async ingest(events: UsageEvent[]): Promise<IngestResult> {
+      return writeUsagePoints(writeTarget, events)
+    },
+
+    async check(): Promise<SourceHealth> {
+      const started = performance.now()
+      try {
+        const v = await detectInfluxVersion(options.url, fetchFn, { auth: options.auth, timeoutMs: options.timeoutMs })
+        return {
+          status: 'up',
+          detail: { version: v.version, query_language: 'influxql', latency_ms: elapsedMs(started), last_error: lastError },
+        }
+      } catch (e) {
+        lastError = (e as Error).message
+        return { status: 'down', detail: { version: null, query_language: 'influxql', latency_ms: elapsedMs(started), last_error: lastError } }
+      }
+    },
+
+    async close() {},
+  }
+}
