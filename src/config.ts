@@ -44,6 +44,13 @@ export const EnvSchema = Type.Object({
   INFLUXDB_QUERY_LANGUAGE: Type.Enum(['auto', 'flux', 'influxql'], { default: 'auto' }),
   INFLUXDB_AGGREGATION_BATCH_SIZE: PositiveInt(5, 100),
   /**
+   * per-client (default): list the day's clients, then one query per client, at most
+   * INFLUXDB_AGGREGATION_BATCH_SIZE at once — measured faster than one grouped query on
+   * InfluxDB 1.x, and a failing client fails alone. grouped: one query for the whole day.
+   * Only InfluxQL offers per-client; Flux and SQLite always use one grouped query.
+   */
+  INFLUXDB_AGGREGATION_MODE: Type.Enum(['per-client', 'grouped'], { default: 'per-client' }),
+  /**
    * Bound on one InfluxDB request: a write batch, or a whole streamed query. Generous because one
    * grouped day query over 200k series took 2.5 min on influxd 1.6.7 (bench/influx-grouping.ts).
    */

@@ -10,6 +10,7 @@ import type { RateProvider } from './rates/types.js'
 import { createNbpClient } from './rates/nbp.js'
 import { createRateProvider } from './rates/resolve.js'
 import { createSqliteSource } from './sources/sqlite.js'
+import { createInfluxSource } from './sources/influx.js'
 import type { UsageSource } from './sources/types.js'
 import { createScheduler, type Scheduler, type Timers } from './scheduler/scheduler.js'
 import { abandonStaleRuns } from './scheduler/recovery.js'
@@ -45,7 +46,15 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   // Migrations run here, before the server listens (SPEC §6).
   const db = openDb({ path: config.SQLITE_PATH })
   log.info({ sqlite: config.SQLITE_PATH }, 'database open, migrations applied')
-  const source = createSqliteSource({ db, clock, path: config.SQLITE_PATH })
+  let source: UsageSource
+  try {
+    source = config.influxdbFirst
+      ? await createInfluxSource(config, { log })
+      : createSqliteSource({ db, clock, path: config.SQLITE_PATH })
+  } catch (e) {
+    db.$client.close()
+    throw e
+  }
   const rates: RateProvider =
     options.rates ??
     createRateProvider({
@@ -66,6 +75,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     defaultMarkupRate: config.defaultMarkupRate,
     // A failed day is reported at once (ALERT_WEBHOOK_URL); delivery never throws.
     onRunFinished: (run) => void lifecycle.alertOnRun(run),
+    perClientConcurrency:
+      config.influxdbFirst && config.INFLUXDB_AGGREGATION_MODE === 'per-client' ? config.INFLUXDB_AGGREGATION_BATCH_SIZE : undefined,
   })
   log.info({ dataSource: source.dataSource, dialect: source.dialect }, 'raw usage store selected')
 

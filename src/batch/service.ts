@@ -11,6 +11,7 @@ import { replaceDaySummaries } from '../db/summaries.js'
 import type { RateProvider } from '../rates/types.js'
 import type { AggregateRow, UsageSource } from '../sources/types.js'
 import { buildClientDay, groupByClient, type ClientDay } from './rows.js'
+import { aggregateByClient } from '../sources/per-client.js'
 
 export interface BatchServiceDeps {
   db: Db
@@ -22,6 +23,11 @@ export interface BatchServiceDeps {
   defaultMarkupRate: string
   /** Identifies this process in the run ledger (pid@host). */
   owner?: string
+  /**
+   * Aggregate client by client, this many queries at once, when the source can list clients
+   * (InfluxQL). Undefined: one grouped query for the day.
+   */
+  perClientConcurrency?: number
   /** Called once per finished day (metrics, alerts). */
   onRunFinished?: (run: BatchRunRow) => void
 }
@@ -74,13 +80,8 @@ export function createBatchService(deps: BatchServiceDeps) {
       if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
 
       const window = dayWindow(date, timeZone)
-      const rows: AggregateRow[] = []
-      let records = 0
-      for await (const row of source.aggregate(window, { signal: abortController.signal })) {
-        rows.push(row)
-        records += row.records
-        if (rows.length % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
-      }
+      const { rows, clientErrors } = await aggregateDay(window, log)
+      const records = rows.reduce((n, r) => n + r.records, 0)
       // Only the grace period running out aborts a started day: a stop request alone lets it finish
       // (SPEC §8), and a day that has not started yet never starts (checked above).
       abortController.signal.throwIfAborted()
@@ -99,9 +100,17 @@ export function createBatchService(deps: BatchServiceDeps) {
       }
       // Reruns count what they corrected; a first run of a date has nothing to correct.
       const counted = hasEarlierSuccess(db, date, run.id)
-      const replaced = replaceDaySummaries(db, { date, runId: run.id, now: iso(), days })
+      const failedClients = new Set(clientErrors.map((e) => e.client_org_id))
+      // Clients that failed keep their previous rows; the others are replaced (SPEC §5 step 5).
+      const replaced = replaceDaySummaries(db, { date, runId: run.id, now: iso(), days, failedClients })
+      // A day with a failed client is not a success: it stays due for catch-up and alerts.
+      const partial = clientErrors.length > 0
       const outcome: RunOutcome = {
-        status: warnings.length > 0 ? 'succeeded_with_warnings' : 'succeeded',
+        status: partial ? 'failed' : warnings.length > 0 ? 'succeeded_with_warnings' : 'succeeded',
+        error_message: partial
+          ? `${clientErrors.length} client(s) could not be aggregated; their previous summaries are kept (first: ${clientErrors[0]!.client_org_id}: ${clientErrors[0]!.error})`
+          : null,
+        client_errors: clientErrors,
         finished_at: iso(),
         duration_ms: clock.now() - started,
         clients_processed: days.length,
@@ -164,6 +173,37 @@ export function createBatchService(deps: BatchServiceDeps) {
       void done.finally(() => inFlight.delete(run.id))
       return { run, claimed, done }
     })
+  }
+
+  /**
+   * The day's grouped sums: one grouped query, or client by client when configured and offered.
+   * Per client, a failing client is reported and left out; grouped, any failure throws.
+   */
+  async function aggregateDay(
+    window: { startMs: number; endMs: number },
+    log: Logger,
+  ): Promise<{ rows: AggregateRow[]; clientErrors: Array<{ client_org_id: string; error: string }> }> {
+    const signal = abortController.signal
+    const rows: AggregateRow[] = []
+    const clientErrors: Array<{ client_org_id: string; error: string }> = []
+    if (deps.perClientConcurrency !== undefined && source.listClients) {
+      const clients = await source.listClients(window, signal)
+      log.info({ clients: clients.length, concurrency: deps.perClientConcurrency }, 'aggregating client by client')
+      for await (const outcome of aggregateByClient(source, window, clients, deps.perClientConcurrency, signal)) {
+        if ('error' in outcome) {
+          log.warn({ client: outcome.clientOrgId, err: outcome.error }, 'client aggregation failed')
+          clientErrors.push({ client_org_id: outcome.clientOrgId, error: describe(outcome.error) })
+        } else {
+          rows.push(...outcome.rows)
+        }
+      }
+      return { rows, clientErrors }
+    }
+    for await (const row of source.aggregate(window, { signal })) {
+      rows.push(row)
+      if (rows.length % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    return { rows, clientErrors }
   }
 
   /** A run owned by another process: poll the ledger until it closes. */

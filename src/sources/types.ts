@@ -66,6 +66,11 @@ export interface UsageSource {
    * line-protocol.ts) and `duplicates` counts only repeats within the batch.
    */
   ingest(events: UsageEvent[]): Promise<IngestResult>
+  /**
+   * Client ids that may have records in the window (a superset is fine), for per-client
+   * aggregation. Only stores where querying client by client pays off offer it (InfluxQL).
+   */
+  listClients?(window: Pick<DayWindow, 'startMs' | 'endMs'>, signal?: AbortSignal): Promise<string[]>
   /** A cheap liveness check of the store. */
   check(): Promise<SourceHealth>
   close(): Promise<void>

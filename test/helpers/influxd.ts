@@ -10,6 +10,8 @@ export interface Influxd {
   database: string
   /** Kills the server (tests of "store down"); teardown still cleans up. */
   stop(): Promise<void>
+  /** Starts it again on the same port and data (tests of "store back"). */
+  restart(): Promise<void>
   /** Runs InfluxQL as an admin would (e.g. CREATE DATABASE); throws on any error. */
   admin(statement: string): Promise<void>
   /** Writes raw line protocol with ms timestamps, as the earlier system did. */
@@ -94,17 +96,39 @@ bind-address = "127.0.0.1:${rpcPort}"
   enabled = false
 `
   writeFileSync(join(dir, 'influxdb.conf'), config)
-  const child: ChildProcess = spawn(binary, ['-config', join(dir, 'influxdb.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let child: ChildProcess
   let stderr = ''
-  child.stderr?.on('data', (d: Buffer) => {
-    // Keep only the tail: influxd logs every write at info level.
-    stderr = (stderr + d.toString()).slice(-4_000)
-  })
-  let exited = false
-  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => {
-    exited = true
-    resolve()
-  }))
+  let exited = true
+  let exitedPromise: Promise<void> = Promise.resolve()
+  const url = `http://127.0.0.1:${httpPort}`
+
+  const launch = async () => {
+    child = spawn(binary, ['-config', join(dir, 'influxdb.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+    stderr = ''
+    exited = false
+    child.stderr?.on('data', (d: Buffer) => {
+      // Keep only the tail: influxd logs every write at info level.
+      stderr = (stderr + d.toString()).slice(-4_000)
+    })
+    exitedPromise = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        exited = true
+        resolve()
+      }),
+    )
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS
+    for (;;) {
+      if (exited) throw new Error(`influxd exited during startup:\n${stderr}`)
+      try {
+        const r = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1_000) })
+        if (r.status === 204) break
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`influxd did not answer /ping within ${STARTUP_TIMEOUT_MS} ms:\n${stderr}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
 
   const stop = async () => {
     if (!exited) {
@@ -116,20 +140,7 @@ bind-address = "127.0.0.1:${rpcPort}"
     await stop()
     rmSync(dir, { recursive: true, force: true })
   })
-
-  const url = `http://127.0.0.1:${httpPort}`
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS
-  for (;;) {
-    if (exited) throw new Error(`influxd exited during startup:\n${stderr}`)
-    try {
-      const r = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1_000) })
-      if (r.status === 204) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`influxd did not answer /ping within ${STARTUP_TIMEOUT_MS} ms:\n${stderr}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  await launch()
 
   const admin = async (statement: string) => {
     const r = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: statement }) })
@@ -141,5 +152,9 @@ bind-address = "127.0.0.1:${rpcPort}"
     const r = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ms`, { method: 'POST', body: lines })
     if (r.status !== 204) throw new Error(`influxd write failed (${r.status}): ${await r.text()}`)
   }
-  return { url, database, stop, admin, write }
+  const restart = async () => {
+    await stop()
+    await launch()
+  }
+  return { url, database, stop, restart, admin, write }
 }

@@ -1,0 +1,110 @@
+// InfluxDB-first end to end on a real influxd 1.6.7, through HTTP: ingest writes points, the batch
+// aggregates client by client, InfluxDB going down fails the run (never "no usage") and leaves the
+// previous summaries, /health/ready says so, and the next run after it is back succeeds.
+import t from 'tap'
+import pino from 'pino'
+import { join } from 'node:path'
+import { buildApp } from '../../src/app.js'
+import { createBatchService } from '../../src/batch/service.js'
+import { fixedClock } from '../../src/clock.js'
+import { loadConfig } from '../../src/config.js'
+import { openDb } from '../../src/db/open.js'
+import { createInfluxSource } from '../../src/sources/influx.js'
+import { noRateProvider } from '../../src/rates/types.js'
+import { DEFAULT_NOW_MS, expectNano, expectTimesRate, nanoText, summaryRows } from '../helper.js'
+import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
+
+const DAY = '2026-11-20'
+const skip = influxdUnavailable()
+
+t.test('InfluxDB-first through HTTP, including InfluxDB going away and coming back', { skip }, async (t) => {
+  const influx = await startInfluxd(t)
+  const dir = t.testdir({})
+  const config = loadConfig({
+    SQLITE_PATH: join(dir, 'usage.db'),
+    INFLUXDB_URL: influx.url,
+    INFLUXDB_DATABASE: influx.database,
+    INFLUXDB_TIMEOUT_MS: '5000',
+    BATCH_SCHEDULER_ENABLED: 'false',
+  })
+  t.equal(config.influxdbFirst, true, 'INFLUXDB_URL set → InfluxDB-first')
+  const log = pino({ level: 'silent' })
+  const clock = fixedClock(DEFAULT_NOW_MS)
+  const db = openDb({ path: config.SQLITE_PATH })
+  const source = await createInfluxSource(config, { log })
+  t.equal(source.dialect, 'influxql', '/ping says 1.6.7 → InfluxQL')
+  const batch = createBatchService({
+    db,
+    source,
+    rates: noRateProvider,
+    clock,
+    log,
+    timeZone: config.BUSINESS_TIMEZONE,
+    defaultMarkupRate: config.defaultMarkupRate,
+    perClientConcurrency: config.INFLUXDB_AGGREGATION_BATCH_SIZE,
+  })
+  const app = await buildApp(config, { db, source, clock, batch })
+  t.teardown(async () => {
+    await app.close()
+    await source.close()
+    db.$client.close()
+  })
+
+  const events = ['acme', 'globex', "o'hara \"quoted\" a\\b [.*]"].flatMap((client, c) =>
+    ['0.000000150', '1.234567891', '0.3'].map((cost, i) => ({
+      request_id: `req-${c}-${i}`,
+      client_org_id: client,
+      model: i === 2 ? 'openai/gpt-4o' : 'anthropic/claude-sonnet-4',
+      external_user: i === 0 ? undefined : `user-${i}`,
+      input_tokens: 100 + i,
+      output_tokens: 10 * c,
+      cost_usd: cost,
+      timestamp: `${DAY}T0${i}:30:00+01:00`,
+    })),
+  )
+  const ingest = await app.inject({ method: 'POST', url: '/usage/events', payload: { events } })
+  t.equal(ingest.statusCode, 200, ingest.body)
+  t.same(ingest.json(), { accepted: events.length, duplicates: 0 })
+  // A retry of the first record overwrites its own point: still one record.
+  t.equal((await app.inject({ method: 'POST', url: '/usage/events', payload: { events: [events[0]] } })).statusCode, 200)
+
+  const first = (await app.inject({ method: 'POST', url: '/batch/run?wait=true', payload: { date: DAY } })).json().runs[0]
+  t.equal(first.status, 'succeeded_with_warnings', first.error_message ?? '')
+  t.equal(first.data_source, 'influxdb_first')
+  t.equal(first.records_processed, events.length)
+  t.equal(first.clients_processed, 3)
+  const raw = ['0.000000150', '1.234567891', '0.3'].map(expectNano).reduce((a, b) => a + b, 0n)
+  for (const client of ['acme', 'globex', "o'hara \"quoted\" a\\b [.*]"]) {
+    const day = (await app.inject({ url: `/usage/clients/${encodeURIComponent(client)}/daily?from=${DAY}&to=${DAY}` })).json().days[0]
+    t.equal(day.raw_cost_usd, Number(nanoText(raw)), `${client}: exact raw sum`)
+    t.equal(day.markup_cost_usd, Number(nanoText(expectTimesRate(raw, '1.3'))))
+    t.equal(day.total_requests, 3)
+    t.equal(day.unique_users, 3, 'the record without a user counts as `unknown`')
+  }
+  const before = summaryRows(db, 'client_daily_usage', DAY)
+  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200)
+  t.equal((await app.inject({ url: '/health' })).json().services.influxdb.status, 'up')
+
+  await influx.stop()
+  const refused = await app.inject({
+    method: 'POST',
+    url: '/usage/events',
+    payload: { events: [{ ...events[1], request_id: 'while-down' }] },
+  })
+  t.equal(refused.statusCode, 503, 'nothing acknowledged while InfluxDB is down')
+  const failed = (await app.inject({ method: 'POST', url: '/batch/run?wait=true', payload: { date: DAY } })).json().runs[0]
+  t.equal(failed.status, 'failed')
+  t.match(failed.error_message, /fetch failed|ECONNREFUSED|connect/i, 'the error is recorded, not "no usage"')
+  t.same(summaryRows(db, 'client_daily_usage', DAY), before, 'previous summaries untouched')
+  const ready = await app.inject({ url: '/health/ready' })
+  t.equal(ready.statusCode, 503)
+  t.equal(ready.json().checks.influxdb, 'down')
+  t.equal((await app.inject({ url: '/health' })).statusCode, 503)
+
+  await influx.restart()
+  const again = (await app.inject({ method: 'POST', url: '/batch/run?wait=true', payload: { date: DAY } })).json().runs[0]
+  t.equal(again.status, 'succeeded_with_warnings', again.error_message ?? '')
+  t.equal(again.data_corrections, 0, 'the same figures as before the outage')
+  t.same(summaryRows(db, 'client_daily_usage', DAY), before)
+  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200)
+})
