@@ -11,8 +11,9 @@ import type { Db } from '../../src/db/open.js'
 const DAY = '2026-11-20'
 
 /** A second batch service over the test app's database and source, with its own rate provider. */
-function serviceOf(h: Pick<TestApp, 'db' | 'source' | 'clock' | 'config'>, rates: RateProvider) {
+function serviceOf(h: Pick<TestApp, 'db' | 'source' | 'clock' | 'config'>, rates: RateProvider, perClientConcurrency?: number) {
   return createBatchService({
+    perClientConcurrency,
     db: h.db,
     source: h.source,
     rates,
@@ -101,4 +102,52 @@ function wrapFailing(db: Db, isBroken: () => boolean): UsageSource {
       return real.aggregate(window, options)
     },
   }
+}
+
+t.test('per client: a failing client keeps its rows, the others are replaced, the day is not a success', async (t) => {
+  let failing: string | undefined
+  const { app, db, clock, config } = await buildTestApp(t)
+  const real = createSqliteSource({ db, clock: fixedClock(0) })
+  const perClient: UsageSource = {
+    ...real,
+    dataSource: real.dataSource,
+    dialect: real.dialect,
+    listClients: async () => ['a', 'b'],
+    aggregate(window, options) {
+      if (options?.clientOrgId !== undefined && options.clientOrgId === failing) {
+        return (async function* () {
+          throw new Error(`query for ${options.clientOrgId} timed out`)
+        })()
+      }
+      return real.aggregate(window, options)
+    },
+  }
+  const batch = serviceOf({ db, source: perClient, clock, config }, gatedRatesReleased(), 2)
+  const ev = (id: string, client: string, cost: string) => ({ ...event(id, cost), client_org_id: client })
+  await postEvents(app, [ev('a1', 'a', '1'), ev('b1', 'b', '2')])
+  t.equal((await batch.runDate(DAY, 'api')).status, 'succeeded_with_warnings')
+  const bBefore = summaryRows(db, 'client_daily_usage', DAY).find((r) => r.client_org_id === 'b')
+
+  await postEvents(app, [ev('a2', 'a', '10'), ev('b2', 'b', '20')])
+  failing = 'b'
+  const partial = await batch.runDate(DAY, 'api')
+  t.equal(partial.status, 'failed', 'a day with a failed client is not reported as success')
+  t.match(partial.error_message, /1 client\(s\) could not be aggregated.*b: query for b timed out/)
+  t.same(JSON.parse(partial.client_errors), [{ client_org_id: 'b', error: 'query for b timed out' }])
+  const rows = summaryRows(db, 'client_daily_usage', DAY)
+  t.equal(rows.find((r) => r.client_org_id === 'a')!.raw_cost_nano_usd, 11_000_000_000, 'a replaced with its new total')
+  t.same(rows.find((r) => r.client_org_id === 'b'), bBefore, 'b kept as it was')
+  const errors = (await app.inject({ url: `/batch/runs/${partial.id}` })).json().errors
+  t.same(errors, [{ client_org_id: 'b', error: 'query for b timed out' }])
+
+  failing = undefined
+  const healed = await batch.runDate(DAY, 'api')
+  t.equal(healed.status, 'succeeded_with_warnings')
+  t.equal(summaryRows(db, 'client_daily_usage', DAY).find((r) => r.client_org_id === 'b')!.raw_cost_nano_usd, 22_000_000_000)
+})
+
+function gatedRatesReleased(): RateProvider {
+  const { rates, release } = gatedRates()
+  release()
+  return rates
 }
