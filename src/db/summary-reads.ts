@@ -172,8 +172,8 @@ export function dayCounts(
     db,
     `SELECT COUNT(DISTINCT usage_date) AS days,
             COUNT(DISTINCT CASE WHEN markup_cost_nano_pln IS NULL THEN usage_date END) AS missing
-       FROM ${table} WHERE (?1 IS NULL OR client_org_id = ?1) AND usage_date >= ?2 AND usage_date <= ?3`,
-  ).get(clientOrgId, from, to) as { days: bigint; missing: bigint }
+       FROM ${table} WHERE (@client IS NULL OR client_org_id = @client) AND usage_date >= @from AND usage_date <= @to`,
+  ).get({ client: clientOrgId, from, to }) as { days: bigint; missing: bigint }
   return { days_with_usage: Number(row.days), days_missing_pln: Number(row.missing) }
 }
 
