@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health.js'
 import { batchRoutes } from './routes/batch.js'
 import { eventRoutes } from './routes/events.js'
 import { usageRoutes } from './routes/usage.js'
+import { pricingRoutes } from './routes/pricing.js'
 import { errorBody } from './plugins/errors.js'
 
 export interface AppDeps {
@@ -110,6 +111,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await app.register(batchRoutes)
   await app.register(eventRoutes)
   await app.register(usageRoutes)
+  await app.register(pricingRoutes)
 
   app.addHook('onClose', async () => {
     await batch.stop(0)
