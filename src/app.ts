@@ -18,6 +18,7 @@ import { eventRoutes } from './routes/events.js'
 import { usageRoutes } from './routes/usage.js'
 import { pricingRoutes } from './routes/pricing.js'
 import { errorBody } from './plugins/errors.js'
+import { registerOpenApi } from './plugins/openapi.js'
 
 export interface AppDeps {
   db: Db
@@ -53,6 +54,9 @@ declare module 'fastify' {
 }
 
 export type App = FastifyInstance
+
+/** The package version, shown in the OpenAPI document. */
+export const APP_VERSION = '0.1.0'
 
 const addFormats = ((ajvFormatsModule as unknown as { default: { default?: unknown } }).default.default ??
   (ajvFormatsModule as unknown as { default: unknown }).default) as (ajv: Ajv) => Ajv
@@ -107,6 +111,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   )
 
   registerAuth(app, config)
+  await registerOpenApi(app, APP_VERSION)
   await app.register(healthRoutes)
   await app.register(batchRoutes)
   await app.register(eventRoutes)
