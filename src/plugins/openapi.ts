@@ -54,9 +54,15 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
     },
     transform: ({ schema, url, route }) => {
       const access: Access = (route.config as { auth?: Access } | undefined)?.auth ?? 'admin'
-      if (!schema || access === 'public') return { schema, url }
+      if (!schema) return { schema, url }
       const s = { ...(schema as JsonObject) }
       const response = { ...((s.response as JsonObject | undefined) ?? {}) }
+      // Answers every route can give besides its own: a request body can be malformed JSON (400),
+      // too large (413) or of another media type (415); anything unexpected is a masked 500.
+      if (s.body) for (const code of [400, 413, 415]) response[code] ??= ErrorResponse
+      response[500] ??= ErrorResponse
+      s.response = response
+      if (access === 'public') return { schema: s, url }
       response[401] ??= ErrorResponse
       response[403] ??= ErrorResponse
       // List endpoints answer CSV too (?format=csv or Accept: text/csv).

@@ -42,6 +42,8 @@ t.test('security and 401/403 follow the route access', async (t) => {
     for (const [method, op] of Object.entries(methods)) {
       operations += 1
       const label = `${method.toUpperCase()} ${path}`
+      t.ok(op.responses['500'], `${label} lists 500`)
+      if ((op as { requestBody?: unknown }).requestBody) t.ok(op.responses['400'] && op.responses['413'] && op.responses['415'], `${label} lists body errors`)
       if (path.startsWith('/health')) {
         t.equal(op.security, undefined, `${label} is public`)
         continue
