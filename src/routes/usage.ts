@@ -29,6 +29,13 @@ import {
   UsersResponse,
 } from '../schemas/usage.js'
 import { BadRequestError } from './batch.js'
+import createError from '@fastify/error'
+
+const RawStoreUnavailableError = createError(
+  'FST_RAW_STORE_UNAVAILABLE',
+  'the raw usage store did not answer; live figures for today are unavailable (see the service log)',
+  503,
+)
 
 /** The longest from/to range a read accepts (SPEC §7). */
 export const MAX_READ_RANGE_DAYS = 366
@@ -405,7 +412,14 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const live = await todayView.forClient(request.params.id)
+      let live
+      try {
+        live = await todayView.forClient(request.params.id)
+      } catch (e) {
+        // Never "no usage" on a failed query: the caller is told the live figures are unavailable.
+        request.log.error({ err: e, client: request.params.id }, 'live aggregation failed')
+        throw new RawStoreUnavailableError()
+      }
       const c = live.day.client
       return {
         client_org_id: request.params.id,

@@ -3,6 +3,8 @@
 import t from 'tap'
 import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, type EventInput } from '../helper.js'
 import type { RateProvider } from '../../src/rates/types.js'
+import { createSqliteSource } from '../../src/sources/sqlite.js'
+import { fixedClock } from '../../src/clock.js'
 
 const RATE = '4.0341'
 /** A rate for every day except the 20th: that day's PLN stays null. */
@@ -419,4 +421,23 @@ t.test('today: live from the raw store, markup in force today, cached 30 s, says
 
   const nobody = (await app.inject({ url: '/usage/clients/nobody/today' })).json()
   t.match(nobody, { total_tokens: 0, raw_cost_usd: 0, primary_model: null, models: [], markup_rate: 1.3 })
+})
+
+t.test('today: a raw store that fails answers 503, never zero usage', async (t) => {
+  const { app } = await buildTestApp(t, {
+    source: (db) => {
+      const real = createSqliteSource({ db, clock: fixedClock(0) })
+      return {
+        ...real,
+        // eslint-disable-next-line require-yield
+        async *aggregate() {
+          throw new Error('connection refused')
+        },
+      }
+    },
+  })
+  const res = await app.inject({ url: '/usage/clients/acme/today' })
+  t.equal(res.statusCode, 503)
+  t.match(res.json(), { statusCode: 503, error: 'Service Unavailable', message: /raw usage store did not answer/ })
+  t.notMatch(res.body, /connection refused/, 'internals stay in the log')
 })
