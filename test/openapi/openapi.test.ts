@@ -6,7 +6,7 @@ import { validate } from '@readme/openapi-parser'
 import { parse } from 'yaml'
 import { Ajv } from 'ajv'
 import * as ajvFormatsModule from 'ajv-formats'
-import { openApiYaml } from '../../src/openapi-document.js'
+import { openApiYaml } from '../../scripts/openapi-document.js'
 import { buildTestApp, postEvents, runBatch } from '../helper.js'
 
 const YAML_PATH = new URL('../../openapi.yaml', import.meta.url)

@@ -1,11 +1,11 @@
 // The OpenAPI document as YAML text, built from buildApp without listening: shared by
 // `npm run openapi` (writes openapi.yaml) and the test that fails when the file is stale.
 import { stringify } from 'yaml'
-import { buildApp } from './app.js'
-import { fixedClock } from './clock.js'
-import { loadConfig } from './config.js'
-import { openDb } from './db/open.js'
-import { createSqliteSource } from './sources/sqlite.js'
+import { buildApp } from '../src/app.js'
+import { fixedClock } from '../src/clock.js'
+import { loadConfig } from '../src/config.js'
+import { openDb } from '../src/db/open.js'
+import { createSqliteSource } from '../src/sources/sqlite.js'
 
 /**
  * Built with a token configured, an in-memory database and a fixed clock, so the document does
