@@ -8,7 +8,26 @@ export const DailyRow = Type.Object(
     primary_model: Type.String({ description: 'Model with the most tokens that day (ties: first by name)' }),
     unique_users: Type.Integer(),
   },
-  { title: 'DailyRow' },
+  {
+    title: 'DailyRow',
+    examples: [
+      {
+        usage_date: '2026-11-27',
+        total_tokens: 1523400,
+        input_tokens: 1201000,
+        output_tokens: 322400,
+        total_requests: 412,
+        raw_cost_usd: 8.123456789,
+        markup_cost_usd: 10.560493826,
+        markup_cost_pln: 42.602088143,
+        markup_rate: 1.3,
+        exchange_rate_usd_pln: 4.0341,
+        exchange_rate_date: '2026-11-26',
+        primary_model: 'anthropic/claude-sonnet-4',
+        unique_users: 17,
+      },
+    ],
+  },
 )
 
 export const Totals = Type.Object(
@@ -49,7 +68,10 @@ export const SummedMeasures = {
   }),
 }
 
-export const ModelRow = Type.Object({ model: Type.String(), ...SummedMeasures }, { title: 'ModelUsage' })
+export const ModelRow = Type.Object(
+  { model: Type.String({ examples: ['anthropic/claude-sonnet-4'] }), ...SummedMeasures },
+  { title: 'ModelUsage' },
+)
 
 export const UserRow = Type.Object(
   {
