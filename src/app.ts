@@ -17,7 +17,9 @@ import { batchRoutes } from './routes/batch.js'
 import { eventRoutes } from './routes/events.js'
 import { usageRoutes } from './routes/usage.js'
 import { rateRoutes } from './routes/rates.js'
+import { pricingRoutes } from './routes/pricing.js'
 import { errorBody } from './plugins/errors.js'
+import { registerOpenApi } from './plugins/openapi.js'
 
 export interface AppDeps {
   db: Db
@@ -53,6 +55,9 @@ declare module 'fastify' {
 }
 
 export type App = FastifyInstance
+
+/** The package version, shown in the OpenAPI document. */
+export const APP_VERSION = '0.1.0'
 
 const addFormats = ((ajvFormatsModule as unknown as { default: { default?: unknown } }).default.default ??
   (ajvFormatsModule as unknown as { default: unknown }).default) as (ajv: Ajv) => Ajv
@@ -107,11 +112,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   )
 
   registerAuth(app, config)
+  await registerOpenApi(app, APP_VERSION)
   await app.register(healthRoutes)
   await app.register(batchRoutes)
   await app.register(eventRoutes)
   await app.register(usageRoutes)
   await app.register(rateRoutes)
+  await app.register(pricingRoutes)
 
   app.addHook('onClose', async () => {
     await batch.stop(0)

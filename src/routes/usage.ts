@@ -1,14 +1,46 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { addDays, daysBetween, today } from '../clock.js'
+import { createTodayView } from '../batch/today.js'
 import type { ClientDailyRow } from '../db/schema.js'
 import { clientDailyRows } from '../db/summaries.js'
-import { nanoToNumber } from '../money.js'
+import {
+  addSums,
+  clientModelSums,
+  clientsOverview,
+  clientUserSums,
+  dayCounts,
+  distinctUsers,
+  type DayCounts,
+  type MeasureSums,
+} from '../db/summary-reads.js'
+import { CSV_CONTENT_TYPE, toCsv, type CsvValue } from '../csv.js'
+import { divRoundHalfEven, nanoToDecimalText, nanoToNumber } from '../money.js'
 import { ErrorResponse } from '../schemas/common.js'
-import { ClientIdParam, DailyResponse, RangeQuery } from '../schemas/usage.js'
+import {
+  ClientIdParam,
+  ClientsResponse,
+  DailyResponse,
+  ModelsResponse,
+  MonthQuery,
+  RangeQuery,
+  SummaryResponse,
+  TodayResponse,
+  UsersResponse,
+} from '../schemas/usage.js'
 import { BadRequestError } from './batch.js'
+import createError from '@fastify/error'
+
+const RawStoreUnavailableError = createError(
+  'FST_RAW_STORE_UNAVAILABLE',
+  'the raw usage store did not answer; live figures for today are unavailable (see the service log)',
+  503,
+)
 
 /** The longest from/to range a read accepts (SPEC §7). */
 export const MAX_READ_RANGE_DAYS = 366
+/** How many models the month summary lists. */
+export const SUMMARY_TOP_MODELS = 5
 
 type MeasureRow = Pick<
   ClientDailyRow,
@@ -65,6 +97,24 @@ export function totalsOf(rows: MeasureRow[]) {
   }
 }
 
+/** Summed measures (several days) as JSON. */
+export function sumsToJson(s: MeasureSums) {
+  return {
+    total_tokens: s.total_tokens,
+    input_tokens: s.input_tokens,
+    output_tokens: s.output_tokens,
+    total_requests: s.total_requests,
+    raw_cost_usd: nanoToNumber(s.raw_cost_nano_usd),
+    markup_cost_usd: nanoToNumber(s.markup_cost_nano_usd),
+    markup_cost_pln: s.markup_cost_nano_pln === null ? null : nanoToNumber(s.markup_cost_nano_pln),
+  }
+}
+
+/** Totals of listed rows: exact sums of exactly those rows, with the range's day counts. */
+function totalsOfSums(rows: MeasureSums[], days: DayCounts) {
+  return { ...sumsToJson(addSums(rows)), ...days }
+}
+
 /** from/to defaults (the current month so far) and limits, in the business time zone. */
 export function resolveRange(query: { from?: string; to?: string }, todayDate: string): { from: string; to: string } {
   const from = query.from ?? (query.to ?? todayDate).slice(0, 8) + '01'
@@ -79,8 +129,119 @@ function minDate(a: string, b: string): string {
   return a < b ? a : b
 }
 
+/** `?format=csv` wins; otherwise an Accept header naming text/csv (and not JSON first) asks for CSV. */
+export function wantsCsv(request: FastifyRequest): boolean {
+  const format = (request.query as { format?: 'json' | 'csv' }).format
+  if (format) return format === 'csv'
+  const accept = request.headers.accept ?? ''
+  return /\btext\/csv\b/i.test(accept) && !/^\s*application\/json\b/i.test(accept)
+}
+
+function sendCsv(reply: FastifyReply, header: readonly string[], rows: Iterable<readonly CsvValue[]>) {
+  return reply.code(200).type(CSV_CONTENT_TYPE).send(toCsv(header, rows))
+}
+
+const SUM_HEADER = [
+  'total_tokens',
+  'input_tokens',
+  'output_tokens',
+  'total_requests',
+  'raw_cost_usd',
+  'markup_cost_usd',
+  'markup_cost_pln',
+] as const
+
+function sumsCsv(s: MeasureSums): CsvValue[] {
+  return [
+    s.total_tokens,
+    s.input_tokens,
+    s.output_tokens,
+    s.total_requests,
+    nanoToDecimalText(s.raw_cost_nano_usd),
+    nanoToDecimalText(s.markup_cost_nano_usd),
+    s.markup_cost_nano_pln === null ? null : nanoToDecimalText(s.markup_cost_nano_pln),
+  ]
+}
+
+const DAILY_HEADER = [
+  'usage_date',
+  ...SUM_HEADER,
+  'markup_rate',
+  'exchange_rate_usd_pln',
+  'exchange_rate_date',
+  'primary_model',
+  'unique_users',
+] as const
+
+function dailyCsv(r: ClientDailyRow): CsvValue[] {
+  return [
+    r.usage_date,
+    r.total_tokens,
+    r.input_tokens,
+    r.output_tokens,
+    r.total_requests,
+    nanoToDecimalText(r.raw_cost_nano_usd),
+    nanoToDecimalText(r.markup_cost_nano_usd),
+    r.markup_cost_nano_pln === null ? null : nanoToDecimalText(r.markup_cost_nano_pln),
+    r.markup_rate,
+    r.exchange_rate_usd_pln,
+    r.exchange_rate_date,
+    r.primary_model,
+    r.unique_users,
+  ]
+}
+
+function dailyToJson(r: ClientDailyRow) {
+  return { usage_date: r.usage_date, ...pricedToJson(r), primary_model: r.primary_model, unique_users: r.unique_users }
+}
+
+/** The first and the last date of a month (YYYY-MM). */
+function monthRange(month: string): { from: string; to: string } {
+  const [y, m] = month.split('-').map(Number) as [number, number]
+  const nextMonth = m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, '0')}-01`
+  return { from: `${month}-01`, to: addDays(nextMonth, -1) }
+}
+
+const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
+const csvDescription = ' Answers CSV (header row, one line per row, exact decimals) for `?format=csv` or `Accept: text/csv`.'
+
 export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db, clock, config } = app.services
+  const { db, clock, config, source } = app.services
+  const tz = config.BUSINESS_TIMEZONE
+  const todayView = createTodayView({ db, source, clock, timeZone: tz, defaultMarkupRate: config.defaultMarkupRate })
+
+  app.get(
+    '/usage/clients',
+    {
+      config: { auth: 'read' },
+      schema: {
+        tags: ['usage'],
+        summary: 'Every client with usage, with totals',
+        description:
+          'One row per client with usage over from/to (inclusive; default the current month so far), summed from the daily client rows.' +
+          csvDescription,
+        querystring: RangeQuery,
+        response: { 200: ClientsResponse, ...readErrors },
+      },
+    },
+    async (request, reply) => {
+      const { from, to } = resolveRange(request.query, today(clock, tz))
+      const clients = clientsOverview(db, from, to)
+      if (wantsCsv(request)) {
+        return sendCsv(
+          reply,
+          ['client_org_id', ...SUM_HEADER, 'days_with_usage'],
+          clients.map((c) => [c.client_org_id, ...sumsCsv(c), c.days_with_usage]),
+        )
+      }
+      return {
+        from,
+        to,
+        clients: clients.map((c) => ({ client_org_id: c.client_org_id, ...sumsToJson(c), days_with_usage: c.days_with_usage })),
+        totals: totalsOfSums(clients, dayCounts(db, 'client_daily_usage', null, from, to)),
+      }
+    },
+  )
 
   app.get(
     '/usage/clients/:id/daily',
@@ -89,26 +250,195 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['usage'],
         summary: "A client's daily summaries",
-        description: 'One row per day with usage over from/to (inclusive; default the current month so far), with totals.',
+        description:
+          'One row per day with usage over from/to (inclusive; default the current month so far), with totals. ' +
+          'Each row carries the markup and USD/PLN rate that priced it.' +
+          csvDescription,
         params: ClientIdParam,
         querystring: RangeQuery,
-        response: { 200: DailyResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse },
+        response: { 200: DailyResponse, ...readErrors },
       },
     },
-    async (request) => {
-      const { from, to } = resolveRange(request.query, today(clock, config.BUSINESS_TIMEZONE))
+    async (request, reply) => {
+      const { from, to } = resolveRange(request.query, today(clock, tz))
       const rows = clientDailyRows(db, request.params.id, from, to)
+      if (wantsCsv(request)) return sendCsv(reply, DAILY_HEADER, rows.map(dailyCsv))
       return {
         client_org_id: request.params.id,
         from,
         to,
-        days: rows.map((r) => ({
-          usage_date: r.usage_date,
-          ...pricedToJson(r),
-          primary_model: r.primary_model,
-          unique_users: r.unique_users,
-        })),
+        days: rows.map(dailyToJson),
         totals: { ...totalsOf(rows), days_with_usage: rows.length },
+      }
+    },
+  )
+
+  app.get(
+    '/usage/clients/:id/users',
+    {
+      config: { auth: 'client' },
+      schema: {
+        tags: ['usage'],
+        summary: "A client's usage per user, with a per-model breakdown",
+        description:
+          'Summed from the per-user-and-model daily rows over from/to. In CSV, one line per (user, model).' + csvDescription,
+        params: ClientIdParam,
+        querystring: RangeQuery,
+        response: { 200: UsersResponse, ...readErrors },
+      },
+    },
+    async (request, reply) => {
+      const { from, to } = resolveRange(request.query, today(clock, tz))
+      const id = request.params.id
+      const users = clientUserSums(db, id, from, to)
+      if (wantsCsv(request)) {
+        return sendCsv(
+          reply,
+          ['external_user', 'model', ...SUM_HEADER],
+          users.flatMap((u) => u.models.map((m) => [u.external_user, m.model, ...sumsCsv(m)])),
+        )
+      }
+      return {
+        client_org_id: id,
+        from,
+        to,
+        users: users.map((u) => ({
+          external_user: u.external_user,
+          ...sumsToJson(u),
+          models: u.models.map((m) => ({ model: m.model, ...sumsToJson(m) })),
+        })),
+        totals: totalsOfSums(users, dayCounts(db, 'client_user_daily_usage', id, from, to)),
+      }
+    },
+  )
+
+  app.get(
+    '/usage/clients/:id/models',
+    {
+      config: { auth: 'client' },
+      schema: {
+        tags: ['usage'],
+        summary: "A client's usage per model",
+        description: 'Summed from the per-model daily rows over from/to, most tokens first.' + csvDescription,
+        params: ClientIdParam,
+        querystring: RangeQuery,
+        response: { 200: ModelsResponse, ...readErrors },
+      },
+    },
+    async (request, reply) => {
+      const { from, to } = resolveRange(request.query, today(clock, tz))
+      const id = request.params.id
+      const models = clientModelSums(db, id, from, to)
+      if (wantsCsv(request)) return sendCsv(reply, ['model', ...SUM_HEADER], models.map((m) => [m.model, ...sumsCsv(m)]))
+      return {
+        client_org_id: id,
+        from,
+        to,
+        models: models.map((m) => ({ model: m.model, ...sumsToJson(m) })),
+        totals: totalsOfSums(models, dayCounts(db, 'client_model_daily_usage', id, from, to)),
+      }
+    },
+  )
+
+  app.get(
+    '/usage/clients/:id/summary',
+    {
+      config: { auth: 'client' },
+      schema: {
+        tags: ['usage'],
+        summary: "A client's month: totals, daily breakdown, busiest and costliest day, top models",
+        description:
+          "For `month` (YYYY-MM, default the current month). Each day's PLN is at that day's stored rate. " +
+          'Averages are over days with usage; ties for busiest/highest-cost day go to the earliest date; ' +
+          'unique_users counts distinct users over the month.',
+        params: ClientIdParam,
+        querystring: MonthQuery,
+        response: { 200: SummaryResponse, ...readErrors },
+      },
+    },
+    async (request) => {
+      const month = request.query.month ?? today(clock, tz).slice(0, 7)
+      const { from, to } = monthRange(month)
+      const id = request.params.id
+      const rows = clientDailyRows(db, id, from, to)
+      const totals = { ...totalsOf(rows), days_with_usage: rows.length }
+      let busiest: ClientDailyRow | undefined
+      let costliest: ClientDailyRow | undefined
+      let markup = 0n
+      let pln: bigint | null = 0n
+      for (const r of rows) {
+        // Rows come oldest first; strict comparisons keep the earliest day on a tie.
+        if (!busiest || r.total_tokens > busiest.total_tokens) busiest = r
+        if (!costliest || r.markup_cost_nano_usd > costliest.markup_cost_nano_usd) costliest = r
+        markup += BigInt(r.markup_cost_nano_usd)
+        pln = pln === null || r.markup_cost_nano_pln === null ? null : pln + BigInt(r.markup_cost_nano_pln)
+      }
+      const days = BigInt(rows.length)
+      return {
+        client_org_id: id,
+        month,
+        from,
+        to,
+        totals,
+        days: rows.map(dailyToJson),
+        average_daily_tokens: rows.length ? Math.round((totals.total_tokens / rows.length) * 100) / 100 : 0,
+        average_daily_cost_usd: rows.length ? nanoToNumber(divRoundHalfEven(markup, days)) : 0,
+        average_daily_cost_pln: pln === null ? null : rows.length ? nanoToNumber(divRoundHalfEven(pln, days)) : 0,
+        busiest_day: busiest ? { usage_date: busiest.usage_date, total_tokens: busiest.total_tokens } : null,
+        highest_cost_day: costliest
+          ? { usage_date: costliest.usage_date, markup_cost_usd: nanoToNumber(costliest.markup_cost_nano_usd) }
+          : null,
+        unique_users: distinctUsers(db, id, from, to),
+        top_models: clientModelSums(db, id, from, to)
+          .slice(0, SUMMARY_TOP_MODELS)
+          .map((m) => ({ model: m.model, ...sumsToJson(m) })),
+      }
+    },
+  )
+
+  app.get(
+    '/usage/clients/:id/today',
+    {
+      config: { auth: 'client' },
+      schema: {
+        tags: ['usage'],
+        summary: "A client's usage today so far (live, unbilled)",
+        description:
+          'Aggregated live from the raw store from the start of today (business time zone) until now, priced with the markup ' +
+          "in force today; PLN only when today's rate is already stored. Cached for 30 s per client. Not a bill: the batch " +
+          'writes the day once it is over.',
+        params: ClientIdParam,
+        response: { 200: TodayResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse },
+      },
+    },
+    async (request) => {
+      let live
+      try {
+        live = await todayView.forClient(request.params.id)
+      } catch (e) {
+        // Never "no usage" on a failed query: the caller is told the live figures are unavailable.
+        request.log.error({ err: e, client: request.params.id }, 'live aggregation failed')
+        throw new RawStoreUnavailableError()
+      }
+      const c = live.day.client
+      return {
+        client_org_id: request.params.id,
+        usage_date: live.usage_date,
+        live: true as const,
+        billed: false as const,
+        note: 'live figures for today so far; not billed until the batch has processed the day',
+        window_start: new Date(live.window_start_ms).toISOString(),
+        as_of: new Date(live.as_of_ms).toISOString(),
+        ...sumsToJson(c),
+        markup_rate: Number(c.markup_rate),
+        exchange_rate_usd_pln: c.exchange_rate_usd_pln === null ? null : Number(c.exchange_rate_usd_pln),
+        exchange_rate_date: c.exchange_rate_date,
+        primary_model: c.primary_model === '' ? null : c.primary_model,
+        unique_users: c.unique_users,
+        models: live.day.models
+          .slice()
+          .sort((a, b) => b.total_tokens - a.total_tokens || (a.model < b.model ? -1 : 1))
+          .map((m) => ({ model: m.model, ...sumsToJson(m) })),
       }
     },
   )
