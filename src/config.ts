@@ -93,6 +93,11 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+function clientTokenValues(text: unknown): string[] {
+  if (typeof text !== 'string') return []
+  return text.split(',').map((pair) => pair.split('=')[1]?.trim() ?? '')
+}
+
 /** A URL's user:password part never reaches a message. */
 function withoutUserinfo(value: string | undefined): string | undefined {
   return value?.replace(/\/\/[^/@\s]*@/, '//[redacted]@')
@@ -164,6 +169,13 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   // A refused INFLUXDB_FIRST_ENABLED ("maybe") is truthy text, not a request for InfluxDB.
   if (!reported.has('INFLUXDB_FIRST_ENABLED') && influxdbFirst && env.INFLUXDB_URL === undefined) {
     problems.push('INFLUXDB_URL: required when INFLUXDB_FIRST_ENABLED=true')
+  }
+  // One token, one role: a token configured twice would silently get the first role that matches.
+  const tokens = [env.API_ADMIN_TOKEN, env.API_READ_TOKEN, env.API_INGEST_TOKEN, ...clientTokenValues(env.API_CLIENT_TOKENS)].filter(
+    (v): v is string => typeof v === 'string',
+  )
+  if (new Set(tokens).size !== tokens.length) {
+    problems.push('API_*_TOKEN(S): the same token is configured for more than one role or client (values hidden)')
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
   return { ...env, influxdbFirst, defaultMarkupRate }

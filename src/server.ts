@@ -8,7 +8,7 @@ import { authEnabled } from './plugins/auth.js'
 const SHUTDOWN_GRACE_MS = 8_000
 
 function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+  return host === 'localhost' || host === '::1' || /^(::ffff:)?127\./i.test(host)
 }
 
 /** SPEC §7: without tokens the API is open, so it may only listen on loopback unless told otherwise. */
@@ -34,7 +34,12 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     log.fatal(exposure)
     process.exit(1)
   }
-  if (!authEnabled(config)) log.warn({ host: config.HOST }, 'auth is off: no API tokens configured (loopback only)')
+  if (!authEnabled(config)) {
+    log.warn(
+      { host: config.HOST },
+      config.AUTH_DISABLED ? 'auth is off: AUTH_DISABLED=true' : 'auth is off: no API tokens configured (loopback only)',
+    )
+  }
 
   const runtime = await createRuntime(config, log)
   const app = await buildApp(config, { ...runtime.deps, logger: log })

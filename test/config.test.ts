@@ -193,3 +193,14 @@ t.test('NBP timeout and retries have defaults and are validated', async (t) => {
   t.throws(() => loadConfig({ NBP_MAX_RETRIES: '-1' }), ConfigError)
   t.throws(() => loadConfig({ NBP_MAX_RETRIES: '2.5' }), /NBP_MAX_RETRIES/)
 })
+
+t.test('a token configured for two roles is refused, without echoing it', async (t) => {
+  try {
+    loadConfig({ API_ADMIN_TOKEN: 'same-secret', API_CLIENT_TOKENS: 'acme=same-secret' })
+    t.fail('should refuse')
+  } catch (e) {
+    t.match((e as Error).message, /more than one role/)
+    t.notMatch((e as Error).message, /same-secret/)
+  }
+  t.ok(loadConfig({ API_ADMIN_TOKEN: 'a', API_READ_TOKEN: 'b', API_CLIENT_TOKENS: 'x=c,y=d' }))
+})

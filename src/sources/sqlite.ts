@@ -89,7 +89,10 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
       }
       sql += GROUP_SQL
       if (reader) {
-        for (const r of statement(reader, sql, sql).iterate(params) as IterableIterator<RawAggregate>) {
+        // A statement of its own per call: two days aggregated at once (an API run beside a tick)
+        // would otherwise iterate one shared statement, which better-sqlite3 refuses as busy.
+        const own = reader.prepare(sql).safeIntegers(true)
+        for (const r of own.iterate(params) as IterableIterator<RawAggregate>) {
           aggregateOptions.signal?.throwIfAborted()
           yield toRow(r)
         }
