@@ -17,6 +17,9 @@ import { batchRoutes } from './routes/batch.js'
 import { eventRoutes } from './routes/events.js'
 import { usageRoutes } from './routes/usage.js'
 import { errorBody } from './plugins/errors.js'
+import { metricsRoutes } from './routes/metrics.js'
+import { createMetrics, UNMATCHED_ROUTE, type Metrics } from './metrics.js'
+import { lastSuccessDate } from './db/runs.js'
 
 export interface AppDeps {
   db: Db
@@ -25,8 +28,13 @@ export interface AppDeps {
   clock?: Clock
   /** A pino logger; omitted → logging off (tests). */
   logger?: Logger
-  /** Built by the caller when shared with a scheduler or CLI; otherwise made here. */
+  /**
+   * Built by the caller when shared with a scheduler or CLI; otherwise made here. A caller-built
+   * batch service reports runs to `metrics` only if the caller wired its `onRunFinished` to it.
+   */
   batch?: BatchService
+  /** Shared with the batch service, NBP and InfluxDB modules by the runtime; otherwise made here. */
+  metrics?: Metrics
 }
 
 export interface Services {
@@ -36,6 +44,8 @@ export interface Services {
   rates: RateProvider
   clock: Clock
   batch: BatchService
+  /** Prometheus metrics of this instance; NBP and InfluxDB modules report through it. */
+  metrics: Metrics
   /** Present while the in-process scheduler runs. */
   scheduler?: SchedulerHandle
 }
@@ -65,6 +75,7 @@ function makeAjv(options: AjvOptions): Ajv {
 export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const clock = deps.clock ?? systemClock
   const rates = deps.rates ?? noRateProvider
+  const metrics = deps.metrics ?? createMetrics({ lastSuccessDate: () => lastSuccessDate(deps.db) })
   const options: FastifyServerOptions = {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
@@ -88,11 +99,16 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       log: app.log as Logger,
       timeZone: config.BUSINESS_TIMEZONE,
       defaultMarkupRate: config.defaultMarkupRate,
+      onRunFinished: (run) => metrics.batchRunFinished(run),
     })
-  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch })
+  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics })
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // Labelled by route pattern (/batch/runs/:id), never the raw URL, so label cardinality stays bounded.
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequest(request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, reply.statusCode, reply.elapsedTime)
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -107,6 +123,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
 
   registerAuth(app, config)
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(batchRoutes)
   await app.register(eventRoutes)
   await app.register(usageRoutes)
