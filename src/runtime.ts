@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { openDb, type Db } from './db/open.js'
+import { configForLog } from './logger.js'
 import { lastSuccessDate } from './db/runs.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createBatchService, type BatchService } from './batch/service.js'
@@ -23,6 +24,7 @@ export interface Runtime {
 
 export async function createRuntime(config: Config, log: Logger, options: { clock?: Clock } = {}): Promise<Runtime> {
   const clock = options.clock ?? systemClock
+  log.info({ config: configForLog(config) }, 'configuration')
   // Migrations run here, before the server listens (SPEC §6).
   const db = openDb({ path: config.SQLITE_PATH })
   log.info({ sqlite: config.SQLITE_PATH }, 'database open, migrations applied')
