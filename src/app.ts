@@ -1,5 +1,6 @@
 // buildApp(config, deps) → a ready-to-listen Fastify instance. Registers plugins and routes; never listens.
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
@@ -72,13 +73,22 @@ function makeAjv(options: AjvOptions): Ajv {
   return ajv
 }
 
+/** Caller-chosen request ids are logged and echoed: keep sane ones, replace the rest (too long, odd characters). */
+const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+
+function requestIdFrom(request: IncomingMessage): string {
+  const given = request.headers['x-request-id']
+  return typeof given === 'string' && ACCEPTED_REQUEST_ID.test(given) ? given : randomUUID()
+}
+
 export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const clock = deps.clock ?? systemClock
   const rates = deps.rates ?? noRateProvider
   const metrics = deps.metrics ?? createMetrics({ lastSuccessDate: () => lastSuccessDate(deps.db) })
   const options: FastifyServerOptions = {
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // The caller's x-request-id is read in requestIdFrom, which also vets it.
+    requestIdHeader: false,
+    genReqId: requestIdFrom,
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()

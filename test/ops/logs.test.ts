@@ -128,6 +128,19 @@ t.test('a server run that used every secret never writes one; request ids round-
   }
 })
 
+t.test('request ids: a sane given id is kept, an unusable one replaced', async (t) => {
+  const { buildTestApp } = await import('../helper.js')
+  const { app } = await buildTestApp(t)
+  const given = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'gw-2026.11.28:abc-123' } })
+  t.equal(given.headers['x-request-id'], 'gw-2026.11.28:abc-123')
+  for (const bad of ['x'.repeat(129), 'has space', 'new\\nline', '']) {
+    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': bad } })
+    t.match(res.headers['x-request-id'], UUID, `${JSON.stringify(bad.slice(0, 20))} replaced by a UUID`)
+  }
+  const none = await app.inject({ method: 'GET', url: '/health/live' })
+  t.match(none.headers['x-request-id'], UUID)
+})
+
 t.test('configForLog removes credentials embedded in a URL', async (t) => {
   const { configForLog } = await import('../../src/logger.js')
   const out = configForLog({ INFLUXDB_URL: 'http://admin:pa55word@influx.local:8086/', NBP_API_URL: 'https://api.nbp.pl/api', PORT: 8080 })
