@@ -96,6 +96,10 @@ t.test('a server run that used every secret never writes one; request ids round-
   t.equal((await fetch(`${run.base}/usage/clients/acme/daily?from=2026-11-25&to=2026-11-25`, { headers: bearer(CLIENT_TOKEN) })).status, 200)
   t.equal((await fetch(`${run.base}/batch/runs`, { headers: bearer(`${SECRETS.API_ADMIN_TOKEN}x`) })).status, 401)
   t.equal((await fetch(`${run.base}/health`)).status, 200)
+  // The runtime's batch service reports to the app's metrics (one registry shared through deps).
+  const metricsText = await (await fetch(`${run.base}/metrics`)).text()
+  t.match(metricsText, /^usage_batch_runs_total\{status="succeeded_with_warnings",trigger="api"\} 2$/m)
+  t.match(metricsText, /^usage_batch_records_processed_total 3$/m)
   await run.close()
 
   const raw = run.lines()
