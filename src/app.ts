@@ -1,5 +1,6 @@
 // buildApp(config, deps) → a ready-to-listen Fastify instance. Registers plugins and routes; never listens.
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
@@ -20,6 +21,9 @@ import { rateRoutes } from './routes/rates.js'
 import { pricingRoutes } from './routes/pricing.js'
 import { errorBody } from './plugins/errors.js'
 import { registerOpenApi } from './plugins/openapi.js'
+import { metricsRoutes } from './routes/metrics.js'
+import { createMetrics, UNMATCHED_ROUTE, type Metrics } from './metrics.js'
+import { lastSuccessDate } from './db/runs.js'
 
 export interface AppDeps {
   db: Db
@@ -28,8 +32,13 @@ export interface AppDeps {
   clock?: Clock
   /** A pino logger; omitted → logging off (tests). */
   logger?: Logger
-  /** Built by the caller when shared with a scheduler or CLI; otherwise made here. */
+  /**
+   * Built by the caller when shared with a scheduler or CLI; otherwise made here. A caller-built
+   * batch service reports runs to `metrics` only if the caller wired its `onRunFinished` to it.
+   */
   batch?: BatchService
+  /** Shared with the batch service, NBP and InfluxDB modules by the runtime; otherwise made here. */
+  metrics?: Metrics
 }
 
 export interface Services {
@@ -39,6 +48,8 @@ export interface Services {
   rates: RateProvider
   clock: Clock
   batch: BatchService
+  /** Prometheus metrics of this instance; NBP and InfluxDB modules report through it. */
+  metrics: Metrics
   /** Present while the in-process scheduler runs. */
   scheduler?: SchedulerHandle
 }
@@ -68,12 +79,22 @@ function makeAjv(options: AjvOptions): Ajv {
   return ajv
 }
 
+/** Caller-chosen request ids are logged and echoed: keep sane ones, replace the rest (too long, odd characters). */
+const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+
+function requestIdFrom(request: IncomingMessage): string {
+  const given = request.headers['x-request-id']
+  return typeof given === 'string' && ACCEPTED_REQUEST_ID.test(given) ? given : randomUUID()
+}
+
 export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const clock = deps.clock ?? systemClock
   const rates = deps.rates ?? noRateProvider
+  const metrics = deps.metrics ?? createMetrics({ lastSuccessDate: () => lastSuccessDate(deps.db) })
   const options: FastifyServerOptions = {
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // The caller's x-request-id is read in requestIdFrom, which also vets it.
+    requestIdHeader: false,
+    genReqId: requestIdFrom,
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
@@ -94,11 +115,16 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       log: app.log as Logger,
       timeZone: config.BUSINESS_TIMEZONE,
       defaultMarkupRate: config.defaultMarkupRate,
+      onRunFinished: (run) => metrics.batchRunFinished(run),
     })
-  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch })
+  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics })
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // Labelled by route pattern (/batch/runs/:id), never the raw URL, so label cardinality stays bounded.
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequest(request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, reply.statusCode, reply.elapsedTime)
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -114,6 +140,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   registerAuth(app, config)
   await registerOpenApi(app, APP_VERSION)
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(batchRoutes)
   await app.register(eventRoutes)
   await app.register(usageRoutes)

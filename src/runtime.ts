@@ -5,9 +5,12 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { openDb, type Db } from './db/open.js'
+import { configForLog } from './logger.js'
+import { lastSuccessDate } from './db/runs.js'
+import { createMetrics, type Metrics } from './metrics.js'
 import { createBatchService, type BatchService } from './batch/service.js'
 import type { RateProvider } from './rates/types.js'
-import { createNbpClient } from './rates/nbp.js'
+import { createNbpClient, type NbpClient } from './rates/nbp.js'
 import { createRateProvider } from './rates/resolve.js'
 import { createSqliteSource } from './sources/sqlite.js'
 import { createInfluxSource } from './sources/influx.js'
@@ -18,7 +21,7 @@ import type { BatchRunRow } from './db/schema.js'
 import { createLifecycle, type Lifecycle } from './lifecycle/lifecycle.js'
 
 export interface Runtime {
-  deps: { db: Db; source: UsageSource; rates: RateProvider; clock: Clock; batch: BatchService }
+  deps: { db: Db; source: UsageSource; rates: RateProvider; clock: Clock; batch: BatchService; metrics: Metrics }
   /**
    * Starts background work once the server listens: stale-run recovery always; catch-up and the
    * cron timer when BATCH_SCHEDULER_ENABLED. Returns at once; catch-up runs in the background.
@@ -43,13 +46,16 @@ export interface RuntimeOptions {
 
 export async function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const clock = options.clock ?? systemClock
+  log.info({ config: configForLog(config) }, 'configuration')
   // Migrations run here, before the server listens (SPEC §6).
   const db = openDb({ path: config.SQLITE_PATH })
   log.info({ sqlite: config.SQLITE_PATH }, 'database open, migrations applied')
+  // Made before the source, rate provider and batch service so each can report through it.
+  const metrics = createMetrics({ lastSuccessDate: () => lastSuccessDate(db) })
   let source: UsageSource
   try {
     source = config.influxdbFirst
-      ? await createInfluxSource(config, { log })
+      ? withQueryMetrics(await createInfluxSource(config, { log }), metrics)
       : createSqliteSource({ db, clock, path: config.SQLITE_PATH })
   } catch (e) {
     db.$client.close()
@@ -59,7 +65,10 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     options.rates ??
     createRateProvider({
       db,
-      nbp: createNbpClient({ baseUrl: config.NBP_API_URL, timeoutMs: config.NBP_TIMEOUT_MS, maxRetries: config.NBP_MAX_RETRIES }),
+      nbp: withFetchMetrics(
+        createNbpClient({ baseUrl: config.NBP_API_URL, timeoutMs: config.NBP_TIMEOUT_MS, maxRetries: config.NBP_MAX_RETRIES }),
+        metrics,
+      ),
       policy: config.EXCHANGE_RATE_POLICY,
       clock,
       log,
@@ -73,8 +82,11 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     log,
     timeZone: config.BUSINESS_TIMEZONE,
     defaultMarkupRate: config.defaultMarkupRate,
-    // A failed day is reported at once (ALERT_WEBHOOK_URL); delivery never throws.
-    onRunFinished: (run) => void lifecycle.alertOnRun(run),
+    onRunFinished: (run) => {
+      metrics.batchRunFinished(run)
+      // A failed day is reported at once (ALERT_WEBHOOK_URL); delivery never throws.
+      void lifecycle.alertOnRun(run)
+    },
     perClientConcurrency:
       config.influxdbFirst && config.INFLUXDB_AGGREGATION_MODE === 'per-client' ? config.INFLUXDB_AGGREGATION_BATCH_SIZE : undefined,
   })
@@ -85,7 +97,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
   const recoverStaleRuns = () => abandonStaleRuns({ db, clock, log, batch })
 
   return {
-    deps: { db, source, rates, clock, batch },
+    deps: { db, source, rates, clock, batch, metrics },
     lifecycle,
     recoverStaleRuns,
     scheduler: () => scheduler,
@@ -123,6 +135,55 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     async close() {
       await source.close()
       db.$client.close()
+    },
+  }
+}
+
+/** Counts NBP requests that failed after their retries (`usage_batch_nbp_fetch_failures_total`). */
+export function withFetchMetrics(nbp: NbpClient, metrics: Metrics): NbpClient {
+  return {
+    async fetchUsdRates(start, end) {
+      try {
+        return await nbp.fetchUsdRates(start, end)
+      } catch (e) {
+        metrics.nbpFetchFailed()
+        throw e
+      }
+    },
+  }
+}
+
+/** Times each InfluxDB query (aggregation, client listing), start to last row; counts failures. */
+export function withQueryMetrics(source: UsageSource, metrics: Metrics): UsageSource {
+  const listClients = source.listClients?.bind(source)
+  return {
+    ...source,
+    dataSource: source.dataSource,
+    dialect: source.dialect,
+    ...(listClients
+      ? {
+          async listClients(window, signal) {
+            const started = performance.now()
+            try {
+              const clients = await listClients(window, signal)
+              metrics.influxQuery(performance.now() - started, true)
+              return clients
+            } catch (e) {
+              metrics.influxQuery(performance.now() - started, false)
+              throw e
+            }
+          },
+        }
+      : {}),
+    async *aggregate(window, options) {
+      const started = performance.now()
+      try {
+        yield* source.aggregate(window, options)
+        metrics.influxQuery(performance.now() - started, true)
+      } catch (e) {
+        metrics.influxQuery(performance.now() - started, false)
+        throw e
+      }
     },
   }
 }

@@ -1,6 +1,6 @@
 // The run ledger (`influxdb_batch_runs`). Opening a run is also the single-flight guard: a partial
 // UNIQUE index allows one `running` row per date, across every process sharing the file.
-import { and, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gt, gte, inArray, lt, lte, ne, sql, type SQL } from 'drizzle-orm'
 import type { Db } from './open.js'
 import { influxdbBatchRuns, type BatchRunRow, type RunStatus, type RunTrigger } from './schema.js'
 import type { DataSource } from '../sources/types.js'
@@ -191,4 +191,32 @@ export function datesWithPlnMissing(db: Db, dates: string[]): Set<string> {
     )
     .all({ list }) as Array<{ d: string }>
   return new Set(rows.map((r) => r.d))
+}
+
+/** The newest closed run (any status but `running`) with one of the triggers. */
+export function lastClosedRun(db: Db, triggers: RunTrigger[]): BatchRunRow | undefined {
+  return db
+    .select()
+    .from(influxdbBatchRuns)
+    .where(and(inArray(influxdbBatchRuns.trigger, triggers), ne(influxdbBatchRuns.status, 'running')))
+    .orderBy(desc(influxdbBatchRuns.id))
+    .limit(1)
+    .get()
+}
+
+/** True when a run of the date succeeded after run `afterId` (a rerun repaired a failure). */
+export function hasLaterSuccess(db: Db, date: string, afterId: number): boolean {
+  const row = db
+    .select({ id: influxdbBatchRuns.id })
+    .from(influxdbBatchRuns)
+    .where(
+      and(
+        eq(influxdbBatchRuns.processing_date, date),
+        inArray(influxdbBatchRuns.status, SUCCESS_STATUSES),
+        gt(influxdbBatchRuns.id, afterId),
+      ),
+    )
+    .limit(1)
+    .get()
+  return row !== undefined
 }

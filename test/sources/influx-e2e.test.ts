@@ -10,6 +10,8 @@ import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { openDb } from '../../src/db/open.js'
 import { createInfluxSource } from '../../src/sources/influx.js'
+import { createMetrics } from '../../src/metrics.js'
+import { withQueryMetrics } from '../../src/runtime.js'
 import { noRateProvider } from '../../src/rates/types.js'
 import { DEFAULT_NOW_MS, expectNano, expectTimesRate, nanoText, summaryRows } from '../helper.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
@@ -31,7 +33,8 @@ t.test('InfluxDB-first through HTTP, including InfluxDB going away and coming ba
   const log = pino({ level: 'silent' })
   const clock = fixedClock(DEFAULT_NOW_MS)
   const db = openDb({ path: config.SQLITE_PATH })
-  const source = await createInfluxSource(config, { log })
+  const metrics = createMetrics({ processMetrics: false })
+  const source = withQueryMetrics(await createInfluxSource(config, { log }), metrics)
   t.equal(source.dialect, 'influxql', '/ping says 1.6.7 → InfluxQL')
   const batch = createBatchService({
     db,
@@ -43,7 +46,7 @@ t.test('InfluxDB-first through HTTP, including InfluxDB going away and coming ba
     defaultMarkupRate: config.defaultMarkupRate,
     perClientConcurrency: config.INFLUXDB_AGGREGATION_BATCH_SIZE,
   })
-  const app = await buildApp(config, { db, source, clock, batch })
+  const app = await buildApp(config, { db, source, clock, batch, metrics })
   t.teardown(async () => {
     await app.close()
     await source.close()
@@ -82,6 +85,8 @@ t.test('InfluxDB-first through HTTP, including InfluxDB going away and coming ba
     t.equal(day.unique_users, 3, 'the record without a user counts as `unknown`')
   }
   const before = summaryRows(db, 'client_daily_usage', DAY)
+  // The client listing, then one query per client: four timed queries, none failed.
+  t.match(await metrics.render(), /usage_batch_influxdb_query_duration_seconds_count\{outcome="ok"\} 4\b/)
   t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200)
   t.equal((await app.inject({ url: '/health' })).json().services.influxdb.status, 'up')
 
@@ -96,6 +101,10 @@ t.test('InfluxDB-first through HTTP, including InfluxDB going away and coming ba
   t.equal(failed.status, 'failed')
   t.match(failed.error_message, /fetch failed|ECONNREFUSED|connect/i, 'the error is recorded, not "no usage"')
   t.same(summaryRows(db, 'client_daily_usage', DAY), before, 'previous summaries untouched')
+  t.match(await metrics.render(), /usage_batch_influxdb_query_errors_total \d+/)
+  t.notMatch(await metrics.render(), /usage_batch_influxdb_query_errors_total 0\b/, 'query errors counted')
+  // Probes cache the InfluxDB check for 5 s (so they cannot hammer it): let that pass.
+  clock.advance(6_000)
   const ready = await app.inject({ url: '/health/ready' })
   t.equal(ready.statusCode, 503)
   t.equal(ready.json().checks.influxdb, 'down')
@@ -106,5 +115,6 @@ t.test('InfluxDB-first through HTTP, including InfluxDB going away and coming ba
   t.equal(again.status, 'succeeded_with_warnings', again.error_message ?? '')
   t.equal(again.data_corrections, 0, 'the same figures as before the outage')
   t.same(summaryRows(db, 'client_daily_usage', DAY), before)
+  clock.advance(6_000)
   t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200)
 })
