@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // usage-batch serve | run | status | migrate (SPEC §8). The same runtime and batch service as the
 // server, so a CLI run and a running server share the single-flight claim in SQLite.
-import { existsSync, realpathSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { Writable } from 'node:stream'
 import { daysBetween, isValidDate, yesterday, systemClock, type Clock } from './clock.js'
@@ -11,6 +10,7 @@ import { openDb } from './db/open.js'
 import { lastSuccessDate, listRuns, runningRuns } from './db/runs.js'
 import type { BatchRunRow } from './db/schema.js'
 import { createLogger } from './logger.js'
+import { isMainModule } from './main-module.js'
 import { createRuntime } from './runtime.js'
 import { compileSchedule, formatLocal } from './scheduler/cron.js'
 
@@ -262,17 +262,8 @@ function migrateCommand(cfg: Config, io: CliIo): number {
 }
 
 /** True when this module is the program (also through the npm bin symlink), not an import. */
-function isMainModule(): boolean {
-  const entry = process.argv[1]
-  if (!entry) return false
-  try {
-    return pathToFileURL(realpathSync(entry)).href === import.meta.url
-  } catch {
-    return false
-  }
-}
 
-if (isMainModule()) {
+if (isMainModule(import.meta.url)) {
   // The one place the CLI touches the process: its arguments and environment go in, an exit code comes out.
   const code = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr })
   process.exitCode = code

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config.js'
 import { createLogger } from './logger.js'
 import { createRuntime } from './runtime.js'
 import { authEnabled } from './plugins/auth.js'
+import { isMainModule } from './main-module.js'
 
 const SHUTDOWN_GRACE_MS = 8_000
 
@@ -74,6 +75,6 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
 }
 
 // Started directly (npm start, node dist/src/server.js), not imported by the CLI or tests.
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainModule(import.meta.url)) {
   await serve(process.env)
 }
