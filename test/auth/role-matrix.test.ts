@@ -52,6 +52,7 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', url: '/health/live', access: 'public' },
   { method: 'GET', url: '/health/ready', access: 'public' },
   { method: 'GET', url: '/health', access: 'public' },
+  { method: 'GET', url: '/metrics', access: 'public' },
   { method: 'POST', url: '/batch/run?wait=true', access: 'admin', payload: () => ({ date: '2026-11-20' }) },
   { method: 'GET', url: '/batch/runs', access: 'read' },
   { method: 'GET', url: '/batch/runs/1', access: 'read' },
