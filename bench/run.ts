@@ -69,6 +69,7 @@ interface Figure {
 
 const figures: Figure[] = []
 const notes: string[] = []
+const failures: string[] = []
 const raw: Record<string, unknown> = {}
 const MB = 1024 * 1024
 
@@ -347,10 +348,22 @@ async function main() {
   try {
     const baseline = await runScenario('baseline', { date: DAY })
     raw.baselineRssBytes = baseline.maxRssBytes
-    if (wants('batch')) await benchBatchSqlite(dir, baseline.maxRssBytes)
-    if (wants('influx')) await benchInflux(dir)
-    if (wants('ingest')) await benchIngest(dir)
-    if (wants('reads')) await benchReads(dir)
+    // A part that fails is reported and the others still run; the exit code says it failed.
+    const parts: Array<[string, () => Promise<void>]> = [
+      ['batch', () => benchBatchSqlite(dir, baseline.maxRssBytes)],
+      ['influx', () => benchInflux(dir)],
+      ['ingest', () => benchIngest(dir)],
+      ['reads', () => benchReads(dir)],
+    ]
+    for (const [part, run] of parts) {
+      if (!wants(part)) continue
+      try {
+        await run()
+      } catch (error) {
+        failures.push(`${part}: ${(error as Error).message.split('\n').slice(0, 3).join(' ')}`)
+        log(`${part} failed: ${(error as Error).stack ?? String(error)}`)
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -375,6 +388,7 @@ async function main() {
     rssMethod: 'process.resourceUsage().maxRSS of a dedicated child process per scenario (node --import tsx)',
     figures,
     notes,
+    failures,
     raw,
   }
   const out = flags.out ?? join(BENCH_DIR, 'results.json')
@@ -382,7 +396,9 @@ async function main() {
   process.stdout.write(`\n${markdownTable(figures)}\n\n`)
   for (const n of notes) process.stdout.write(`note: ${n}\n`)
   const missed = figures.filter((f) => f.met === false)
+  for (const f of failures) process.stdout.write(`FAILED: ${f}\n`)
   process.stdout.write(`\n${figures.filter((f) => f.met === true).length} targets met, ${missed.length} missed; results in ${out}\n`)
+  if (failures.length > 0) process.exit(1)
 }
 
 main().catch((error: unknown) => {

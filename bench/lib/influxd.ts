@@ -47,6 +47,8 @@ bind-address = "127.0.0.1:${rpcPort}"
   dir = "${join(dir, 'data')}"
   wal-dir = "${join(dir, 'wal')}"
   query-log-enabled = false
+[coordinator]
+  write-timeout = "120s"
 [http]
   bind-address = "127.0.0.1:${httpPort}"
   log-enabled = false
@@ -115,12 +117,21 @@ export async function influxExec(url: string, q: string, db?: string): Promise<v
 }
 
 /** Writes line protocol in batches; resolves when influxd acknowledged every batch (204). */
-export async function writeLines(url: string, db: string, lines: Iterable<string>, perRequest = 10_000): Promise<number> {
+const WRITE_ATTEMPTS = 5
+
+export async function writeLines(url: string, db: string, lines: Iterable<string>, perRequest = 5_000): Promise<number> {
   let batch: string[] = []
   let written = 0
   const flush = async () => {
-    const res = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ns`, { method: 'POST', body: batch.join('\n') })
-    if (res.status !== 204) throw new Error(`write failed (${res.status}): ${(await res.text()).slice(0, 500)}`)
+    const body = batch.join('\n')
+    // A point is identified by its series and timestamp, so resending a batch after a 5xx cannot double it.
+    for (let attempt = 1; ; attempt++) {
+      const res = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ns`, { method: 'POST', body })
+      if (res.status === 204) break
+      const text = (await res.text()).slice(0, 500)
+      if (res.status < 500 || attempt === WRITE_ATTEMPTS) throw new Error(`write failed (${res.status}) after ${attempt} attempt(s): ${text}`)
+      await new Promise((r) => setTimeout(r, 1000 * attempt))
+    }
     written += batch.length
     batch = []
   }
