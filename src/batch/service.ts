@@ -8,8 +8,8 @@ import { claimRun, finishRun, getRun, hasEarlierSuccess, runningRuns, touchHeart
 import type { BatchRunRow, RunTrigger } from '../db/schema.js'
 import { replaceDaySummaries } from '../db/summaries.js'
 import type { RateProvider } from '../rates/types.js'
-import type { AggregateRow, UsageSource } from '../sources/types.js'
-import { buildClientDay, groupByClient, type ClientDay } from './rows.js'
+import type { UsageSource } from '../sources/types.js'
+import { addToGroups, buildClientDay, type ClientDay, type ClientGroups } from './rows.js'
 
 export interface BatchServiceDeps {
   db: Db
@@ -68,12 +68,15 @@ export function createBatchService(deps: BatchServiceDeps) {
       if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
 
       const window = dayWindow(date, timeZone)
-      const rows: AggregateRow[] = []
+      // Grouped as the rows stream in: the raw aggregate rows are never held all at once.
+      const clients: ClientGroups = new Map()
       let records = 0
+      let rowCount = 0
       for await (const row of source.aggregate(window, { signal: abortController.signal })) {
-        rows.push(row)
+        addToGroups(clients, row)
         records += row.records
-        if (rows.length % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
+        rowCount += 1
+        if (rowCount % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
       }
       // Only an expired grace period interrupts a day; within it the day finishes normally.
       abortController.signal.throwIfAborted()
@@ -81,7 +84,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       const markups = markupsInForce(db, date)
       const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
       const days: ClientDay[] = []
-      for (const [client, groups] of groupByClient(rows)) {
+      for (const [client, groups] of clients) {
         days.push(
           buildClientDay(client, groups.values(), {
             markupRate: markups.get(client) ?? deps.defaultMarkupRate,
@@ -90,6 +93,8 @@ export function createBatchService(deps: BatchServiceDeps) {
           }),
         )
       }
+      // The built rows hold everything needed from here on; let the groups be collected before the write.
+      clients.clear()
       // Reruns count what they corrected; a first run of a date has nothing to correct.
       const counted = hasEarlierSuccess(db, date, run.id)
       const replaced = replaceDaySummaries(db, { date, runId: run.id, now: iso(), days })
