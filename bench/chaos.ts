@@ -2,7 +2,7 @@
 // time, not part of npm test. Prints what it tried and what held; exits 1 when something did not hold.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,6 +24,7 @@ const TIME_ZONE = 'Europe/Warsaw'
 const NOW_MS = Date.parse('2026-11-28T12:00:00Z')
 const DAY = '2026-11-20'
 const silent = pino({ level: 'silent' })
+const WAL_GROWTH_BEFORE_KILL_BYTES = 4 * 1024 * 1024
 const SUMMARY_TABLES = ['client_daily_usage', 'client_user_daily_usage', 'client_model_daily_usage']
 /** Columns that legitimately differ between two runs producing the same figures. */
 const VOLATILE_COLUMNS = new Set(['id', 'batch_run_id', 'created_at', 'updated_at'])
@@ -110,7 +111,7 @@ async function killMidBatch(dir: string, shape: Shape) {
   db.$client.close()
   const cleanPath = join(dir, 'clean.db')
   copyFileSync(path, cleanPath)
-
+  const clean = await runBatchInProcess(cleanPath, DAY)
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'child-batch', path, DAY], { stdio: ['ignore', 'ignore', 'inherit'] })
   const watcher = openDb({ path, migrate: false })
   const runningRow = watcher.$client.prepare("SELECT id, owner FROM influxdb_batch_runs WHERE processing_date = ? AND status = 'running'")
@@ -126,16 +127,24 @@ async function killMidBatch(dir: string, shape: Shape) {
     record({ name: 'kill -9 mid-batch', tried: 'SIGKILL a batch child', held: false, detail: 'the child never showed a running run' })
     return
   }
-  // Let it get into the aggregation (or further) before the kill.
-  const delayMs = 300 + Math.floor(Math.random() * 700)
-  await new Promise((r) => setTimeout(r, delayMs))
+  // Kill inside the summary write: the aggregation only reads, so once the WAL grows by more than
+  // the run row and heartbeats could write, the replace transaction is spilling pages into it.
+  const walPath = `${path}-wal`
+  const walSize = () => (existsSync(walPath) ? statSync(walPath).size : 0)
+  const walAtStart = walSize()
+  const killStarted = Date.now()
+  while (walSize() < walAtStart + WAL_GROWTH_BEFORE_KILL_BYTES && child.exitCode === null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  const delayMs = Date.now() - killStarted
+  const walAtKill = walSize()
   const exited = new Promise((r) => child.once('exit', r))
   child.kill('SIGKILL')
   await exited
   const after = watcher.$client.prepare('SELECT status FROM influxdb_batch_runs WHERE id = ?').get(seen.id) as { status: string }
   const partial = watcher.$client.prepare('SELECT count(*) AS n FROM client_user_daily_usage WHERE batch_run_id = ?').get(seen.id) as { n: number }
   watcher.$client.close()
-  say(`killed the batch child ${delayMs} ms after its run #${seen.id} showed running; run status now ${after.status}, rows written by it ${partial.n}`)
+  say(`killed the batch child ${delayMs} ms after its run #${seen.id} showed running, with the WAL grown to ${walAtKill} bytes (write in progress); run status now ${after.status}, rows written by it ${partial.n}`)
 
   // Restart: the dead `running` row blocks the date until someone reclaims it. Start-up recovery is
   // being built on another branch; here the same rule (owner pid dead) is applied with abandonDeadRuns.
@@ -143,11 +152,10 @@ async function killMidBatch(dir: string, shape: Shape) {
   const abandoned = abandonDeadRuns(db2, ownerAlive, new Date().toISOString())
   db2.$client.close()
   const restarted = await runBatchInProcess(path, DAY)
-  const clean = await runBatchInProcess(cleanPath, DAY)
   const identical = restarted.fingerprint.digest === clean.fingerprint.digest
   record({
     name: 'kill -9 mid-batch, then restart',
-    tried: `SIGKILL of a child batching ${shape.events} events, ${delayMs} ms into run #${seen.id}; dead run marked abandoned by the chaos script (owner pid dead; start-up recovery is on another branch); rerun in-process`,
+    tried: `SIGKILL of a child batching ${shape.events} events, ${delayMs} ms into run #${seen.id}, once its summary write had grown the WAL past ${WAL_GROWTH_BEFORE_KILL_BYTES / 1024 / 1024} MB; dead run marked abandoned by the chaos script (owner pid dead; start-up recovery is on another branch); rerun in-process`,
     held: after.status === 'running' && partial.n === 0 && abandoned.length === 1 && restarted.run.status === 'succeeded' && identical,
     detail: `killed run left ${after.status} with ${partial.n} rows of its own; ${abandoned.length} run(s) abandoned; rerun ${restarted.run.status}; ${restarted.fingerprint.rows} summary rows ${identical ? 'identical to' : 'DIFFERENT from'} a clean run`,
   })
