@@ -99,9 +99,26 @@ export function toNano(input: string | number | Decimal): bigint {
   return roundToScale(d, NANO_DIGITS)
 }
 
+/**
+ * A batch day prices every summary row with the same one or two rate texts: parse each text once.
+ * Decimals are immutable, so sharing them is safe; the cache is bounded because rates are data.
+ */
+const parsedRates = new Map<string, Decimal>()
+const MAX_PARSED_RATES = 1_000
+
+function parsedRate(text: string): Decimal {
+  let d = parsedRates.get(text)
+  if (!d) {
+    d = parseDecimal(text)
+    if (parsedRates.size >= MAX_PARSED_RATES) parsedRates.clear()
+    parsedRates.set(text, d)
+  }
+  return d
+}
+
 /** amountNano × rate, rounded half-even back to nano-units. */
 export function multiplyNano(amountNano: bigint, rate: Decimal | string): bigint {
-  const r = typeof rate === 'string' ? parseDecimal(rate) : rate
+  const r = typeof rate === 'string' ? parsedRate(rate) : rate
   return divRoundHalfEven(amountNano * r.units, 10n ** BigInt(r.scale))
 }
 

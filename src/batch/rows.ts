@@ -63,31 +63,36 @@ export function price(sums: Sums, inputs: PriceInputs): Sums & Pricing {
   }
 }
 
+export type ClientGroups = Map<string, Map<string, { external_user: string; model: string; sums: Sums }>>
+
 /** Groups aggregate rows by client and (user, model), merging rows that share a key. */
-export function groupByClient(rows: Iterable<AggregateRow>): Map<string, Map<string, { external_user: string; model: string; sums: Sums }>> {
-  const clients = new Map<string, Map<string, { external_user: string; model: string; sums: Sums }>>()
-  for (const r of rows) {
-    let groups = clients.get(r.client_org_id)
-    if (!groups) {
-      groups = new Map()
-      clients.set(r.client_org_id, groups)
-    }
-    // Sources may yield the same key twice (e.g. a missing tag and an explicit 'unknown'): sum them.
-    const key = JSON.stringify([r.external_user, r.model])
-    let g = groups.get(key)
-    if (!g) {
-      g = { external_user: r.external_user, model: r.model, sums: emptySums() }
-      groups.set(key, g)
-    }
-    addInto(g.sums, {
-      input_tokens: r.input_tokens,
-      output_tokens: r.output_tokens,
-      total_tokens: r.total_tokens,
-      total_requests: r.records,
-      raw_cost_nano_usd: r.cost_nano_usd,
-    })
-  }
+export function groupByClient(rows: Iterable<AggregateRow>): ClientGroups {
+  const clients: ClientGroups = new Map()
+  for (const r of rows) addToGroups(clients, r)
   return clients
+}
+
+/** Adds one aggregate row to the groups, so a streamed result is grouped as it arrives. */
+export function addToGroups(clients: ClientGroups, r: AggregateRow): void {
+  let groups = clients.get(r.client_org_id)
+  if (!groups) {
+    groups = new Map()
+    clients.set(r.client_org_id, groups)
+  }
+  // Sources may yield the same key twice (e.g. a missing tag and an explicit 'unknown'): sum them.
+  const key = JSON.stringify([r.external_user, r.model])
+  let g = groups.get(key)
+  if (!g) {
+    g = { external_user: r.external_user, model: r.model, sums: emptySums() }
+    groups.set(key, g)
+  }
+  addInto(g.sums, {
+    input_tokens: r.input_tokens,
+    output_tokens: r.output_tokens,
+    total_tokens: r.total_tokens,
+    total_requests: r.records,
+    raw_cost_nano_usd: r.cost_nano_usd,
+  })
 }
 
 /** Builds the user×model, model and client rows of one client's day. */

@@ -10,7 +10,7 @@ import type { BatchRunRow, RunTrigger } from '../db/schema.js'
 import { replaceDaySummaries } from '../db/summaries.js'
 import type { RateProvider } from '../rates/types.js'
 import type { AggregateRow, UsageSource } from '../sources/types.js'
-import { buildClientDay, groupByClient, type ClientDay } from './rows.js'
+import { addToGroups, buildClientDay, type ClientDay, type ClientGroups } from './rows.js'
 import { aggregateByClient } from '../sources/per-client.js'
 
 export interface BatchServiceDeps {
@@ -80,8 +80,8 @@ export function createBatchService(deps: BatchServiceDeps) {
       if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
 
       const window = dayWindow(date, timeZone)
-      const { rows, clientErrors } = await aggregateDay(window, log)
-      const records = rows.reduce((n, r) => n + r.records, 0)
+      // Grouped as the rows stream in: the raw aggregate rows are never held all at once.
+      const { clients, records, clientErrors } = await aggregateDay(window, log)
       // Only the grace period running out aborts a started day: a stop request alone lets it finish
       // (SPEC §8), and a day that has not started yet never starts (checked above).
       abortController.signal.throwIfAborted()
@@ -89,7 +89,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       const markups = markupsInForce(db, date)
       const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
       const days: ClientDay[] = []
-      for (const [client, groups] of groupByClient(rows)) {
+      for (const [client, groups] of clients) {
         days.push(
           buildClientDay(client, groups.values(), {
             markupRate: markups.get(client) ?? deps.defaultMarkupRate,
@@ -98,6 +98,8 @@ export function createBatchService(deps: BatchServiceDeps) {
           }),
         )
       }
+      // The built rows hold everything needed from here on; let the groups be collected before the write.
+      clients.clear()
       // Reruns count what they corrected; a first run of a date has nothing to correct.
       const counted = hasEarlierSuccess(db, date, run.id)
       const failedClients = new Set(clientErrors.map((e) => e.client_org_id))
@@ -182,28 +184,35 @@ export function createBatchService(deps: BatchServiceDeps) {
   async function aggregateDay(
     window: { startMs: number; endMs: number },
     log: Logger,
-  ): Promise<{ rows: AggregateRow[]; clientErrors: Array<{ client_org_id: string; error: string }> }> {
+  ): Promise<{ clients: ClientGroups; records: number; clientErrors: Array<{ client_org_id: string; error: string }> }> {
     const signal = abortController.signal
-    const rows: AggregateRow[] = []
+    const clients: ClientGroups = new Map()
+    let records = 0
+    const add = (row: AggregateRow) => {
+      addToGroups(clients, row)
+      records += row.records
+    }
     const clientErrors: Array<{ client_org_id: string; error: string }> = []
     if (deps.perClientConcurrency !== undefined && source.listClients) {
-      const clients = await source.listClients(window, signal)
-      log.info({ clients: clients.length, concurrency: deps.perClientConcurrency }, 'aggregating client by client')
-      for await (const outcome of aggregateByClient(source, window, clients, deps.perClientConcurrency, signal)) {
+      const listed = await source.listClients(window, signal)
+      log.info({ clients: listed.length, concurrency: deps.perClientConcurrency }, 'aggregating client by client')
+      for await (const outcome of aggregateByClient(source, window, listed, deps.perClientConcurrency, signal)) {
         if ('error' in outcome) {
           log.warn({ client: outcome.clientOrgId, err: outcome.error }, 'client aggregation failed')
           clientErrors.push({ client_org_id: outcome.clientOrgId, error: describe(outcome.error) })
         } else {
-          rows.push(...outcome.rows)
+          outcome.rows.forEach(add)
         }
       }
-      return { rows, clientErrors }
+      return { clients, records, clientErrors }
     }
+    let rowCount = 0
     for await (const row of source.aggregate(window, { signal })) {
-      rows.push(row)
-      if (rows.length % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
+      add(row)
+      rowCount += 1
+      if (rowCount % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
     }
-    return { rows, clientErrors }
+    return { clients, records, clientErrors }
   }
 
   /** A run owned by another process: poll the ledger until it closes. */

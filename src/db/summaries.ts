@@ -1,8 +1,7 @@
 // Writing and reading the three summary tables. A day is replaced in one transaction; rows whose
 // values did not change are left untouched, so a rerun over the same data is byte-identical.
 import type { Statement } from 'better-sqlite3'
-import { and, asc, eq, gte, lte } from 'drizzle-orm'
-import { clientDailyUsage, type ClientDailyRow } from './schema.js'
+import type { ClientDailyRow } from './schema.js'
 import type { Db } from './open.js'
 import type { ClientDay, ClientRow, ModelRow, UserModelRow } from '../batch/rows.js'
 import { nanoToSafeNumber } from '../money.js'
@@ -169,12 +168,22 @@ export function replaceDaySummaries(db: Db, input: ReplaceDayInput): ReplaceDayR
   return result
 }
 
-/** A client's daily rows over an inclusive date range, oldest first. */
+const dailyRowsStatements = new WeakMap<object, Statement>()
+
+/**
+ * A client's daily rows over an inclusive date range, oldest first. This is the hot read of the
+ * dashboards: one statement prepared per connection, read straight from better-sqlite3 rather than
+ * built by drizzle on every call (the query builder and its row mapping cost more than SQLite's own
+ * indexed lookup — see docs/readme/benchmark.md). Property names of the schema equal its column
+ * names, so `SELECT *` rows have exactly the shape of `$inferSelect`.
+ */
 export function clientDailyRows(db: Db, clientOrgId: string, from: string, to: string): ClientDailyRow[] {
-  return db
-    .select()
-    .from(clientDailyUsage)
-    .where(and(eq(clientDailyUsage.client_org_id, clientOrgId), gte(clientDailyUsage.usage_date, from), lte(clientDailyUsage.usage_date, to)))
-    .orderBy(asc(clientDailyUsage.usage_date))
-    .all()
+  let statement = dailyRowsStatements.get(db.$client)
+  if (!statement) {
+    statement = db.$client.prepare(
+      'SELECT * FROM client_daily_usage WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ? ORDER BY usage_date',
+    )
+    dailyRowsStatements.set(db.$client, statement)
+  }
+  return statement.all(clientOrgId, from, to) as ClientDailyRow[]
 }

@@ -23,13 +23,13 @@ type RawAggregate = Omit<AggregateRow, 'cost_nano_usd' | 'input_tokens' | 'outpu
   records: bigint
 }
 
-const AGGREGATE_SQL = `
+export const AGGREGATE_SQL = `
   SELECT client_org_id, external_user, model,
          SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
          SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS cost_nano_usd, COUNT(*) AS records
   FROM usage_events
   WHERE occurred_at >= @startMs AND occurred_at < @endMs`
-const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
+export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
 
 export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
   const { db, clock } = options
