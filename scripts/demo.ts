@@ -6,6 +6,8 @@ import { addDays, datesInRange, fixedClock, localTimeToInstant } from '../src/cl
 import { loadConfig } from '../src/config.js'
 import { openDb } from '../src/db/open.js'
 import { createSqliteSource } from '../src/sources/sqlite.js'
+// The benchmark's seeded PRNG (mulberry32), so every demo run prints the same table.
+import { prng } from '../bench/lib/data.js'
 import { createNbpClient } from '../src/rates/nbp.js'
 import { createRateProvider } from '../src/rates/resolve.js'
 
@@ -21,18 +23,6 @@ const MODELS: Array<[string, number]> = [
   ['google/gemini-2.5-flash', 0.0003],
   ['meta-llama/llama-3.1-8b-instruct', 0.00002],
 ]
-
-/** A small deterministic PRNG (mulberry32), so every run prints the same table. */
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 async function main(): Promise<void> {
   const path = process.env.DEMO_SQLITE_PATH ?? './data/demo.db'

@@ -5,7 +5,7 @@ import { dayWindow, datesInRange, type Clock } from '../clock.js'
 import type { Db } from '../db/open.js'
 import { isRawPurged } from '../db/archives.js'
 import { markupsInForce } from '../db/pricing.js'
-import { claimRun, finishRun, getRun, hasEarlierSuccess, runningRuns, touchHeartbeat, type RunOutcome } from '../db/runs.js'
+import { claimRun, finishRun, getRun, hasSuccessBeside, runningRuns, touchHeartbeat, type RunOutcome } from '../db/runs.js'
 import type { BatchRunRow, RunTrigger } from '../db/schema.js'
 import { replaceDaySummaries } from '../db/summaries.js'
 import type { RateProvider } from '../rates/types.js'
@@ -101,7 +101,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       // The built rows hold everything needed from here on; let the groups be collected before the write.
       clients.clear()
       // Reruns count what they corrected; a first run of a date has nothing to correct.
-      const counted = hasEarlierSuccess(db, date, run.id)
+      const counted = hasSuccessBeside(db, date, run.id, 'before')
       const failedClients = new Set(clientErrors.map((e) => e.client_org_id))
       // Clients that failed keep their previous rows; the others are replaced (SPEC §5 step 5).
       const replaced = replaceDaySummaries(db, { date, runId: run.id, now: iso(), days, failedClients })

@@ -82,8 +82,11 @@ export function runningRuns(db: Db): BatchRunRow[] {
   return db.select().from(influxdbBatchRuns).where(eq(influxdbBatchRuns.status, 'running')).orderBy(influxdbBatchRuns.id).all()
 }
 
-/** True when a run of the date succeeded (with or without warnings) before run `beforeId`. */
-export function hasEarlierSuccess(db: Db, date: string, beforeId: number): boolean {
+/**
+ * True when a run of the date succeeded (with or without warnings) before run `id` (was there a
+ * previous result to correct?) or after it (did a rerun repair a failure?).
+ */
+export function hasSuccessBeside(db: Db, date: string, id: number, side: 'before' | 'after'): boolean {
   const row = db
     .select({ id: influxdbBatchRuns.id })
     .from(influxdbBatchRuns)
@@ -91,7 +94,7 @@ export function hasEarlierSuccess(db: Db, date: string, beforeId: number): boole
       and(
         eq(influxdbBatchRuns.processing_date, date),
         inArray(influxdbBatchRuns.status, SUCCESS_STATUSES),
-        lt(influxdbBatchRuns.id, beforeId),
+        side === 'before' ? lt(influxdbBatchRuns.id, id) : gt(influxdbBatchRuns.id, id),
       ),
     )
     .limit(1)
@@ -202,21 +205,4 @@ export function lastClosedRun(db: Db, triggers: RunTrigger[]): BatchRunRow | und
     .orderBy(desc(influxdbBatchRuns.id))
     .limit(1)
     .get()
-}
-
-/** True when a run of the date succeeded after run `afterId` (a rerun repaired a failure). */
-export function hasLaterSuccess(db: Db, date: string, afterId: number): boolean {
-  const row = db
-    .select({ id: influxdbBatchRuns.id })
-    .from(influxdbBatchRuns)
-    .where(
-      and(
-        eq(influxdbBatchRuns.processing_date, date),
-        inArray(influxdbBatchRuns.status, SUCCESS_STATUSES),
-        gt(influxdbBatchRuns.id, afterId),
-      ),
-    )
-    .limit(1)
-    .get()
-  return row !== undefined
 }

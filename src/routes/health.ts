@@ -3,7 +3,7 @@ import type { Static } from 'typebox'
 import { addDays, yesterday, type Clock } from '../clock.js'
 import { migrationsApplied } from '../db/open.js'
 import { retentionInfo } from '../lifecycle/retention.js'
-import { datesWithSuccess, hasLaterSuccess, lastClosedRun, lastSuccessDate } from '../db/runs.js'
+import { datesWithSuccess, hasSuccessBeside, lastClosedRun, lastSuccessDate } from '../db/runs.js'
 import { HealthResponse, ProbeResponse } from '../schemas/health.js'
 
 type Component = Static<typeof HealthResponse>['services']['sqlite']
@@ -117,7 +117,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const missingDays = window.filter((d) => !succeeded.has(d)).sort()
       const lastAuto = lastClosedRun(db, ['schedule', 'catchup'])
       const lastAutoFailed =
-        lastAuto !== undefined && lastAuto.status === 'failed' && !hasLaterSuccess(db, lastAuto.processing_date, lastAuto.id)
+        lastAuto !== undefined && lastAuto.status === 'failed' && !hasSuccessBeside(db, lastAuto.processing_date, lastAuto.id, 'after')
       const detail = {
         enabled,
         next_run: scheduler?.nextRun() ?? null,
