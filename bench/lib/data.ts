@@ -1,5 +1,6 @@
 // Deterministic synthetic usage for the benchmark and the chaos suite: the same flags give the same
 // events, byte for byte, in every process that generates them (children regenerate, nothing is shipped).
+import { usagePointLine } from '../../src/sources/line-protocol.js'
 import Database from 'better-sqlite3'
 import { nanoToDecimalText } from '../../src/money.js'
 import type { UsageEvent } from '../../src/sources/types.js'
@@ -105,27 +106,7 @@ export function toRequestRecord(e: UsageEvent) {
   }
 }
 
-/** InfluxDB line-protocol escaping for tag values (commas, equals signs, spaces). */
-function tagValue(v: string): string {
-  return v.replace(/[,= ]/g, (ch) => '\\' + ch)
-}
-
-/** A 0..999,999 ns offset from a request id (FNV-1a), as SPEC §3 asks for idempotent points. */
-function subMillisecondNs(requestId: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < requestId.length; i++) {
-    h ^= requestId.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return (h >>> 0) % 1_000_000
-}
-
-/** One point in the earlier system's layout: three tags, integer token fields, float cost, request_id as a field. */
+/** One point in the earlier system's layout, written exactly as the product's ingest writes it. */
 export function toLineProtocol(e: UsageEvent, measurement = 'usage_tracking'): string {
-  const ns = BigInt(e.occurred_at_ms) * 1_000_000n + BigInt(subMillisecondNs(e.request_id))
-  return (
-    `${measurement},client_org_id=${tagValue(e.client_org_id)},external_user=${tagValue(e.external_user)},model=${tagValue(e.model)} ` +
-    `input_tokens=${e.input_tokens}i,output_tokens=${e.output_tokens}i,total_tokens=${e.total_tokens}i,` +
-    `cost_usd=${nanoToDecimalText(e.cost_nano_usd)},request_id="${e.request_id.replace(/["\\]/g, (ch) => '\\' + ch)}" ${ns}`
-  )
+  return usagePointLine(measurement, e)
 }
