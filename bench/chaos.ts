@@ -19,7 +19,7 @@ import type { RateProvider, RateResolution } from '../src/rates/types.js'
 import { createSqliteSource } from '../src/sources/sqlite.js'
 import { generateEvents, insertEventsDirect, toLineProtocol, toRequestRecord, type Shape } from './lib/data.js'
 import { startInfluxd as startTestInfluxd } from '../test/helpers/influxd.js'
-import { influxdPath } from './lib/influxd.js'
+import { influxdPath, writeLines } from './lib/influxd.js'
 import { loadInfluxSourceFactory } from './lib/influxql.js'
 
 const TIME_ZONE = 'Europe/Warsaw'
@@ -426,7 +426,7 @@ async function influxStoppedMidRun() {
     const clock = fixedClock(Date.parse('2026-11-28T12:00:00Z'))
     const shape: Shape = { events: 100_000, clients: 50, users: 20, models: 20, seed: 20261121 }
     const lines = [...generateEvents(shape, dayWindow(DAY, 'Europe/Warsaw'), 'influx')].map((e) => toLineProtocol(e))
-    for (let i = 0; i < lines.length; i += 5_000) await influx.write(influx.database, lines.slice(i, i + 5_000).join('\n'))
+    await writeLines(influx.url, influx.database, lines)
     const db = openDb({ path: join(mkdtempSync(join(tmpdir(), 'usage-chaos-influx-')), 'usage.db') })
     const source = factory!({ url: influx.url, database: influx.database, measurement: 'usage_tracking', clock, timeZone: 'Europe/Warsaw' })
     const batch = createBatchService({ db, source, rates: fixedRate, clock, log: silent, timeZone: 'Europe/Warsaw', defaultMarkupRate: '1.3', perClientConcurrency: 5 })
