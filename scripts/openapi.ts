@@ -1,7 +1,18 @@
 // npm run openapi: writes openapi.yaml from the route schemas (buildApp, no listen).
-import { writeFileSync } from 'node:fs'
+// npm run openapi:check: exits 1 when the committed openapi.yaml differs from what the routes say.
+import { readFileSync, writeFileSync } from 'node:fs'
 import { openApiYaml } from './openapi-document.js'
 
 const target = new URL('../openapi.yaml', import.meta.url)
-writeFileSync(target, await openApiYaml())
-process.stdout.write(`wrote ${target.pathname}\n`)
+const current = await openApiYaml()
+if (process.argv.includes('--check')) {
+  const committed = readFileSync(target, 'utf8')
+  if (committed !== current) {
+    process.stderr.write('openapi.yaml is stale: run `npm run openapi` and commit it\n')
+    process.exit(1)
+  }
+  process.stdout.write('openapi.yaml is current\n')
+} else {
+  writeFileSync(target, current)
+  process.stdout.write(`wrote ${target.pathname}\n`)
+}
