@@ -25,7 +25,7 @@ export interface Metrics {
   readonly registry: Registry
   /** The batch service's `onRunFinished` hook: one closed run (any status). */
   batchRunFinished(run: BatchRunRow): void
-  /** The NBP client calls this once per failed fetch attempt (after its own retries or per try: say which in its docs). */
+  /** Once per NBP range request that failed after the client's own retries (runtime.ts withFetchMetrics). */
   nbpFetchFailed(): void
   /** InfluxDB sources call this once per query with its wall duration and whether it succeeded. */
   influxQuery(durationMs: number, ok: boolean): void
@@ -116,7 +116,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   })
   const nbpFailures = new Counter({
     name: METRIC_NAMES.nbpFailures,
-    help: 'Failed attempts to fetch a USD/PLN rate from NBP',
+    help: 'NBP rate requests that failed after their retries',
     registers: [registry],
   })
   const influxDuration = new Histogram({

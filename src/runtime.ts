@@ -155,30 +155,28 @@ export function withFetchMetrics(nbp: NbpClient, metrics: Metrics): NbpClient {
 
 /** Times each InfluxDB query (aggregation, client listing), start to last row; counts failures. */
 export function withQueryMetrics(source: UsageSource, metrics: Metrics): UsageSource {
+  async function timed<T>(query: () => Promise<T>): Promise<T> {
+    const started = performance.now()
+    try {
+      const result = await query()
+      metrics.influxQuery(performance.now() - started, true)
+      return result
+    } catch (e) {
+      metrics.influxQuery(performance.now() - started, false)
+      throw e
+    }
+  }
   const listClients = source.listClients?.bind(source)
   return {
     ...source,
     dataSource: source.dataSource,
     dialect: source.dialect,
-    ...(listClients
-      ? {
-          async listClients(window, signal) {
-            const started = performance.now()
-            try {
-              const clients = await listClients(window, signal)
-              metrics.influxQuery(performance.now() - started, true)
-              return clients
-            } catch (e) {
-              metrics.influxQuery(performance.now() - started, false)
-              throw e
-            }
-          },
-        }
-      : {}),
+    ...(listClients ? { listClients: (window, signal) => timed(() => listClients(window, signal)) } : {}),
     async *aggregate(window, options) {
+      // The rows stream through (not timed()): the query counts as done when the last one arrived.
       const started = performance.now()
       try {
-        yield* source.aggregate(window, options)
+        for await (const row of source.aggregate(window, options)) yield row
         metrics.influxQuery(performance.now() - started, true)
       } catch (e) {
         metrics.influxQuery(performance.now() - started, false)
