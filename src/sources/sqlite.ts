@@ -2,7 +2,9 @@
 import Database from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import type { Clock } from '../clock.js'
-import type { AggregateOptions, AggregateRow, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import { AGGREGATE_SQL, GROUP_SQL, windowHasAtLeast } from './sqlite-sql.js'
+import { readDayInThread, readDayInWorker } from './sqlite-day.js'
 
 export interface SqliteSourceOptions {
   db: Db
@@ -13,7 +15,14 @@ export interface SqliteSourceOptions {
    * Omitted (or ':memory:'): the writer connection is used and results are materialised first.
    */
   path?: string
+  /**
+   * Whole days with at least this many records are read in a worker thread (default 20,000);
+   * smaller ones on the calling thread, where starting a worker would cost more than the read.
+   */
+  workerMinRecords?: number
 }
+
+const WORKER_MIN_RECORDS = 20_000
 
 type RawAggregate = Omit<AggregateRow, 'cost_nano_usd' | 'input_tokens' | 'output_tokens' | 'total_tokens' | 'records'> & {
   input_tokens: bigint
@@ -23,13 +32,7 @@ type RawAggregate = Omit<AggregateRow, 'cost_nano_usd' | 'input_tokens' | 'outpu
   records: bigint
 }
 
-export const AGGREGATE_SQL = `
-  SELECT client_org_id, external_user, model,
-         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-         SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS cost_nano_usd, COUNT(*) AS records
-  FROM usage_events
-  WHERE occurred_at >= @startMs AND occurred_at < @endMs`
-export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
+export { AGGREGATE_SQL, GROUP_SQL } from './sqlite-sql.js'
 
 export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
   const { db, clock } = options
@@ -79,6 +82,17 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
   return {
     dataSource: 'sqlite',
     dialect: 'sqlite',
+
+    // A file-backed store reads whole days client by client, large ones in a worker thread (sqlite-day.ts).
+    ...(reader && options.path
+      ? {
+          aggregateClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): AsyncIterable<ClientAggregate> {
+            const read = { path: options.path!, startMs: window.startMs, endMs: window.endMs, signal }
+            const large = windowHasAtLeast(reader, window, options.workerMinRecords ?? WORKER_MIN_RECORDS)
+            return large ? readDayInWorker(read) : readDayInThread(read)
+          },
+        }
+      : {}),
 
     async *aggregate(window, aggregateOptions: AggregateOptions = {}) {
       const params: Record<string, unknown> = { startMs: window.startMs, endMs: window.endMs }

@@ -31,6 +31,12 @@ export interface AggregateRow {
   records: number
 }
 
+/** Every aggregate row of one client over a window. */
+export interface ClientAggregate {
+  client_org_id: string
+  rows: AggregateRow[]
+}
+
 export type DataSource = 'sqlite' | 'influxdb_first'
 
 export interface IngestResult {
@@ -66,6 +72,13 @@ export interface UsageSource {
    * line-protocol.ts) and `duplicates` counts only repeats within the batch.
    */
   ingest(events: UsageEvent[]): Promise<IngestResult>
+  /**
+   * The same sums as `aggregate` over the whole window, delivered client by client: each client
+   * once, with all its rows, in one consistent view of the store. Lets the batch build and stage a
+   * client as soon as it is complete instead of holding the day. Offered where it is as fast as
+   * the grouped query (SQLite, read in a worker thread).
+   */
+  aggregateClients?(window: Pick<DayWindow, 'startMs' | 'endMs'>, signal?: AbortSignal): AsyncIterable<ClientAggregate>
   /**
    * Client ids that may have records in the window (a superset is fine), for per-client
    * aggregation. Only stores where querying client by client pays off offer it (InfluxQL).

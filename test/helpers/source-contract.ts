@@ -216,6 +216,24 @@ export async function collect(source: UsageSource, date: string, clientOrgId?: s
   return sortRows(rows)
 }
 
+/**
+ * The day through `aggregateClients`, where the source offers it: each client must come once,
+ * with only its own rows. Undefined when the source does not offer it.
+ */
+export async function collectByClient(t: Test, source: UsageSource, date: string): Promise<AggregateRow[] | undefined> {
+  if (!source.aggregateClients) return undefined
+  const rows: AggregateRow[] = []
+  const seen = new Set<string>()
+  for await (const client of source.aggregateClients(dayWindow(date, TZ))) {
+    t.notOk(seen.has(client.client_org_id), `${JSON.stringify(client.client_org_id)} delivered once`)
+    seen.add(client.client_org_id)
+    t.ok(client.rows.length > 0, 'a delivered client has rows')
+    t.ok(client.rows.every((r) => r.client_org_id === client.client_org_id), 'a client carries only its own rows')
+    rows.push(...client.rows)
+  }
+  return sortRows(rows)
+}
+
 /** bigint made comparable by value for tap's deep equality, and its type checked. */
 function comparable(rows: AggregateRow[]): unknown[] {
   return rows.map((r) => ({ ...r, cost_nano_usd: typeof r.cost_nano_usd === 'bigint' ? `${r.cost_nano_usd}n` : `not a bigint: ${String(r.cost_nano_usd)}` }))
@@ -234,6 +252,8 @@ export function runSourceContract(t: Test, makeFixture: FixtureFactory): void {
     t.ok(expected.some((r) => r.external_user === 'unknown' && r.records > 1), 'dataset merges tagless and unknown users')
     t.ok(expected.some((r) => r.cost_nano_usd === 150n), 'dataset has a 0.000000150 group')
     t.strictSame(comparable(await collect(source, DAY)), comparable(expected))
+    const byClient = await collectByClient(t, source, DAY)
+    if (byClient) t.strictSame(comparable(byClient), comparable(expected), 'client by client: the same rows')
   })
 
   t.test('DST days in Europe/Warsaw: 23:30 and 00:30 land on their local dates', async (t) => {
@@ -245,6 +265,8 @@ export function runSourceContract(t: Test, makeFixture: FixtureFactory): void {
       const expected = expectedRows(data, date)
       t.ok(expected.length > 0, `${date} has edge records`)
       t.strictSame(comparable(await collect(source, date)), comparable(expected), date)
+      const byClient = await collectByClient(t, source, date)
+      if (byClient) t.strictSame(comparable(byClient), comparable(expected), `${date}, client by client`)
     }
     const oct25 = (await collect(source, '2026-10-25'))[0]
     // 00:30, 02:30 and 23:30 local on the 25-hour day: edge records 5, 6 and 7.
@@ -293,10 +315,13 @@ export function runSourceContract(t: Test, makeFixture: FixtureFactory): void {
   t.test('an empty day is empty; a broken store throws', async (t) => {
     const fixture = await makeFixture(t, { dedicatedStore: true })
     t.strictSame(await collect(fixture.source, '2026-01-01'), [])
+    const emptyByClient = await collectByClient(t, fixture.source, '2026-01-01')
+    if (emptyByClient) t.strictSame(emptyByClient, [], 'client by client: no client')
     const health = await fixture.source.check()
     t.equal(health.status, 'up')
     if (!fixture.breakStore) return
     await fixture.breakStore()
     await t.rejects(collect(fixture.source, DAY), 'never "no usage"')
+    if (fixture.source.aggregateClients) await t.rejects(collectByClient(t, fixture.source, DAY), 'client by client: never "no usage"')
   })
 }

@@ -1,0 +1,126 @@
+// Reading one day of the embedded store in a worker thread (sqlite-day-worker.ts), client by
+// client. The grouped scan of a large day takes seconds of synchronous SQLite work; in the worker
+// it neither blocks the service's event loop (probes, reads and ingestion go on) nor waits for the
+// batch, which builds and stages each client while the next ones are read.
+import { Worker } from 'node:worker_threads'
+import type { ClientAggregate } from './types.js'
+import Database from 'better-sqlite3'
+import type { DayWorkerData, DayWorkerMessage } from './sqlite-day-worker.js'
+import { walkDayByClient, type ClientRow } from './sqlite-sql.js'
+
+/** Chunks posted but not yet taken by the batch, at most. */
+const CREDITS = 4
+const CHUNK_ROWS = 2_000
+
+// Run from dist in production: the worker is the compiled sibling module. Run from src (tsx, in
+// development, tests and the benchmark): a worker thread does not inherit tsx's loader on Node 20
+// (privatenumber/tsx#354), so a two-line bootstrap registers it in the worker first.
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+const WORKER_URL = new URL(`./sqlite-day-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url)
+
+function startWorker(workerData: DayWorkerData): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData })
+  const tsx = import.meta.resolve('tsx/esm/api')
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`
+  return new Worker(bootstrap, { eval: true, workerData })
+}
+
+export interface ReadDayOptions {
+  path: string
+  startMs: number
+  endMs: number
+  signal?: AbortSignal
+  busyTimeoutMs?: number
+}
+
+function toAggregate(client: string, r: ClientRow) {
+  return {
+    client_org_id: client,
+    external_user: r[0],
+    model: r[1],
+    input_tokens: r[2],
+    output_tokens: r[3],
+    total_tokens: r[4],
+    cost_nano_usd: r[5],
+    records: r[6],
+  }
+}
+
+/**
+ * A small day on the calling thread, with a connection of its own (one snapshot, no statement
+ * shared with other readers): starting a worker would cost more than the walk.
+ */
+export async function* readDayInThread(options: ReadDayOptions): AsyncGenerator<ClientAggregate> {
+  options.signal?.throwIfAborted()
+  const conn = new Database(options.path, { readonly: true, fileMustExist: true })
+  const clients: ClientAggregate[] = []
+  try {
+    conn.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`)
+    walkDayByClient(conn, options, (client, rows) => clients.push({ client_org_id: client, rows: rows.map((r) => toAggregate(client, r)) }))
+  } finally {
+    conn.close()
+  }
+  for (const client of clients) {
+    options.signal?.throwIfAborted()
+    yield client
+  }
+}
+
+/** Yields each client of the window once, with all its grouped rows; stops the worker when left early. */
+export async function* readDayInWorker(options: ReadDayOptions): AsyncGenerator<ClientAggregate> {
+  options.signal?.throwIfAborted()
+  const credits = new SharedArrayBuffer(4)
+  new Int32Array(credits)[0] = CREDITS
+  const data: DayWorkerData = {
+    path: options.path,
+    startMs: options.startMs,
+    endMs: options.endMs,
+    busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
+    credits,
+    chunkRows: CHUNK_ROWS,
+  }
+  const worker = startWorker(data)
+  const queue: DayWorkerMessage[] = []
+  let failure: unknown
+  let exited = false
+  let wake: (() => void) | undefined
+  const notify = () => {
+    wake?.()
+    wake = undefined
+  }
+  worker.on('message', (m: DayWorkerMessage) => {
+    queue.push(m)
+    notify()
+  })
+  worker.on('error', (e) => {
+    failure ??= new Error(`SQLite day reader failed: ${e.message}`, { cause: e })
+    notify()
+  })
+  worker.on('exit', () => {
+    exited = true
+    notify()
+  })
+  const onAbort = () => {
+    failure ??= options.signal!.reason
+    notify()
+  }
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    for (;;) {
+      while (queue.length === 0 && failure === undefined && !exited) await new Promise<void>((resolve) => (wake = resolve))
+      if (failure !== undefined) throw failure
+      const message = queue.shift()
+      if (!message) throw new Error('SQLite day reader stopped before reading the whole day')
+      if (message.type === 'error') throw new Error(`SQLite day reader failed: ${message.message}`)
+      if (message.type === 'done') return
+      for (const c of message.clients) yield { client_org_id: c.client_org_id, rows: c.rows.map((r) => toAggregate(c.client_org_id, r)) }
+      // The chunk is consumed: the worker may post another.
+      const counter = new Int32Array(credits)
+      Atomics.add(counter, 0, 1)
+      Atomics.notify(counter, 0)
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort)
+    await worker.terminate()
+  }
+}

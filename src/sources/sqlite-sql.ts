@@ -1,0 +1,80 @@
+// The embedded store's aggregation SQL, shared by the source and its day reader worker.
+// Values are always bound parameters; nothing is interpolated.
+import type { Database } from 'better-sqlite3'
+
+/** Grouped sums over a window (`@startMs`, `@endMs`); the caller appends filters and GROUP_SQL. */
+export const AGGREGATE_SQL = `
+  SELECT client_org_id, external_user, model,
+         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+         SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS cost_nano_usd, COUNT(*) AS records
+  FROM usage_events
+  WHERE occurred_at >= @startMs AND occurred_at < @endMs`
+export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
+
+/** One client's grouped sums over a window: a range scan of usage_events_client_occurred_at_idx. */
+export const CLIENT_AGGREGATE_SQL = `
+  SELECT external_user, model,
+         SUM(input_tokens), SUM(output_tokens), SUM(total_tokens), SUM(cost_nano_usd), COUNT(*)
+  FROM usage_events
+  WHERE client_org_id = @client AND occurred_at >= @startMs AND occurred_at < @endMs
+  GROUP BY external_user, model`
+
+/** The first client id (in index order) after `@after`: one index probe, whatever the table's size. */
+export const NEXT_CLIENT_SQL = 'SELECT MIN(client_org_id) FROM usage_events WHERE client_org_id > @after'
+export const FIRST_CLIENT_SQL = 'SELECT MIN(client_org_id) FROM usage_events'
+
+/** external_user, model, input, output, total tokens, cost (nano-USD), records. */
+export type ClientRow = [string, string, number, number, number, bigint, number]
+
+function safe(n: bigint): number {
+  const v = Number(n)
+  if (!Number.isSafeInteger(v)) throw new RangeError(`aggregate exceeds 2^53: ${n}`)
+  return v
+}
+
+/**
+ * Walks a window client by client on `conn`: clients in index order (one index probe each), each
+ * client's sums from a range scan of (client_org_id, occurred_at). Together the same rows as the one
+ * grouped query, read from one snapshot (a single read transaction). Synchronous; `onClient` sees
+ * every client with records, once.
+ */
+export function walkDayByClient(
+  conn: Database,
+  window: { startMs: number; endMs: number },
+  onClient: (clientOrgId: string, rows: ClientRow[]) => void,
+): { clients: number; rows: number } {
+  const first = conn.prepare(FIRST_CLIENT_SQL).pluck()
+  const next = conn.prepare(NEXT_CLIENT_SQL).pluck()
+  const sums = conn.prepare(CLIENT_AGGREGATE_SQL).raw(true).safeIntegers(true)
+  let clients = 0
+  let total = 0
+  conn.exec('BEGIN')
+  try {
+    let client = first.get() as string | null
+    while (client !== null) {
+      const rows: ClientRow[] = []
+      const params = { client, startMs: window.startMs, endMs: window.endMs }
+      for (const r of sums.iterate(params) as IterableIterator<[string, string, bigint, bigint, bigint, bigint, bigint]>) {
+        rows.push([r[0], r[1], safe(r[2]), safe(r[3]), safe(r[4]), r[5], safe(r[6])])
+      }
+      if (rows.length > 0) {
+        clients += 1
+        total += rows.length
+        onClient(client, rows)
+      }
+      client = next.get({ after: client }) as string | null
+    }
+  } finally {
+    conn.exec('COMMIT')
+  }
+  return { clients, rows: total }
+}
+
+/** True when the window holds at least `limit` records; reads at most `limit` index entries. */
+export function windowHasAtLeast(conn: Database, window: { startMs: number; endMs: number }, limit: number): boolean {
+  const n = conn
+    .prepare('SELECT count(*) FROM (SELECT 1 FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? LIMIT ?)')
+    .pluck()
+    .get(window.startMs, window.endMs, limit) as number
+  return n >= limit
+}
