@@ -25,9 +25,16 @@ export interface TestApp {
 
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; nowMs?: number; rates?: RateProvider; source?: (db: Db) => UsageSource } = {},
+  options: {
+    env?: Record<string, string>
+    nowMs?: number
+    rates?: RateProvider
+    source?: (db: Db) => UsageSource
+    /** Where the database goes; default the test's own testdir (one app per test). */
+    dir?: string
+  } = {},
 ): Promise<TestApp> {
-  const dir = t.testdir({})
+  const dir = options.dir ?? t.testdir({})
   const dbPath = join(dir, 'usage.db')
   const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent', ...options.env })
   const clock = fixedClock(options.nowMs ?? DEFAULT_NOW_MS)

@@ -7,10 +7,10 @@ import { isRawPurged } from '../db/archives.js'
 import { markupsInForce } from '../db/pricing.js'
 import { claimRun, finishRun, getRun, hasSuccessBeside, runningRuns, touchHeartbeat, type RunOutcome } from '../db/runs.js'
 import type { BatchRunRow, RunTrigger } from '../db/schema.js'
-import { replaceDaySummaries } from '../db/summaries.js'
+import { openDayStaging, type DayStaging } from '../db/summaries.js'
 import type { RateProvider } from '../rates/types.js'
 import type { AggregateRow, UsageSource } from '../sources/types.js'
-import { addToGroups, buildClientDay, type ClientDay, type ClientGroups } from './rows.js'
+import { addToGroups, buildClientDay, groupsOf, type ClientGroups } from './rows.js'
 import { aggregateByClient } from '../sources/per-client.js'
 
 export interface BatchServiceDeps {
@@ -45,6 +45,9 @@ export type BatchService = ReturnType<typeof createBatchService>
 const HEARTBEAT_INTERVAL_MS = 10_000
 /** Aggregation yields to the event loop this often, so probes and reads are served during a large day. */
 const YIELD_EVERY_ROWS = 5_000
+const YIELD_EVERY_CLIENTS = 20
+/** A long day logs how far it got this often. */
+const PROGRESS_LOG_INTERVAL_MS = 5_000
 
 export function defaultOwner(): string {
   return `${process.pid}@${hostname()}`
@@ -68,6 +71,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     const heartbeat = setInterval(() => touchHeartbeat(db, run.id, iso()), HEARTBEAT_INTERVAL_MS)
     heartbeat.unref()
     const warnings: string[] = []
+    let staging: DayStaging | undefined
     try {
       // A day queued behind others never starts once shutdown began.
       if (queued && stopping) throw new InterruptedError()
@@ -80,31 +84,34 @@ export function createBatchService(deps: BatchServiceDeps) {
       if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
 
       const window = dayWindow(date, timeZone)
-      // Grouped as the rows stream in: the raw aggregate rows are never held all at once.
-      const { clients, records, clientErrors } = await aggregateDay(window, log)
+      const markups = markupsInForce(db, date)
+      const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
+      // Each client's rows are built and staged as soon as its sums are complete, so a large day
+      // is never held in memory whole; the day is replaced from the staging in one transaction.
+      staging = openDayStaging(db)
+      const day = staging
+      const stage = (groups: ClientGroups) => {
+        for (const [client, userModels] of groups) {
+          day.add(
+            buildClientDay(client, groupsOf(userModels), {
+              markupRate: markups.get(client) ?? deps.defaultMarkupRate,
+              usdPln,
+              dataSource: source.dataSource,
+            }),
+          )
+        }
+      }
+      const { records, clientErrors } = await aggregateDay(window, log, stage)
       // Only the grace period running out aborts a started day: a stop request alone lets it finish
       // (SPEC §8), and a day that has not started yet never starts (checked above).
       abortController.signal.throwIfAborted()
 
-      const markups = markupsInForce(db, date)
-      const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
-      const days: ClientDay[] = []
-      for (const [client, groups] of clients) {
-        days.push(
-          buildClientDay(client, groups.values(), {
-            markupRate: markups.get(client) ?? deps.defaultMarkupRate,
-            usdPln,
-            dataSource: source.dataSource,
-          }),
-        )
-      }
-      // The built rows hold everything needed from here on; let the groups be collected before the write.
-      clients.clear()
       // Reruns count what they corrected; a first run of a date has nothing to correct.
       const counted = hasSuccessBeside(db, date, run.id, 'before')
       const failedClients = new Set(clientErrors.map((e) => e.client_org_id))
+      const clientsProcessed = day.clients
       // Clients that failed keep their previous rows; the others are replaced (SPEC §5 step 5).
-      const replaced = replaceDaySummaries(db, { date, runId: run.id, now: iso(), days, failedClients })
+      const replaced = day.commit({ date, runId: run.id, now: iso(), failedClients })
       // A day with a failed client is not a success: it stays due for catch-up and alerts.
       const partial = clientErrors.length > 0
       const outcome: RunOutcome = {
@@ -115,7 +122,7 @@ export function createBatchService(deps: BatchServiceDeps) {
         client_errors: clientErrors,
         finished_at: iso(),
         duration_ms: clock.now() - started,
-        clients_processed: days.length,
+        clients_processed: clientsProcessed,
         records_processed: records,
         summaries_written: replaced.rows,
         data_corrections: counted ? replaced.inserted + replaced.updated + replaced.deleted : 0,
@@ -151,6 +158,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       return closed
     } finally {
       clearInterval(heartbeat)
+      staging?.dispose()
     }
   }
 
@@ -178,21 +186,35 @@ export function createBatchService(deps: BatchServiceDeps) {
   }
 
   /**
-   * The day's grouped sums: one grouped query, or client by client when configured and offered.
-   * Per client, a failing client is reported and left out; grouped, any failure throws.
+   * The day's grouped sums, handed to `stage` client by client as each client's sums are complete:
+   * client by client from the source when configured (InfluxQL) or offered (SQLite), else one
+   * grouped query whose rows are grouped as they stream in and staged at the end.
+   * Per client, a failing client is reported and left out; otherwise any failure throws.
    */
   async function aggregateDay(
     window: { startMs: number; endMs: number },
     log: Logger,
-  ): Promise<{ clients: ClientGroups; records: number; clientErrors: Array<{ client_org_id: string; error: string }> }> {
+    stage: (groups: ClientGroups) => void,
+  ): Promise<{ records: number; clientErrors: Array<{ client_org_id: string; error: string }> }> {
     const signal = abortController.signal
-    const clients: ClientGroups = new Map()
     let records = 0
-    const add = (row: AggregateRow) => {
-      addToGroups(clients, row)
-      records += row.records
-    }
+    let clients = 0
+    let lastProgress = performance.now()
     const clientErrors: Array<{ client_org_id: string; error: string }> = []
+    const stageRows = (rows: Iterable<AggregateRow>) => {
+      const groups: ClientGroups = new Map()
+      for (const row of rows) {
+        addToGroups(groups, row)
+        records += row.records
+      }
+      stage(groups)
+      clients += groups.size
+      // Progress for whoever watches a long day in the logs, at most every few seconds.
+      if (performance.now() - lastProgress >= PROGRESS_LOG_INTERVAL_MS) {
+        lastProgress = performance.now()
+        log.info({ clients, records }, 'batch day progress')
+      }
+    }
     if (deps.perClientConcurrency !== undefined && source.listClients) {
       const listed = await source.listClients(window, signal)
       log.info({ clients: listed.length, concurrency: deps.perClientConcurrency }, 'aggregating client by client')
@@ -201,18 +223,31 @@ export function createBatchService(deps: BatchServiceDeps) {
           log.warn({ client: outcome.clientOrgId, err: outcome.error }, 'client aggregation failed')
           clientErrors.push({ client_org_id: outcome.clientOrgId, error: describe(outcome.error) })
         } else {
-          outcome.rows.forEach(add)
+          stageRows(outcome.rows)
         }
       }
-      return { clients, records, clientErrors }
+      return { records, clientErrors }
     }
+    if (source.aggregateClients) {
+      for await (const client of source.aggregateClients(window, signal)) stageRows(client.rows)
+      return { records, clientErrors }
+    }
+    const all: ClientGroups = new Map()
     let rowCount = 0
     for await (const row of source.aggregate(window, { signal })) {
-      add(row)
+      addToGroups(all, row)
+      records += row.records
       rowCount += 1
       if (rowCount % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
     }
-    return { clients, records, clientErrors }
+    // Staged one client at a time, each let go once staged.
+    let staged = 0
+    for (const [client, groups] of all) {
+      stage(new Map([[client, groups]]))
+      all.delete(client)
+      if (++staged % YIELD_EVERY_CLIENTS === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    return { records, clientErrors }
   }
 
   /** A run owned by another process: poll the ledger until it closes. */

@@ -1,66 +1,101 @@
-// Writing and reading the three summary tables. A day is replaced in one transaction; rows whose
-// values did not change are left untouched, so a rerun over the same data is byte-identical.
+// Writing the three summary tables. A day's rows are staged client by client in temporary tables
+// of the writer connection as the batch builds them (so a large day is never held in memory), then
+// the day is replaced in one transaction by set-based statements: rows that vanished are deleted,
+// rows whose values changed are updated, new rows are inserted. Rows whose values did not change
+// are left untouched, so a rerun over the same data is byte-identical.
+//
+// Temporary tables live in the connection's private temp database: filling them takes no lock on
+// the main file, so ingestion and reads go on while a day is staged.
 import type { Statement } from 'better-sqlite3'
 import type { ClientDailyRow } from './schema.js'
 import type { Db } from './open.js'
-import type { ClientDay, ClientRow, ModelRow, UserModelRow } from '../batch/rows.js'
+import type { ClientDay } from '../batch/rows.js'
 import { nanoToSafeNumber } from '../money.js'
 
-interface TableSpec<R> {
+type Column = readonly [name: string, type: 'INTEGER' | 'TEXT']
+
+/** Stored value columns compared to decide "changed", in the order staged rows carry them. */
+const MEASURE_COLUMNS: readonly Column[] = [
+  ['total_tokens', 'INTEGER'],
+  ['input_tokens', 'INTEGER'],
+  ['output_tokens', 'INTEGER'],
+  ['total_requests', 'INTEGER'],
+  ['raw_cost_nano_usd', 'INTEGER'],
+  ['markup_cost_nano_usd', 'INTEGER'],
+  ['markup_cost_nano_pln', 'INTEGER'],
+  ['markup_rate', 'TEXT'],
+  ['exchange_rate_usd_pln', 'TEXT'],
+  ['exchange_rate_date', 'TEXT'],
+  ['data_source', 'TEXT'],
+]
+
+interface TableSpec {
   table: string
   /** Natural-key columns besides client_org_id and usage_date. */
-  keyColumns: string[]
-  /** Stored value columns compared to decide "changed". */
-  valueColumns: string[]
-  rowsOf(day: ClientDay): R[]
+  keyColumns: readonly Column[]
+  valueColumns: readonly Column[]
 }
 
-const MEASURE_COLUMNS = [
-  'total_tokens',
-  'input_tokens',
-  'output_tokens',
-  'total_requests',
-  'raw_cost_nano_usd',
-  'markup_cost_nano_usd',
-  'markup_cost_nano_pln',
-  'markup_rate',
-  'exchange_rate_usd_pln',
-  'exchange_rate_date',
-  'data_source',
-]
+const USERS: TableSpec = {
+  table: 'client_user_daily_usage',
+  keyColumns: [
+    ['external_user', 'TEXT'],
+    ['model', 'TEXT'],
+  ],
+  valueColumns: MEASURE_COLUMNS,
+}
+const MODELS: TableSpec = { table: 'client_model_daily_usage', keyColumns: [['model', 'TEXT']], valueColumns: MEASURE_COLUMNS }
+const CLIENTS: TableSpec = {
+  table: 'client_daily_usage',
+  keyColumns: [],
+  valueColumns: [...MEASURE_COLUMNS, ['primary_model', 'TEXT'], ['unique_users', 'INTEGER']],
+}
+const TABLES = [USERS, MODELS, CLIENTS] as const
 
-const TABLES: TableSpec<UserModelRow | ModelRow | ClientRow>[] = [
-  { table: 'client_user_daily_usage', keyColumns: ['external_user', 'model'], valueColumns: MEASURE_COLUMNS, rowsOf: (d) => d.users },
-  { table: 'client_model_daily_usage', keyColumns: ['model'], valueColumns: MEASURE_COLUMNS, rowsOf: (d) => d.models },
-  {
-    table: 'client_daily_usage',
-    keyColumns: [],
-    valueColumns: [...MEASURE_COLUMNS, 'primary_model', 'unique_users'],
-    rowsOf: (d) => [d.client],
-  },
-]
-
-type Stored = Record<string, string | number | null>
-
-/** The stored form of a built row: bigint money as integers, everything else as is. */
-function storedValues(row: object, columns: string[]): Stored {
-  const out: Stored = {}
-  for (const c of columns) {
-    const v = (row as Record<string, unknown>)[c]
-    out[c] = typeof v === 'bigint' ? nanoToSafeNumber(v) : (v as string | number | null)
-  }
-  return out
+type Priced = {
+  total_tokens: number
+  input_tokens: number
+  output_tokens: number
+  total_requests: number
+  raw_cost_nano_usd: bigint
+  markup_cost_nano_usd: bigint
+  markup_cost_nano_pln: bigint | null
+  markup_rate: string
+  exchange_rate_usd_pln: string | null
+  exchange_rate_date: string | null
+  data_source: string
 }
 
-export interface ReplaceDayInput {
+/**
+ * A staged row: `keys`, then the priced row's measures in MEASURE_COLUMNS order, money as integers
+ * (refusing values past 2^53), then `extra`.
+ */
+function stagedValues(keys: string[], r: Priced, ...extra: Array<string | number>): Array<string | number | null> {
+  return [
+    ...keys,
+    r.total_tokens,
+    r.input_tokens,
+    r.output_tokens,
+    r.total_requests,
+    nanoToSafeNumber(r.raw_cost_nano_usd),
+    nanoToSafeNumber(r.markup_cost_nano_usd),
+    r.markup_cost_nano_pln === null ? null : nanoToSafeNumber(r.markup_cost_nano_pln),
+    r.markup_rate,
+    r.exchange_rate_usd_pln,
+    r.exchange_rate_date,
+    r.data_source,
+    ...extra,
+  ]
+}
+
+export interface CommitDayInput {
   date: string
   runId: number
   /** ISO instant written to created_at / updated_at of rows this run inserts or changes. */
   now: string
-  days: ClientDay[]
   /**
    * Clients whose aggregation failed: their stored rows are left as they were. Every other
-   * client of the date that is absent from `days` lost all its raw records and loses its rows.
+   * client of the date that was not staged lost all its raw records and loses its rows.
    */
   failedClients?: ReadonlySet<string>
 }
@@ -74,98 +109,136 @@ export interface ReplaceDayResult {
   rows: number
 }
 
-interface PreparedTable {
-  spec: TableSpec<UserModelRow | ModelRow | ClientRow>
-  selectClient: Statement
-  insert: Statement
-  update: Statement
-  deleteById: Statement
-  clientsOfDate: Statement
-  deleteClient: Statement
+export interface DayStaging {
+  /** Stages one client's rows. A client staged twice is refused (it would be counted twice). */
+  add(day: ClientDay): void
+  /** Clients staged so far. */
+  readonly clients: number
+  /** Replaces the date's summary rows by the staged ones in one transaction (SPEC §5 step 5). */
+  commit(input: CommitDayInput): ReplaceDayResult
+  /** Drops the staging tables; safe to call more than once. */
+  dispose(): void
 }
 
-const prepared = new WeakMap<object, PreparedTable[]>()
+interface StagedTable {
+  spec: TableSpec
+  name: string
+  staged: number
+  insert: Statement
+}
 
-function prepare(db: Db): PreparedTable[] {
-  const cached = prepared.get(db.$client)
-  if (cached) return cached
-  const tables = TABLES.map((spec) => {
-    const allColumns = ['client_org_id', 'usage_date', ...spec.keyColumns, ...spec.valueColumns, 'batch_run_id', 'created_at', 'updated_at']
+const stagingIds = new WeakMap<object, number>()
+
+/**
+ * Opens an empty staging area on the writer connection. Each open gets tables of its own, so two
+ * days processed at once (an API run beside a scheduled one) never share them.
+ */
+export function openDayStaging(db: Db): DayStaging {
+  const conn = db.$client
+  const id = (stagingIds.get(conn) ?? 0) + 1
+  stagingIds.set(conn, id)
+  const tables: StagedTable[] = TABLES.map((spec) => {
+    // Names are built from a table constant and an integer: nothing from outside reaches the SQL text.
+    const name = `temp.${spec.table}_stage_${id}`
+    const keyNames = ['client_org_id', ...spec.keyColumns.map(([c]) => c)]
+    const columns = [['client_org_id', 'TEXT'] as Column, ...spec.keyColumns, ...spec.valueColumns]
+    conn.exec(`DROP TABLE IF EXISTS ${name}`)
+    conn.exec(
+      `CREATE TABLE ${name} (${columns.map(([c, type]) => `${c} ${type}`).join(', ')}, PRIMARY KEY (${keyNames.join(', ')})) WITHOUT ROWID`,
+    )
     return {
       spec,
-      selectClient: db.$client.prepare(
-        `SELECT id, ${[...spec.keyColumns, ...spec.valueColumns].join(', ')} FROM ${spec.table} WHERE client_org_id = ? AND usage_date = ?`,
-      ),
-      insert: db.$client.prepare(
-        `INSERT INTO ${spec.table} (${allColumns.join(', ')}) VALUES (${allColumns.map((c) => '@' + c).join(', ')})`,
-      ),
-      update: db.$client.prepare(
-        `UPDATE ${spec.table} SET ${[...spec.valueColumns, 'batch_run_id', 'updated_at'].map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`,
-      ),
-      deleteById: db.$client.prepare(`DELETE FROM ${spec.table} WHERE id = ?`),
-      clientsOfDate: db.$client.prepare(`SELECT DISTINCT client_org_id FROM ${spec.table} WHERE usage_date = ?`).pluck(),
-      deleteClient: db.$client.prepare(`DELETE FROM ${spec.table} WHERE client_org_id = ? AND usage_date = ?`),
+      name,
+      staged: 0,
+      insert: conn.prepare(`INSERT INTO ${name} (${columns.map(([c]) => c).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`),
     }
   })
-  prepared.set(db.$client, tables)
-  return tables
+  const [users, models, clients] = tables as [StagedTable, StagedTable, StagedTable]
+  let clientCount = 0
+  let disposed = false
+
+  const stageClient = conn.transaction((day: ClientDay) => {
+    for (const r of day.users) users.insert.run(stagedValues([day.client_org_id, r.external_user, r.model], r))
+    for (const r of day.models) models.insert.run(stagedValues([day.client_org_id, r.model], r))
+    clients.insert.run(stagedValues([day.client_org_id], day.client, day.client.primary_model, day.client.unique_users))
+    users.staged += day.users.length
+    models.staged += day.models.length
+    clients.staged += 1
+  })
+
+  function dispose() {
+    if (disposed) return
+    disposed = true
+    for (const t of tables) conn.exec(`DROP TABLE IF EXISTS ${t.name}`)
+  }
+
+  return {
+    add(day) {
+      if (disposed) throw new Error('day staging already committed or disposed')
+      stageClient(day)
+      clientCount += 1
+    },
+    get clients() {
+      return clientCount
+    },
+    commit(input) {
+      if (disposed) throw new Error('day staging already committed or disposed')
+      const result: ReplaceDayResult = { inserted: 0, updated: 0, deleted: 0, unchanged: 0, rows: 0 }
+      const params = { date: input.date, runId: input.runId, now: input.now, failed: JSON.stringify([...(input.failedClients ?? [])]) }
+      conn.transaction(() => {
+        for (const t of tables) {
+          const r = replaceTable(conn, t, params)
+          result.inserted += r.inserted
+          result.updated += r.updated
+          result.deleted += r.deleted
+          result.unchanged += t.staged - r.inserted - r.updated
+          result.rows += t.staged
+        }
+      })()
+      dispose()
+      return result
+    },
+    dispose,
+  }
 }
 
-function keyOf(row: Record<string, unknown>, keyColumns: string[]): string {
-  return JSON.stringify(keyColumns.map((c) => row[c]))
-}
-
-/** Replaces the date's summary rows in one transaction (SPEC §5 step 5). */
-export function replaceDaySummaries(db: Db, input: ReplaceDayInput): ReplaceDayResult {
-  const tables = prepare(db)
-  const result: ReplaceDayResult = { inserted: 0, updated: 0, deleted: 0, unchanged: 0, rows: 0 }
-  db.$client.transaction(() => {
-    const present = new Set(input.days.map((d) => d.client_org_id))
-    for (const t of tables) {
-      const { spec } = t
-      for (const day of input.days) {
-        const existing = new Map<string, Stored & { id: number }>()
-        for (const row of t.selectClient.all(day.client_org_id, input.date) as Array<Stored & { id: number }>) {
-          existing.set(keyOf(row, spec.keyColumns), row)
-        }
-        for (const row of spec.rowsOf(day)) {
-          result.rows += 1
-          const values = storedValues(row, spec.valueColumns)
-          const key = keyOf(row as unknown as Record<string, unknown>, spec.keyColumns)
-          const old = existing.get(key)
-          if (!old) {
-            t.insert.run({
-              client_org_id: day.client_org_id,
-              usage_date: input.date,
-              ...storedValues(row, spec.keyColumns),
-              ...values,
-              batch_run_id: input.runId,
-              created_at: input.now,
-              updated_at: input.now,
-            })
-            result.inserted += 1
-            continue
-          }
-          existing.delete(key)
-          if (spec.valueColumns.every((c) => old[c] === values[c])) {
-            result.unchanged += 1
-          } else {
-            t.update.run({ ...values, id: old.id, batch_run_id: input.runId, updated_at: input.now })
-            result.updated += 1
-          }
-        }
-        for (const gone of existing.values()) {
-          t.deleteById.run(gone.id)
-          result.deleted += 1
-        }
-      }
-      for (const client of t.clientsOfDate.all(input.date) as string[]) {
-        if (present.has(client) || input.failedClients?.has(client)) continue
-        result.deleted += t.deleteClient.run(client, input.date).changes
-      }
-    }
-  })()
-  return result
+function replaceTable(
+  conn: Db['$client'],
+  t: StagedTable,
+  params: { date: string; runId: number; now: string; failed: string },
+): { inserted: number; updated: number; deleted: number } {
+  const { spec, name } = t
+  const keyNames = spec.keyColumns.map(([c]) => c)
+  const valueNames = spec.valueColumns.map(([c]) => c)
+  const sameKey = ['client_org_id', ...keyNames].map((c) => `s.${c} = t.${c}`).join(' AND ')
+  const target = `main.${spec.table}`
+  const hasRows = conn.prepare(`SELECT 1 FROM ${target} WHERE usage_date = ? LIMIT 1`).get(params.date) !== undefined
+  let deleted = 0
+  let updated = 0
+  if (hasRows) {
+    deleted = conn
+      .prepare(
+        `DELETE FROM ${target} AS t WHERE t.usage_date = @date AND t.client_org_id NOT IN (SELECT value FROM json_each(@failed))
+           AND NOT EXISTS (SELECT 1 FROM ${name} AS s WHERE ${sameKey})`,
+      )
+      .run({ date: params.date, failed: params.failed }).changes
+    updated = conn
+      .prepare(
+        `UPDATE ${target} AS t SET ${valueNames.map((c) => `${c} = s.${c}`).join(', ')}, batch_run_id = @runId, updated_at = @now
+           FROM ${name} AS s WHERE t.usage_date = @date AND ${sameKey} AND (${valueNames.map((c) => `t.${c} IS NOT s.${c}`).join(' OR ')})`,
+      )
+      .run({ date: params.date, runId: params.runId, now: params.now }).changes
+  }
+  const all = ['client_org_id', ...keyNames, ...valueNames]
+  const inserted = conn
+    .prepare(
+      `INSERT INTO ${target} (${all.join(', ')}, usage_date, batch_run_id, created_at, updated_at)
+         SELECT ${all.map((c) => `s.${c}`).join(', ')}, @date, @runId, @now, @now FROM ${name} AS s` +
+        // A date with no rows yet (a first run) needs no per-row existence check.
+        (hasRows ? ` WHERE NOT EXISTS (SELECT 1 FROM ${target} AS t WHERE t.usage_date = @date AND ${sameKey})` : ''),
+    )
+    .run({ date: params.date, runId: params.runId, now: params.now }).changes
+  return { inserted, updated, deleted }
 }
 
 const dailyRowsStatements = new WeakMap<object, Statement>()

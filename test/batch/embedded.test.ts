@@ -1,5 +1,6 @@
 // The embedded default end to end, through HTTP on a real SQLite file: ingest → batch → reads.
 import t from 'tap'
+import { join } from 'node:path'
 import {
   buildTestApp,
   databaseDigest,
@@ -12,6 +13,8 @@ import {
   type EventInput,
   gatedRates,
 } from '../helper.js'
+import { fixedClock } from '../../src/clock.js'
+import { createSqliteSource } from '../../src/sources/sqlite.js'
 
 const DAY = '2026-11-20'
 
@@ -393,4 +396,42 @@ t.test('per-item errors name the record and the field', async (t) => {
   t.ok(errors.some((e) => e.index === 1 && e.field === 'timestamp' && /naive/.test(e.message)), JSON.stringify(errors))
   t.ok(errors.some((e) => e.index === 2 && e.field.startsWith('cost_usd')), JSON.stringify(errors))
   t.equal((db.$client.prepare('SELECT count(*) AS n FROM usage_events').get() as { n: number }).n, 0, 'nothing stored')
+})
+
+t.test('a day read in a worker thread gives the same summaries as a day read in-thread, reruns included', async (t) => {
+  // Production reads days of 20,000+ records in a worker; workerMinRecords 0 sends this small day there.
+  const dir = t.testdir({ worker: {}, thread: {} })
+  const inWorker = await buildTestApp(t, {
+    dir: join(dir, 'worker'),
+    source: (db) => createSqliteSource({ db, clock: fixedClock(0), path: db.$client.name, workerMinRecords: 0 }),
+  })
+  const inThread = await buildTestApp(t, {
+    dir: join(dir, 'thread'),
+    source: (db) => createSqliteSource({ db, clock: fixedClock(0), path: db.$client.name, workerMinRecords: 1e9 }),
+  })
+  const values = (rows: Record<string, unknown>[]) =>
+    rows.map(({ id: _id, created_at: _c, updated_at: _u, batch_run_id: _b, ...rest }) => rest)
+  for (const { app } of [inWorker, inThread]) {
+    t.equal((await postEvents(app, dataset())).statusCode, 200)
+    t.equal((await runBatch(app, { date: DAY })).json().runs[0].status, 'succeeded_with_warnings')
+  }
+  for (const table of ['client_daily_usage', 'client_model_daily_usage', 'client_user_daily_usage']) {
+    const rows = summaryRows(inWorker.db, table, DAY)
+    t.ok(rows.length > 0, `${table} has rows`)
+    t.same(values(rows), values(summaryRows(inThread.db, table, DAY)), table)
+  }
+  // A rerun over a changed day: one client gone, one event added; the worker path corrects the same.
+  for (const { app, db } of [inWorker, inThread]) {
+    db.$client.prepare("DELETE FROM usage_events WHERE client_org_id = 'globex'").run()
+    await postEvents(app, [{ ...dataset()[0]!, request_id: 'late-1' }])
+    const rerun = (await runBatch(app, { date: DAY })).json().runs[0]
+    t.equal(rerun.status, 'succeeded_with_warnings')
+  }
+  const [a, b] = [inWorker, inThread].map(({ db }) => (db.$client.prepare('SELECT data_corrections FROM influxdb_batch_runs ORDER BY id DESC LIMIT 1').pluck().get() as number))
+  t.equal(a, b, 'the same corrections counted')
+  t.ok((a ?? 0) > 0, 'the rerun corrected rows')
+  for (const table of ['client_daily_usage', 'client_model_daily_usage', 'client_user_daily_usage']) {
+    t.same(values(summaryRows(inWorker.db, table, DAY)), values(summaryRows(inThread.db, table, DAY)), `${table} after the rerun`)
+  }
+  t.notOk(summaryRows(inWorker.db, 'client_daily_usage', DAY).some((r) => r.client_org_id === 'globex'), 'the client without records lost its rows')
 })
