@@ -119,7 +119,44 @@ function parsedRate(text: string): Decimal {
 /** amountNano × rate, rounded half-even back to nano-units. */
 export function multiplyNano(amountNano: bigint, rate: Decimal | string): bigint {
   const r = typeof rate === 'string' ? parsedRate(rate) : rate
-  return divRoundHalfEven(amountNano * r.units, 10n ** BigInt(r.scale))
+  const denominator = 10n ** BigInt(r.scale)
+  const small = smallMultiplyNano(amountNano, r.units, denominator)
+  return small ?? divRoundHalfEven(amountNano * r.units, denominator)
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/**
+ * The same product and rounding in doubles, when every intermediate is an integer below 2^53 and
+ * so exact: a batch day prices hundreds of thousands of rows, and BigInt arithmetic allocates at
+ * every step. Null when the operands are too large (then the BigInt path decides).
+ */
+function smallMultiplyNano(amountNano: bigint, units: bigint, denominator: bigint): bigint | null {
+  const negative = amountNano < 0n
+  const a = negative ? -amountNano : amountNano
+  const u = units < 0n ? -units : units
+  if (a > MAX_SAFE || u > MAX_SAFE || denominator > MAX_SAFE) return null
+  const an = Number(a)
+  const un = Number(u)
+  const d = Number(denominator)
+  // a × u must stay below 2^53 to be exact; 2 × remainder < 2 × d is then exact too.
+  if (un !== 0 && an > Number.MAX_SAFE_INTEGER / un) return null
+  const n = an * un
+  // q × d below stays within n + d: keep that exact as well.
+  if (n > Number.MAX_SAFE_INTEGER - d) return null
+  let q = Math.floor(n / d)
+  // n / d is rounded once by the division: put q back on the exact quotient.
+  let rem = n - q * d
+  if (rem < 0) {
+    q -= 1
+    rem += d
+  } else if (rem >= d) {
+    q += 1
+    rem -= d
+  }
+  if (rem * 2 > d || (rem * 2 === d && q % 2 === 1)) q += 1
+  const productNegative = negative !== units < 0n
+  return BigInt(productNegative ? -q : q)
 }
 
 /** Nano-units → exact decimal text with 9 decimals ("0.000000150"), for CSV and logs. */

@@ -245,6 +245,49 @@ t.test('multiplyNano matches an exact reference on pseudo-random amounts and rat
   t.equal(mismatches, 0, `${iterations} products exact`)
 })
 
+t.test('multiplyNano is exact on both sides of its double fast path (products near 2^53)', async (t) => {
+  // Batch-sized amounts take the double path; products near and past 2^53 take BigInt. Both must
+  // agree with the reference, ties included.
+  const next = lcg(20261129)
+  const limit = BigInt(Number.MAX_SAFE_INTEGER)
+  const rates: Array<[string, bigint, number]> = [
+    ['1.3', 13n, 1],
+    ['4.0341', 40341n, 4],
+    ['1.000001', 1000001n, 6],
+    ['0.5', 5n, 1],
+    ['2', 2n, 0],
+  ]
+  let mismatches = 0
+  let cases = 0
+  const check = (amount: bigint, [text, units, scale]: [string, bigint, number]) => {
+    cases++
+    const expected = referenceRoundHalfEven(amount * units, 10n ** BigInt(scale))
+    const got = multiplyNano(amount, text)
+    if (got !== expected) {
+      mismatches++
+      if (mismatches <= 5) t.fail(`${amount} × ${text}: got ${got}, expected ${expected}`)
+    }
+  }
+  for (const rate of rates) {
+    const boundary = limit / rate[1]
+    for (let delta = -40n; delta <= 40n; delta++) {
+      check(boundary + delta, rate)
+      check(-(boundary + delta), rate)
+    }
+    for (let i = 0; i < 2000; i++) {
+      // Small amounts, with ties made on purpose: a multiple of 10^scale / 2 over the units.
+      const amount = BigInt(next() % 10_000_000) * (i % 2 === 0 ? 1n : 1_000n)
+      check(amount, rate)
+      check(amount * 5n, rate)
+    }
+  }
+  // Exact ties on the double path, worked by hand.
+  t.equal(multiplyNano(5n, '1.3'), 6n, '6.5 → 6')
+  t.equal(multiplyNano(5000n, '4.0341'), 20_170n, '20170.5 → 20170')
+  t.equal(multiplyNano(15000n, '4.0341'), 60_512n, '60511.5 → 60512')
+  t.equal(mismatches, 0, `${cases} products exact`)
+})
+
 t.test('summing nano-units is exact where summing floats is not', async (t) => {
   const perEvent = toNano('0.000000150')
   let total = 0n

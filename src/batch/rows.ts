@@ -52,8 +52,13 @@ function addInto(target: Sums, s: Sums): void {
 /** Each row is priced from its own raw sum: markup, then PLN, each rounded half-even once. */
 export function price(sums: Sums, inputs: PriceInputs): Sums & Pricing {
   const markup = multiplyNano(sums.raw_cost_nano_usd, inputs.markupRate)
+  // Spelled out rather than spread: the batch prices every row of a day.
   return {
-    ...sums,
+    input_tokens: sums.input_tokens,
+    output_tokens: sums.output_tokens,
+    total_tokens: sums.total_tokens,
+    total_requests: sums.total_requests,
+    raw_cost_nano_usd: sums.raw_cost_nano_usd,
     markup_cost_nano_usd: markup,
     markup_cost_nano_pln: inputs.usdPln ? multiplyNano(markup, inputs.usdPln.rate) : null,
     markup_rate: inputs.markupRate,
@@ -63,7 +68,14 @@ export function price(sums: Sums, inputs: PriceInputs): Sums & Pricing {
   }
 }
 
-export type ClientGroups = Map<string, Map<string, { external_user: string; model: string; sums: Sums }>>
+export interface Group {
+  external_user: string
+  model: string
+  sums: Sums
+}
+
+/** Per client: user → model → group. Nested maps keep the key exact without building key strings. */
+export type ClientGroups = Map<string, Map<string, Map<string, Group>>>
 
 /** Groups aggregate rows by client and (user, model), merging rows that share a key. */
 export function groupByClient(rows: Iterable<AggregateRow>): ClientGroups {
@@ -74,31 +86,48 @@ export function groupByClient(rows: Iterable<AggregateRow>): ClientGroups {
 
 /** Adds one aggregate row to the groups, so a streamed result is grouped as it arrives. */
 export function addToGroups(clients: ClientGroups, r: AggregateRow): void {
-  let groups = clients.get(r.client_org_id)
-  if (!groups) {
-    groups = new Map()
-    clients.set(r.client_org_id, groups)
+  let users = clients.get(r.client_org_id)
+  if (!users) {
+    users = new Map()
+    clients.set(r.client_org_id, users)
+  }
+  let models = users.get(r.external_user)
+  if (!models) {
+    models = new Map()
+    users.set(r.external_user, models)
   }
   // Sources may yield the same key twice (e.g. a missing tag and an explicit 'unknown'): sum them.
-  const key = JSON.stringify([r.external_user, r.model])
-  let g = groups.get(key)
+  const g = models.get(r.model)
   if (!g) {
-    g = { external_user: r.external_user, model: r.model, sums: emptySums() }
-    groups.set(key, g)
+    models.set(r.model, {
+      external_user: r.external_user,
+      model: r.model,
+      sums: {
+        input_tokens: r.input_tokens,
+        output_tokens: r.output_tokens,
+        total_tokens: r.total_tokens,
+        total_requests: r.records,
+        raw_cost_nano_usd: r.cost_nano_usd,
+      },
+    })
+    return
   }
-  addInto(g.sums, {
-    input_tokens: r.input_tokens,
-    output_tokens: r.output_tokens,
-    total_tokens: r.total_tokens,
-    total_requests: r.records,
-    raw_cost_nano_usd: r.cost_nano_usd,
-  })
+  g.sums.input_tokens += r.input_tokens
+  g.sums.output_tokens += r.output_tokens
+  g.sums.total_tokens += r.total_tokens
+  g.sums.total_requests += r.records
+  g.sums.raw_cost_nano_usd += r.cost_nano_usd
+}
+
+/** Every (user, model) group of one client's grouped rows. */
+export function* groupsOf(users: Map<string, Map<string, Group>>): Generator<Group> {
+  for (const models of users.values()) yield* models.values()
 }
 
 /** Builds the user×model, model and client rows of one client's day. */
 export function buildClientDay(
   clientOrgId: string,
-  groups: Iterable<{ external_user: string; model: string; sums: Sums }>,
+  groups: Iterable<Group>,
   inputs: PriceInputs,
 ): ClientDay {
   const users: UserModelRow[] = []
@@ -106,7 +135,10 @@ export function buildClientDay(
   const userNames = new Set<string>()
   const clientSums = emptySums()
   for (const g of groups) {
-    users.push({ external_user: g.external_user, model: g.model, ...price(g.sums, inputs) })
+    const row = price(g.sums, inputs) as UserModelRow
+    row.external_user = g.external_user
+    row.model = g.model
+    users.push(row)
     let m = modelSums.get(g.model)
     if (!m) {
       m = emptySums()

@@ -7,7 +7,7 @@ import type { Db } from '../db/open.js'
 import { markupInForce } from '../db/pricing.js'
 import { storedUsdPlnRate } from '../db/summary-reads.js'
 import type { UsageSource } from '../sources/types.js'
-import { buildClientDay, groupByClient, type ClientDay } from './rows.js'
+import { buildClientDay, groupByClient, groupsOf, type ClientDay } from './rows.js'
 
 export const TODAY_CACHE_TTL_MS = 30_000
 /** Beyond this many cached clients the oldest entries go first (ids come from the URL). */
@@ -39,7 +39,7 @@ export function createTodayView(deps: TodayDeps) {
     for await (const row of deps.source.aggregate({ startMs: window.startMs, endMs: nowMs }, { clientOrgId })) rows.push(row)
     const groups = groupByClient(rows).get(clientOrgId)
     // The markup in force today; PLN only when today's rate is already stored (never fetched or guessed here).
-    const day = buildClientDay(clientOrgId, groups?.values() ?? [], {
+    const day = buildClientDay(clientOrgId, groups ? groupsOf(groups) : [], {
       markupRate: markupInForce(deps.db, clientOrgId, date, deps.defaultMarkupRate),
       usdPln: storedUsdPlnRate(deps.db, date) ?? null,
       dataSource: deps.source.dataSource,

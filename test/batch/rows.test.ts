@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildClientDay, groupByClient, primaryModel, type Sums } from '../../src/batch/rows.js'
+import { buildClientDay, groupByClient, groupsOf, primaryModel, type Sums } from '../../src/batch/rows.js'
 import type { AggregateRow } from '../../src/sources/types.js'
 
 const sums = (total_tokens: number, raw = 0n): Sums => ({
@@ -28,7 +28,7 @@ t.test('rows sharing a key are merged, not duplicated', async (t) => {
     records: 1,
   })
   const grouped = groupByClient([row('unknown', 5n), row('unknown', 7n), row('alice', 1n)])
-  const groups = [...grouped.get('c')!.values()]
+  const groups = [...groupsOf(grouped.get('c')!)]
   t.equal(groups.length, 2)
   const unknown = groups.find((g) => g.external_user === 'unknown')!
   t.equal(unknown.sums.raw_cost_nano_usd, 12n)
