@@ -92,46 +92,83 @@ async function bestOf<T extends ScenarioResult>(rounds: number, run: () => Promi
   return best!
 }
 
-async function benchBatchSqlite(dir: string, baselineRss: number) {
-  const path = join(dir, 'batch.db')
-  log(`SQLite: inserting ${shape.events} events for ${DAY}`)
-  const setup = await runScenario('sqlite-setup', { path, shape, date: DAY })
-  raw.sqliteSetup = setup
+/** One size of the SQLite batch: set up N events, then alternating rounds of query alone and batch. */
+async function measureSqliteBatch(dir: string, events: number, rounds: number) {
+  const path = join(dir, `batch-${events}.db`)
+  const sized = { ...shape, events }
+  log(`SQLite: inserting ${events} events for ${DAY}`)
+  const setup = await runScenario('sqlite-setup', { path, shape: sized, date: DAY })
   // Warm the page cache once, so neither measured side pays the first read from disk (not worth a
   // process start at --quick sizes, where the file was just written and is in the cache anyway).
   if (!quick) await runScenario('sqlite-query', { path, date: DAY })
-  const rounds = quick ? 1 : 2
   let query: ScenarioResult | undefined
   let batch: ScenarioResult | undefined
   for (let i = 0; i < rounds; i++) {
-    log(`SQLite: grouped query alone, round ${i + 1}`)
+    log(`SQLite ${events}: grouped query alone, round ${i + 1}`)
     const q = await runScenario('sqlite-query', { path, date: DAY })
-    log(`SQLite: full batch day, round ${i + 1}`)
+    log(`SQLite ${events}: full batch day, round ${i + 1}`)
     const b = await runScenario('sqlite-batch', { path: join(dir, `batch-copy.db`), source: path, date: DAY })
     if (!query || (q.ms as number) < (query.ms as number)) query = q
     if (!batch || (b.ms as number) < (batch.ms as number)) batch = b
   }
-  raw.sqliteQuery = query
-  raw.sqliteBatch = batch
-  figure({
-    id: 'batch.sqlite.time',
-    label: `batch day, SQLite (${shape.events} events, ${query!.rows} groups)`,
-    value: batch!.ms as number,
-    unit: 'ms',
-    limit: query!.ms as number,
-    limitLabel: 'grouped SELECT alone (better-sqlite3)',
-    target: '≤ 1.3×',
-    met: (batch!.ms as number) <= 1.3 * (query!.ms as number),
-  })
+  rmSync(path, { force: true })
+  rmSync(join(dir, 'batch-copy.db'), { force: true })
+  return { setup, query: query!, batch: batch! }
+}
+
+async function benchBatchSqlite(dir: string, baselineRss: number) {
+  const one = await measureSqliteBatch(dir, shape.events, quick ? 1 : 2)
+  raw.sqliteSetup = one.setup
+  raw.sqliteQuery = one.query
+  raw.sqliteBatch = one.batch
+  const timeFigure = (id: string, size: string, m: typeof one) =>
+    figure({
+      id,
+      label: `batch day, SQLite ${size} (${m.query.records as number} events, ${m.query.rows as number} groups)`,
+      value: m.batch.ms as number,
+      unit: 'ms',
+      limit: m.query.ms as number,
+      limitLabel: 'grouped SELECT alone (better-sqlite3)',
+      target: '≤ 1.3×',
+      met: (m.batch.ms as number) <= 1.3 * (m.query.ms as number),
+    })
+  timeFigure('batch.sqlite.time', '1×', one)
   figure({
     id: 'batch.sqlite.rss',
-    label: 'batch day, SQLite: peak RSS of the batch process',
-    value: batch!.maxRssBytes / MB,
+    label: 'batch day, SQLite 1×: peak RSS of the batch process',
+    value: one.batch.maxRssBytes / MB,
     unit: 'MB',
     limit: 300,
-    limitLabel: `budget 300 MB (bare process with the modules loaded: ${(baselineRss / MB).toFixed(0)} MB; query alone: ${(query!.maxRssBytes / MB).toFixed(0)} MB)`,
+    limitLabel: `budget 300 MB (bare process with the modules loaded: ${(baselineRss / MB).toFixed(0)} MB; query alone: ${(one.query.maxRssBytes / MB).toFixed(0)} MB)`,
     target: '< 300 MB',
-    met: batch!.maxRssBytes < 300 * MB,
+    met: one.batch.maxRssBytes < 300 * MB,
+  })
+  if (flags['skip-5x']) {
+    notes.push('SQLite 5×: skipped (--skip-5x)')
+    return
+  }
+  const five = await measureSqliteBatch(dir, shape.events * SCALE, 1)
+  raw.sqlite5x = five
+  timeFigure('batch.sqlite.5x.time', `${SCALE}×`, five)
+  figure({
+    id: 'sqlite.growth.batch.rss',
+    label: `batch day, SQLite: peak RSS at ${SCALE}× vs 1×`,
+    value: five.batch.maxRssBytes / MB,
+    unit: 'MB',
+    limit: one.batch.maxRssBytes / MB,
+    limitLabel: 'batch peak RSS at 1×',
+    target: '< 1.25×',
+    met: five.batch.maxRssBytes < 1.25 * one.batch.maxRssBytes,
+  })
+  figure({
+    id: 'sqlite.growth.batch.time',
+    label: `batch day, SQLite: time at ${SCALE}× vs 1×`,
+    value: five.batch.ms as number,
+    unit: 'ms',
+    limit: one.batch.ms as number,
+    limitLabel: 'batch time at 1×',
+    target: `information (${SCALE}× the events)`,
+    met: null,
   })
 }
 
