@@ -166,8 +166,17 @@ export function dayWindow(date: string, timeZone: string): DayWindow {
 
 /** Today's local date according to the clock. */
 export function today(clock: Clock, timeZone: string): string {
-  return localDateOf(clock.now(), timeZone)
+  const now = clock.now()
+  // Every read resolves its default range from today: remember the current local day's window
+  // instead of formatting the instant each time (valid for any clock: the window is checked).
+  const known = todayWindows.get(timeZone)
+  if (known && now >= known.startMs && now < known.endMs) return known.date
+  const window = dayWindow(localDateOf(now, timeZone), timeZone)
+  todayWindows.set(timeZone, window)
+  return window.date
 }
+
+const todayWindows = new Map<string, DayWindow>()
 
 /** Yesterday's local date according to the clock. */
 export function yesterday(clock: Clock, timeZone: string): string {

@@ -3,6 +3,7 @@
 
 export const NANO_DIGITS = 9
 const NANO_PER_UNIT = 10n ** BigInt(NANO_DIGITS)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
 /** An exact decimal: value = units / 10^scale. */
 export interface Decimal {
@@ -124,8 +125,6 @@ export function multiplyNano(amountNano: bigint, rate: Decimal | string): bigint
   return small ?? divRoundHalfEven(amountNano * r.units, denominator)
 }
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
-
 /**
  * The same product and rounding in doubles, when every intermediate is an integer below 2^53 and
  * so exact: a batch day prices hundreds of thousands of rows, and BigInt arithmetic allocates at
@@ -174,6 +173,13 @@ export function nanoToDecimalText(nano: bigint | number): string {
  * nearest to it; below 1e15 nano-units (one million) that double prints back as the same decimal.
  */
 export function nanoToNumber(nano: bigint | number): number {
+  // For a safe integer n, n / 1e9 is one correctly rounded division of two exact doubles: the double
+  // nearest to the exact decimal, which is what parsing the decimal text yields, without the text.
+  if (typeof nano === 'number') {
+    if (Number.isSafeInteger(nano)) return nano / 1e9
+  } else if (nano <= MAX_SAFE && nano >= -MAX_SAFE) {
+    return Number(nano) / 1e9
+  }
   return Number(nanoToDecimalText(nano))
 }
 

@@ -352,6 +352,29 @@ t.test('nanoToNumber gives the JSON number of the amount', async (t) => {
   t.equal(nanoToNumber(0n), 0)
 })
 
+t.test('nanoToNumber by division equals parsing the exact decimal text, on both sides of 2^53', async (t) => {
+  const next = lcg(20261130)
+  let mismatches = 0
+  let cases = 0
+  const check = (n: bigint) => {
+    cases++
+    const byText = Number(nanoToDecimalText(n))
+    for (const input of [n, ...(n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= -BigInt(Number.MAX_SAFE_INTEGER) ? [Number(n)] : [])]) {
+      if (!Object.is(nanoToNumber(input), byText)) {
+        mismatches++
+        if (mismatches <= 5) t.fail(`${typeof input} ${n}: ${nanoToNumber(input)} vs ${byText}`)
+      }
+    }
+  }
+  for (let i = 0; i < 20_000; i++) {
+    const magnitude = BigInt(next()) * BigInt(next() % 2_097_152) + BigInt(next())
+    check(i % 3 === 0 ? -magnitude : magnitude)
+    check(BigInt(next() % 1_000_000))
+  }
+  for (let d = -5n; d <= 5n; d++) check(BigInt(Number.MAX_SAFE_INTEGER) + d)
+  t.equal(mismatches, 0, `${cases} amounts`)
+})
+
 t.test('nanoToNumber round-trips through JSON below one million', async (t) => {
   const next = lcg(42)
   const samples: bigint[] = [0n, 1n, 9n, 10n, 150n, 999_999_999n, 1_000_000_000n, 999_999_999_999_999n, -1n, -999_999_999_999_999n]

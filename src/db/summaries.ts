@@ -241,22 +241,82 @@ function replaceTable(
   return { inserted, updated, deleted }
 }
 
+/** The columns a client's daily read answers with (JSON and CSV). */
+export type DailyRead = Pick<
+  ClientDailyRow,
+  | 'usage_date'
+  | 'total_tokens'
+  | 'input_tokens'
+  | 'output_tokens'
+  | 'total_requests'
+  | 'raw_cost_nano_usd'
+  | 'markup_cost_nano_usd'
+  | 'markup_cost_nano_pln'
+  | 'markup_rate'
+  | 'exchange_rate_usd_pln'
+  | 'exchange_rate_date'
+  | 'primary_model'
+  | 'unique_users'
+>
+
+const DAILY_READ_COLUMNS: ReadonlyArray<keyof DailyRead> = [
+  'usage_date',
+  'total_tokens',
+  'input_tokens',
+  'output_tokens',
+  'total_requests',
+  'raw_cost_nano_usd',
+  'markup_cost_nano_usd',
+  'markup_cost_nano_pln',
+  'markup_rate',
+  'exchange_rate_usd_pln',
+  'exchange_rate_date',
+  'primary_model',
+  'unique_users',
+]
+
 const dailyRowsStatements = new WeakMap<object, Statement>()
+
+type DailyTuple = [string, number, number, number, number, number, number, number | null, string, string | null, string | null, string, number]
 
 /**
  * A client's daily rows over an inclusive date range, oldest first. This is the hot read of the
  * dashboards: one statement prepared per connection, read straight from better-sqlite3 rather than
- * built by drizzle on every call (the query builder and its row mapping cost more than SQLite's own
- * indexed lookup — see docs/readme/benchmark.md). Property names of the schema equal its column
- * names, so `SELECT *` rows have exactly the shape of `$inferSelect`.
+ * built by drizzle on every call, only the columns answered, as arrays turned into objects here:
+ * better-sqlite3 builds row objects property by property, at about twice the cost of a literal
+ * (README, "Benchmark and reliability suite").
  */
-export function clientDailyRows(db: Db, clientOrgId: string, from: string, to: string): ClientDailyRow[] {
+export function clientDailyRows(db: Db, clientOrgId: string, from: string, to: string): DailyRead[] {
   let statement = dailyRowsStatements.get(db.$client)
   if (!statement) {
-    statement = db.$client.prepare(
-      'SELECT * FROM client_daily_usage WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ? ORDER BY usage_date',
-    )
+    statement = db.$client
+      .prepare(
+        `SELECT ${DAILY_READ_COLUMNS.join(', ')} FROM client_daily_usage
+         WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ? ORDER BY usage_date`,
+      )
+      .raw(true)
     dailyRowsStatements.set(db.$client, statement)
   }
-  return statement.all(clientOrgId, from, to) as ClientDailyRow[]
+  const rows = statement.all(clientOrgId, from, to) as DailyTuple[]
+  const out: DailyRead[] = new Array(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!
+    // In DAILY_READ_COLUMNS order.
+    out[i] = {
+      usage_date: r[0],
+      total_tokens: r[1],
+      input_tokens: r[2],
+      output_tokens: r[3],
+      total_requests: r[4],
+      raw_cost_nano_usd: r[5],
+      markup_cost_nano_usd: r[6],
+      markup_cost_nano_pln: r[7],
+      markup_rate: r[8],
+      exchange_rate_usd_pln: r[9],
+      exchange_rate_date: r[10],
+      primary_model: r[11],
+      unique_users: r[12],
+    }
+  }
+  return out
 }

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { addDays, daysBetween, today } from '../clock.js'
 import { createTodayView } from '../batch/today.js'
 import type { ClientDailyRow } from '../db/schema.js'
-import { clientDailyRows } from '../db/summaries.js'
+import { clientDailyRows, type DailyRead } from '../db/summaries.js'
 import {
   addSums,
   clientModelSums,
@@ -71,22 +71,42 @@ export function pricedToJson(row: MeasureRow) {
   }
 }
 
-/** Exact totals of rows: nano sums in bigint, PLN null as soon as one row lacks it. */
+/** Exact totals of rows: nano sums exact, PLN null as soon as one row lacks it. */
 export function totalsOf(rows: MeasureRow[]) {
-  let raw = 0n
-  let markup = 0n
-  let pln = 0n
   let missingPln = 0
   const t = { total_tokens: 0, input_tokens: 0, output_tokens: 0, total_requests: 0 }
+  // Stored amounts are non-negative safe integers: summed as doubles, every partial sum is at most
+  // the final one, so a safe final sum means every step was exact. Otherwise sum again in BigInt.
+  let rawN = 0
+  let markupN = 0
+  let plnN = 0
+  let nonNegative = true
   for (const r of rows) {
     t.total_tokens += r.total_tokens
     t.input_tokens += r.input_tokens
     t.output_tokens += r.output_tokens
     t.total_requests += r.total_requests
-    raw += BigInt(r.raw_cost_nano_usd)
-    markup += BigInt(r.markup_cost_nano_usd)
+    rawN += r.raw_cost_nano_usd
+    markupN += r.markup_cost_nano_usd
+    if (r.raw_cost_nano_usd < 0 || r.markup_cost_nano_usd < 0) nonNegative = false
     if (r.markup_cost_nano_pln === null) missingPln += 1
-    else pln += BigInt(r.markup_cost_nano_pln)
+    else {
+      plnN += r.markup_cost_nano_pln
+      if (r.markup_cost_nano_pln < 0) nonNegative = false
+    }
+  }
+  let raw: number | bigint = rawN
+  let markup: number | bigint = markupN
+  let pln: number | bigint = plnN
+  if (!nonNegative || !Number.isSafeInteger(rawN) || !Number.isSafeInteger(markupN) || !Number.isSafeInteger(plnN)) {
+    raw = 0n
+    markup = 0n
+    pln = 0n
+    for (const r of rows) {
+      raw += BigInt(r.raw_cost_nano_usd)
+      markup += BigInt(r.markup_cost_nano_usd)
+      if (r.markup_cost_nano_pln !== null) pln += BigInt(r.markup_cost_nano_pln)
+    }
   }
   return {
     ...t,
@@ -173,7 +193,7 @@ const DAILY_HEADER = [
   'unique_users',
 ] as const
 
-function dailyCsv(r: ClientDailyRow): CsvValue[] {
+function dailyCsv(r: DailyRead): CsvValue[] {
   return [
     r.usage_date,
     r.total_tokens,
@@ -191,8 +211,23 @@ function dailyCsv(r: ClientDailyRow): CsvValue[] {
   ]
 }
 
-function dailyToJson(r: ClientDailyRow) {
-  return { usage_date: r.usage_date, ...pricedToJson(r), primary_model: r.primary_model, unique_users: r.unique_users }
+function dailyToJson(r: DailyRead) {
+  // pricedToJson's fields spelled out: this runs for every row of the dashboards' hottest read.
+  return {
+    usage_date: r.usage_date,
+    total_tokens: r.total_tokens,
+    input_tokens: r.input_tokens,
+    output_tokens: r.output_tokens,
+    total_requests: r.total_requests,
+    raw_cost_usd: nanoToNumber(r.raw_cost_nano_usd),
+    markup_cost_usd: nanoToNumber(r.markup_cost_nano_usd),
+    markup_cost_pln: r.markup_cost_nano_pln === null ? null : nanoToNumber(r.markup_cost_nano_pln),
+    markup_rate: Number(r.markup_rate),
+    exchange_rate_usd_pln: r.exchange_rate_usd_pln === null ? null : Number(r.exchange_rate_usd_pln),
+    exchange_rate_date: r.exchange_rate_date,
+    primary_model: r.primary_model,
+    unique_users: r.unique_users,
+  }
 }
 
 /** The first and the last date of a month (YYYY-MM). */
@@ -362,8 +397,8 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const id = request.params.id
       const rows = clientDailyRows(db, id, from, to)
       const totals = { ...totalsOf(rows), days_with_usage: rows.length }
-      let busiest: ClientDailyRow | undefined
-      let costliest: ClientDailyRow | undefined
+      let busiest: DailyRead | undefined
+      let costliest: DailyRead | undefined
       let markup = 0n
       let pln: bigint | null = 0n
       for (const r of rows) {
