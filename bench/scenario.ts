@@ -47,8 +47,17 @@ function elapsedMs(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e6
 }
 
-async function batchDay(source: UsageSource, db: ReturnType<typeof openDb>, date: string) {
-  const batch = createBatchService({ db, source, rates: fixedRate, clock: systemClock, log: silent, timeZone: TIME_ZONE, defaultMarkupRate: '1.3' })
+async function batchDay(source: UsageSource, db: ReturnType<typeof openDb>, date: string, perClientConcurrency?: number) {
+  const batch = createBatchService({
+    db,
+    source,
+    rates: fixedRate,
+    clock: systemClock,
+    log: silent,
+    timeZone: TIME_ZONE,
+    defaultMarkupRate: '1.3',
+    ...(perClientConcurrency === undefined ? {} : { perClientConcurrency }),
+  })
   const started = process.hrtime.bigint()
   const run = await batch.runDate(date, 'cli')
   const ms = elapsedMs(started)
@@ -138,7 +147,9 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     if (!factory) return { unavailable: reason }
     const db = openDb({ path: a.path as string })
     const source = factory({ url: a.url as string, database: BENCH_DB, measurement: MEASUREMENT, clock: systemClock, timeZone: TIME_ZONE })
-    const out = await batchDay(source, db, a.date)
+    // perClient: the service's default INFLUXDB_AGGREGATION_MODE=per-client with its concurrency;
+    // absent: one grouped query (INFLUXDB_AGGREGATION_MODE=grouped).
+    const out = await batchDay(source, db, a.date, a.perClient as number | undefined)
     await source.close()
     db.$client.close()
     return out
