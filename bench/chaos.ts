@@ -14,8 +14,10 @@ import { createBatchService } from '../src/batch/service.js'
 import { dayWindow, fixedClock, systemClock } from '../src/clock.js'
 import { loadConfig } from '../src/config.js'
 import { openDb, type Db } from '../src/db/open.js'
-import { abandonDeadRuns } from '../src/db/runs.js'
-import type { RateProvider, RateResolution } from '../src/rates/types.js'
+import { createNbpClient } from '../src/rates/nbp.js'
+import { createRateProvider } from '../src/rates/resolve.js'
+import { abandonStaleRuns } from '../src/scheduler/recovery.js'
+import type { RateProvider } from '../src/rates/types.js'
 import { createSqliteSource } from '../src/sources/sqlite.js'
 import { generateEvents, insertEventsDirect, toLineProtocol, toRequestRecord, type Shape } from './lib/data.js'
 import { startInfluxd as startTestInfluxd } from '../test/helpers/influxd.js'
@@ -79,28 +81,16 @@ function databaseDigest(db: Db): string {
   return hash.digest('hex')
 }
 
-async function runBatchInProcess(path: string, date: string, rates: RateProvider = fixedRate) {
+async function runBatchInProcess(path: string, date: string, ratesFor: (db: Db) => RateProvider = () => fixedRate) {
   const db = openDb({ path })
   const source = createSqliteSource({ db, clock: systemClock, path })
-  const batch = createBatchService({ db, source, rates, clock: systemClock, log: silent, timeZone: TIME_ZONE, defaultMarkupRate: '1.3' })
+  const batch = createBatchService({ db, source, rates: ratesFor(db), clock: systemClock, log: silent, timeZone: TIME_ZONE, defaultMarkupRate: '1.3' })
   try {
     return { run: await batch.runDate(date, 'cli'), fingerprint: summaryFingerprint(db, date) }
   } finally {
     await batch.stop(0)
     await source.close()
     db.$client.close()
-  }
-}
-
-/** Same rule as SPEC §5's start-up recovery: a `running` row whose owner (pid@host) is not alive here. */
-function ownerAlive(owner: string | null): boolean {
-  const m = owner ? /^(\d+)@(.+)$/.exec(owner) : null
-  if (!m || m[2] !== hostname()) return true
-  try {
-    process.kill(Number(m[1]), 0)
-    return true
-  } catch {
-    return false
   }
 }
 
@@ -148,46 +138,31 @@ async function killMidBatch(dir: string, shape: Shape) {
   watcher.$client.close()
   say(`killed the batch child ${delayMs} ms after its run #${seen.id} showed running, with the WAL grown to ${walAtKill} bytes (write in progress); run status now ${after.status}, rows written by it ${partial.n}`)
 
-  // Restart: the dead `running` row blocks the date until someone reclaims it. Start-up recovery is
-  // being built on another branch; here the same rule (owner pid dead) is applied with abandonDeadRuns.
+  // Restart: the dead `running` row blocks the date until someone reclaims it. The service's start-up
+  // recovery does that (its owner pid@host is dead); here it runs as a restarted service would run it.
   const db2 = openDb({ path })
-  const abandoned = abandonDeadRuns(db2, ownerAlive, new Date().toISOString())
+  const abandoned = abandonStaleRuns({ db: db2, clock: systemClock, log: silent, batch: { owner: `${process.pid}@${hostname()}`, isInFlight: () => false } })
   db2.$client.close()
   const restarted = await runBatchInProcess(path, DAY)
   const identical = restarted.fingerprint.digest === clean.fingerprint.digest
   record({
     name: 'kill -9 mid-batch, then restart',
-    tried: `SIGKILL of a child batching ${shape.events} events, ${delayMs} ms into run #${seen.id}, once its summary write had grown the WAL past ${WAL_GROWTH_BEFORE_KILL_BYTES / 1024 / 1024} MB; dead run marked abandoned by the chaos script (owner pid dead; start-up recovery is on another branch); rerun in-process`,
+    tried: `SIGKILL of a child batching ${shape.events} events, ${delayMs} ms into run #${seen.id}, once its summary write had grown the WAL past ${WAL_GROWTH_BEFORE_KILL_BYTES / 1024 / 1024} MB; dead run marked abandoned by the service's start-up recovery (abandonStaleRuns: owner pid dead); rerun in-process`,
     held: after.status === 'running' && partial.n === 0 && abandoned.length === 1 && restarted.run.status === 'succeeded' && identical,
     detail: `killed run left ${after.status} with ${partial.n} rows of its own; ${abandoned.length} run(s) abandoned; rerun ${restarted.run.status}; ${restarted.fingerprint.rows} summary rows ${identical ? 'identical to' : 'DIFFERENT from'} a clean run`,
   })
 }
 
 // ── 2. NBP answering 500, garbage, or hanging ─────────────────────────────────────────────────
-/**
- * A minimal NBP client doing real HTTP (the product's NBP client is on another branch): bounded
- * retries with backoff and a per-request timeout; anything but a well-formed answer is "no rate".
- */
-function httpNbpRates(baseUrl: string, options = { attempts: 3, backoffMs: 100, timeoutMs: 1_000 }): RateProvider {
-  return {
-    async resolveUsdPlnRate(usageDate): Promise<RateResolution> {
-      let last = ''
-      for (let attempt = 1; attempt <= options.attempts; attempt++) {
-        try {
-          const res = await fetch(`${baseUrl}/exchangerates/rates/a/usd/2026-11-10/2026-11-19/?format=json`, { signal: AbortSignal.timeout(options.timeoutMs) })
-          if (!res.ok) throw new Error(`HTTP ${res.status}`)
-          const body = (await res.json()) as { rates?: Array<{ no: string; effectiveDate: string; mid: number }> }
-          const rate = body.rates?.at(-1)
-          if (!rate || typeof rate.mid !== 'number') throw new Error('unexpected body')
-          return { ok: true, rate: { usage_date: usageDate, rate: String(rate.mid), effective_date: rate.effectiveDate, table_no: rate.no, source: 'nbp', policy: 'previous-business-day', fetched_at: new Date().toISOString() } }
-        } catch (error) {
-          last = (error as Error).message
-          await new Promise((r) => setTimeout(r, options.backoffMs * 2 ** (attempt - 1)))
-        }
-      }
-      return { ok: false, reason: `NBP unreachable after ${options.attempts} attempts: ${last}` }
-    },
-  }
+/** The service's own NBP client and rate provider against a fake NBP: 2 retries, 1 s per attempt. */
+function productNbpRates(baseUrl: string): (db: Db) => RateProvider {
+  return (db) =>
+    createRateProvider({
+      db,
+      nbp: createNbpClient({ baseUrl, timeoutMs: 1_000, maxRetries: 2, baseDelayMs: 100 }),
+      policy: 'previous-business-day',
+      clock: systemClock,
+    })
 }
 
 async function nbpFailures(dir: string, shape: Shape) {
@@ -212,7 +187,7 @@ async function nbpFailures(dir: string, shape: Shape) {
     insertEventsDirect(db.$client, generateEvents(small, dayWindow(DAY, TIME_ZONE), 'day'), 50_000, NOW_MS)
     db.$client.close()
     const started = Date.now()
-    const { run } = await runBatchInProcess(path, DAY, httpNbpRates(base))
+    const { run } = await runBatchInProcess(path, DAY, productNbpRates(base))
     const check = openDb({ path })
     const r = check.$client
       .prepare('SELECT count(*) AS rows, sum(markup_cost_nano_usd IS NOT NULL AND markup_cost_nano_usd > 0) AS usd, sum(markup_cost_nano_pln IS NULL) AS plnNull FROM client_daily_usage WHERE usage_date = ?')
@@ -221,7 +196,7 @@ async function nbpFailures(dir: string, shape: Shape) {
     const warnings = JSON.parse(run.warnings) as string[]
     record({
       name: `NBP answering ${m === 'error500' ? '500' : m}`,
-      tried: `batch of ${small.events} events with a real-HTTP rate client (inline, 3 attempts, 1 s timeout) against a local fake NBP that ${m === 'error500' ? 'answers 500' : m === 'garbage' ? 'answers 200 with a truncated HTML/JSON body' : 'accepts and never answers'}`,
+      tried: `batch of ${small.events} events with the service's NBP client and rate provider (3 attempts, 1 s each) against a local fake NBP that ${m === 'error500' ? 'answers 500' : m === 'garbage' ? 'answers 200 with a truncated HTML/JSON body' : 'accepts and never answers'}`,
       held: run.status === 'succeeded_with_warnings' && r.rows > 0 && r.usd === r.rows && r.plnNull === r.rows && warnings.length > 0,
       detail: `run ${run.status} in ${Date.now() - started} ms; ${r.rows} client rows, ${r.usd} with USD, ${r.plnNull} with PLN null; warning: ${warnings[0] ?? 'none'}`,
     })

@@ -9,7 +9,7 @@
 import type { Statement } from 'better-sqlite3'
 import type { ClientDailyRow } from './schema.js'
 import type { Db } from './open.js'
-import type { ClientDay } from '../batch/rows.js'
+import type { ClientDay, Pricing, Sums } from '../batch/rows.js'
 import { nanoToSafeNumber } from '../money.js'
 
 type Column = readonly [name: string, type: 'INTEGER' | 'TEXT']
@@ -52,19 +52,7 @@ const CLIENTS: TableSpec = {
 }
 const TABLES = [USERS, MODELS, CLIENTS] as const
 
-type Priced = {
-  total_tokens: number
-  input_tokens: number
-  output_tokens: number
-  total_requests: number
-  raw_cost_nano_usd: bigint
-  markup_cost_nano_usd: bigint
-  markup_cost_nano_pln: bigint | null
-  markup_rate: string
-  exchange_rate_usd_pln: string | null
-  exchange_rate_date: string | null
-  data_source: string
-}
+type Priced = Sums & Pricing
 
 /**
  * A staged row: `keys`, then the priced row's measures in MEASURE_COLUMNS order, money as integers
@@ -241,10 +229,9 @@ function replaceTable(
   return { inserted, updated, deleted }
 }
 
-/** The columns a client's daily read answers with (JSON and CSV). */
-export type DailyRead = Pick<
+/** A summary row's measures and the rates that priced them, as stored. */
+export type MeasureRead = Pick<
   ClientDailyRow,
-  | 'usage_date'
   | 'total_tokens'
   | 'input_tokens'
   | 'output_tokens'
@@ -255,9 +242,10 @@ export type DailyRead = Pick<
   | 'markup_rate'
   | 'exchange_rate_usd_pln'
   | 'exchange_rate_date'
-  | 'primary_model'
-  | 'unique_users'
 >
+
+/** The columns a client's daily read answers with (JSON and CSV). */
+export type DailyRead = MeasureRead & Pick<ClientDailyRow, 'usage_date' | 'primary_model' | 'unique_users'>
 
 const DAILY_READ_COLUMNS: ReadonlyArray<keyof DailyRead> = [
   'usage_date',

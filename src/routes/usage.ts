@@ -2,8 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { addDays, daysBetween, today } from '../clock.js'
 import { createTodayView } from '../batch/today.js'
-import type { ClientDailyRow } from '../db/schema.js'
-import { clientDailyRows, type DailyRead } from '../db/summaries.js'
+import { clientDailyRows, type DailyRead, type MeasureRead } from '../db/summaries.js'
 import {
   addSums,
   clientModelSums,
@@ -42,19 +41,7 @@ export const MAX_READ_RANGE_DAYS = 366
 /** How many models the month summary lists. */
 export const SUMMARY_TOP_MODELS = 5
 
-type MeasureRow = Pick<
-  ClientDailyRow,
-  | 'total_tokens'
-  | 'input_tokens'
-  | 'output_tokens'
-  | 'total_requests'
-  | 'raw_cost_nano_usd'
-  | 'markup_cost_nano_usd'
-  | 'markup_cost_nano_pln'
-  | 'markup_rate'
-  | 'exchange_rate_usd_pln'
-  | 'exchange_rate_date'
->
+type MeasureRow = MeasureRead
 
 export function pricedToJson(row: MeasureRow) {
   return {

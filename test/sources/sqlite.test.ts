@@ -1,59 +1,52 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDb } from '../../src/db/open.js'
 import { dayWindow, fixedClock } from '../../src/clock.js'
 import { buildTestApp, postEvents } from '../helper.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { legacyAsEvents, runSourceContract } from '../helpers/source-contract.js'
+import { legacyAsEvents, runSourceContract, type LegacyPoint } from '../helpers/source-contract.js'
 
-runSourceContract(t, async (t) => {
-  const db = openDb({ path: ':memory:' })
-  const source = createSqliteSource({ db, clock: fixedClock(Date.UTC(2026, 10, 1)) })
+/** An embedded store for the contract: in memory, or a file (as the service runs) read with the given worker threshold. */
+async function embeddedStore(t: Test, file?: { workerMinRecords: number }) {
+  const path = file ? join(t.testdir(), 'usage.db') : ':memory:'
+  const db = openDb({ path })
+  const clock = fixedClock(Date.UTC(2026, 10, 1))
+  const source = file ? createSqliteSource({ db, clock, path, workerMinRecords: file.workerMinRecords }) : createSqliteSource({ db, clock })
   t.teardown(async () => {
     await source.close()
     if (db.$client.open) db.$client.close()
   })
   return {
     source,
-    writeLegacy: async (points) => {
+    writeLegacy: async (points: LegacyPoint[]) => {
       await source.ingest(legacyAsEvents(points))
     },
     breakStore: async () => {
+      await source.close()
       db.$client.close()
+      if (file) rmSync(path)
     },
   }
-})
+}
 
-// A file-backed store, as the service runs: whole days are read client by client in a worker thread.
+runSourceContract(t, (t) => embeddedStore(t))
+
+// A file-backed store, as the service runs: whole days are read client by client.
 // workerMinRecords: 0 sends every day to the worker thread, 1e9 keeps every day on the calling thread.
 const FILE_BACKED = [
   ['file-backed store, days read in a worker', 0],
   ['file-backed store, days read in-thread', 1e9],
 ] as const
-for (const [name, workerMinRecords] of FILE_BACKED) t.test(name, async (t) => {
-  runSourceContract(t, async (t) => {
-    const path = join(t.testdir(), 'usage.db')
-    const db = openDb({ path })
-    const source = createSqliteSource({ db, clock: fixedClock(Date.UTC(2026, 10, 1)), path, workerMinRecords })
-    t.ok(source.aggregateClients, 'offers client-by-client days')
-    t.teardown(async () => {
-      await source.close()
-      if (db.$client.open) db.$client.close()
+for (const [name, workerMinRecords] of FILE_BACKED) {
+  t.test(name, async (t) => {
+    runSourceContract(t, async (t) => {
+      const store = await embeddedStore(t, { workerMinRecords })
+      t.ok(store.source.aggregateClients, 'offers client-by-client days')
+      return store
     })
-    return {
-      source,
-      writeLegacy: async (points) => {
-        await source.ingest(legacyAsEvents(points))
-      },
-      breakStore: async () => {
-        await source.close()
-        db.$client.close()
-        rmSync(path)
-      },
-    }
   })
-})
+}
 
 t.test('two days aggregated at the same time do not share a busy statement', async (t) => {
   const { app, source } = await buildTestApp(t)
@@ -109,4 +102,55 @@ t.test('a day read client by client: leaving early or aborting stops the reader'
     })(),
     /grace period over/,
   )
+})
+
+t.test('a day read in the worker leaves the event loop free; the in-thread read holds it', async (t) => {
+  const path = join(t.testdir(), 'usage.db')
+  const db = openDb({ path })
+  const clock = fixedClock(Date.UTC(2026, 10, 1))
+  const inWorker = createSqliteSource({ db, clock, path, workerMinRecords: 0 })
+  const inThread = createSqliteSource({ db, clock, path, workerMinRecords: 1e9 })
+  t.teardown(async () => {
+    await inWorker.close()
+    await inThread.close()
+    db.$client.close()
+  })
+  const at = Date.parse('2026-11-20T10:00:00Z')
+  await inWorker.ingest(
+    Array.from({ length: 3_000 }, (_, i) => ({
+      request_id: `r${i}`,
+      client_org_id: `client-${i % 30}`,
+      external_user: `u${i % 7}`,
+      model: `m${i % 5}`,
+      input_tokens: 1,
+      output_tokens: 1,
+      total_tokens: 2,
+      cost_nano_usd: 10n,
+      occurred_at_ms: at,
+    })),
+  )
+  const window = dayWindow('2026-11-20', 'Europe/Warsaw')
+  /** Event-loop turns (setImmediate callbacks) that ran before the first client arrived. */
+  async function turnsBeforeFirstClient(source: typeof inWorker): Promise<number> {
+    let turns = 0
+    let reading = true
+    const spin = () => {
+      if (!reading) return
+      turns += 1
+      setImmediate(spin)
+    }
+    setImmediate(spin)
+    const iterator = source.aggregateClients!(window)[Symbol.asyncIterator]()
+    const first = await iterator.next()
+    reading = false
+    t.equal((first.value as { client_org_id: string }).client_org_id, 'client-0')
+    let clients = 1
+    while (!(await iterator.next()).done) clients += 1
+    t.equal(clients, 30, 'every client delivered')
+    return turns
+  }
+  t.ok((await turnsBeforeFirstClient(inWorker)) > 0, 'the service kept running while the worker read the day')
+  // The in-thread walk is synchronous: nothing else runs until the whole day is read. That is why
+  // it only takes small days (fewer than workerMinRecords records).
+  t.equal(await turnsBeforeFirstClient(inThread), 0, 'the in-thread read runs to its end at once')
 })
