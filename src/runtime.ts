@@ -94,7 +94,9 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
 
   let scheduler: Scheduler | undefined
   let stopping = false
-  const recoverStaleRuns = () => abandonStaleRuns({ db, clock, log, batch })
+  // Abandoned runs are counted like closed ones, so an alert on usage_batch_runs_total sees them.
+  const onRunAbandoned = (run: BatchRunRow) => metrics.batchRunFinished(run)
+  const recoverStaleRuns = () => abandonStaleRuns({ db, clock, log, batch, onAbandoned: onRunAbandoned })
 
   return {
     deps: { db, source, rates, clock, batch, metrics },
@@ -122,6 +124,7 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
         timers: options.timers,
         // Retention only removes days a success already covers; alerts look at the tick's outcome.
         afterTick: () => lifecycle.afterTick(),
+        onRunAbandoned,
       })
       app.services.scheduler = scheduler
       scheduler.start()

@@ -10,6 +10,8 @@ import { openDb } from '../../src/db/open.js'
 import { getRun } from '../../src/db/runs.js'
 import type { BatchRunRow } from '../../src/db/schema.js'
 import { createRuntime } from '../../src/runtime.js'
+import { METRIC_NAMES } from '../../src/metrics.js'
+import { parsePrometheusText, sampleValue } from '../ops/prometheus.js'
 import { LOOPBACK_ONLY_ENV, startCli, waitFor } from '../support/children.js'
 import { LARGE_DAY, copyDatabase, insertDay, prepareDatabase, stableSummaries, summaryCount } from '../support/data.js'
 import { cleanRunRows, rowCount } from '../support/reference.js'
@@ -52,6 +54,8 @@ t.test('a run killed with SIGKILL is abandoned on restart and redone to the same
   await runtime.startBackground(app)
   t.equal(getRun(runtime.deps.db, running.id)!.status, 'abandoned', 'the dead process’s run is abandoned at start')
   t.match(getRun(runtime.deps.db, running.id)!.error_message, /stopped before it finished/)
+  const scraped = parsePrometheusText((await app.inject({ url: '/metrics' })).body)
+  t.equal(sampleValue(scraped, METRIC_NAMES.batchRuns, { status: 'abandoned', trigger: 'cli' }), 1, 'the abandoned run is counted in usage_batch_runs_total')
   const redone = await runtime.scheduler()!.catchUpDone()
   t.same(redone.map((r) => [r.processing_date, r.trigger, r.status]), [[day, 'catchup', 'succeeded_with_warnings']])
   t.same(stableSummaries(runtime.deps.db, day), expected, 'the final rows equal a clean run’s rows')
