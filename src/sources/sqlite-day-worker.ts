@@ -21,7 +21,7 @@ export interface DayWorkerData {
 
 export type DayWorkerMessage =
   | { type: 'clients'; clients: Array<{ client_org_id: string; rows: ClientRow[] }> }
-  | { type: 'done'; clients: number; rows: number }
+  | { type: 'done' }
   | { type: 'error'; message: string }
 
 function run(data: DayWorkerData, post: (m: DayWorkerMessage) => void): void {
@@ -47,13 +47,13 @@ function run(data: DayWorkerData, post: (m: DayWorkerMessage) => void): void {
       chunk = []
       chunkRows = 0
     }
-    const done = walkDayByClient(conn, data, (client, rows) => {
+    walkDayByClient(conn, data, (client, rows) => {
       chunk.push({ client_org_id: client, rows })
       chunkRows += rows.length
       if (chunkRows >= data.chunkRows) flush()
     })
     if (chunk.length > 0) flush()
-    post({ type: 'done', ...done })
+    post({ type: 'done' })
   } finally {
     conn.close()
   }

@@ -70,7 +70,8 @@ export async function* readDayInThread(options: ReadDayOptions): AsyncGenerator<
 export async function* readDayInWorker(options: ReadDayOptions): AsyncGenerator<ClientAggregate> {
   options.signal?.throwIfAborted()
   const credits = new SharedArrayBuffer(4)
-  new Int32Array(credits)[0] = CREDITS
+  const counter = new Int32Array(credits)
+  counter[0] = CREDITS
   const data: DayWorkerData = {
     path: options.path,
     startMs: options.startMs,
@@ -115,7 +116,6 @@ export async function* readDayInWorker(options: ReadDayOptions): AsyncGenerator<
       if (message.type === 'done') return
       for (const c of message.clients) yield { client_org_id: c.client_org_id, rows: c.rows.map((r) => toAggregate(c.client_org_id, r)) }
       // The chunk is consumed: the worker may post another.
-      const counter = new Int32Array(credits)
       Atomics.add(counter, 0, 1)
       Atomics.notify(counter, 0)
     }

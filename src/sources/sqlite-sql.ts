@@ -26,7 +26,8 @@ export const FIRST_CLIENT_SQL = 'SELECT MIN(client_org_id) FROM usage_events'
 /** external_user, model, input, output, total tokens, cost (nano-USD), records. */
 export type ClientRow = [string, string, number, number, number, bigint, number]
 
-function safe(n: bigint): number {
+/** An exact SQLite sum (read as bigint) as a number; refuses what a double cannot hold exactly. */
+export function safe(n: bigint): number {
   const v = Number(n)
   if (!Number.isSafeInteger(v)) throw new RangeError(`aggregate exceeds 2^53: ${n}`)
   return v
@@ -42,12 +43,10 @@ export function walkDayByClient(
   conn: Database,
   window: { startMs: number; endMs: number },
   onClient: (clientOrgId: string, rows: ClientRow[]) => void,
-): { clients: number; rows: number } {
+): void {
   const first = conn.prepare(FIRST_CLIENT_SQL).pluck()
   const next = conn.prepare(NEXT_CLIENT_SQL).pluck()
   const sums = conn.prepare(CLIENT_AGGREGATE_SQL).raw(true).safeIntegers(true)
-  let clients = 0
-  let total = 0
   conn.exec('BEGIN')
   try {
     let client = first.get() as string | null
@@ -57,17 +56,12 @@ export function walkDayByClient(
       for (const r of sums.iterate(params) as IterableIterator<[string, string, bigint, bigint, bigint, bigint, bigint]>) {
         rows.push([r[0], r[1], safe(r[2]), safe(r[3]), safe(r[4]), r[5], safe(r[6])])
       }
-      if (rows.length > 0) {
-        clients += 1
-        total += rows.length
-        onClient(client, rows)
-      }
+      if (rows.length > 0) onClient(client, rows)
       client = next.get({ after: client }) as string | null
     }
   } finally {
     conn.exec('COMMIT')
   }
-  return { clients, rows: total }
 }
 
 /** True when the window holds at least `limit` records; reads at most `limit` index entries. */

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import type { Clock } from '../clock.js'
 import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
-import { AGGREGATE_SQL, GROUP_SQL, windowHasAtLeast } from './sqlite-sql.js'
+import { AGGREGATE_SQL, GROUP_SQL, safe, windowHasAtLeast } from './sqlite-sql.js'
 import { readDayInThread, readDayInWorker } from './sqlite-day.js'
 
 export interface SqliteSourceOptions {
@@ -132,10 +132,4 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
       reader?.close()
     },
   }
-}
-
-function safe(n: bigint): number {
-  const v = Number(n)
-  if (!Number.isSafeInteger(v)) throw new RangeError(`aggregate exceeds 2^53: ${n}`)
-  return v
 }
