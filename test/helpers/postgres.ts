@@ -9,6 +9,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { openPostgres } from '../../src/db/postgres/open.js'
 
 export interface PostgresServer {
   /** postgres://postgres@127.0.0.1:<port>/postgres (trust authentication, loopback only). */
@@ -221,4 +222,25 @@ export async function createDatabase(t: TapLike, server: PostgresServer, templat
     await server.admin(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`).catch(() => {})
   })
   return server.urlFor(name)
+}
+
+const migratedTemplates = new WeakMap<PostgresServer, Promise<string>>()
+
+/**
+ * A fresh database with every migration applied, copied from a template migrated once per server:
+ * a migrated database costs what an empty one does.
+ */
+export async function createMigratedDatabase(t: TapLike, server: PostgresServer): Promise<string> {
+  let template = migratedTemplates.get(server)
+  if (!template) {
+    template = (async () => {
+      const name = 'usage_migrated_template'
+      await server.admin(`CREATE DATABASE ${name} TEMPLATE template0`)
+      const db = await openPostgres({ url: server.urlFor(name) })
+      await db.$client.end()
+      return name
+    })()
+    migratedTemplates.set(server, template)
+  }
+  return createDatabase(t, server, await template)
 }
