@@ -7,7 +7,7 @@ import pg from 'pg'
 import { sql } from 'drizzle-orm'
 import { ADVISORY_LOCK_CLASS, ADVISORY_LOCKS } from '../../src/db/postgres/advisory-locks.js'
 import { openPostgres, postgresMigrationsApplied, postgresMigrationsFolder, type PgDb } from '../../src/db/postgres/open.js'
-import { clientDailyUsage, influxdbBatchRuns, usageEvents } from '../../src/db/postgres/schema.js'
+import { clientDailyUsage, clientPricing, influxdbBatchRuns, usageEvents } from '../../src/db/postgres/schema.js'
 import { createDatabase, createMigratedDatabase, postgresUnavailable, sharedPostgres } from '../helpers/postgres.js'
 
 if (postgresUnavailable()) {
@@ -181,6 +181,25 @@ if (postgresUnavailable()) {
       ['a', 'b', 'B'],
       'while the database default sorts otherwise (bytewise: B, a, b)',
     )
+  })
+
+  t.test('a connection lost inside a transaction fails that transaction, not the process', async (t) => {
+    const url = await createMigratedDatabase(t, server)
+    const db = await open(t, url)
+    const database = decodeURIComponent(new URL(url).pathname.slice(1))
+    const price = (from: string) => ({ client_org_id: 'acme', effective_from: from, markup_rate: '1.3', created_at: '2026-11-28T12:00:00.000Z' })
+    await t.rejects(
+      db.transaction(async (tx) => {
+        await tx.insert(clientPricing).values(price('2026-11-01'))
+        await server.admin('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database])
+        // The connection's error arrives while no query is pending: the case that crashed without a listener.
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        await tx.insert(clientPricing).values(price('2026-12-01'))
+      }),
+    )
+    t.strictSame(await db.select().from(clientPricing), [], 'nothing of it was committed')
+    await db.insert(clientPricing).values(price('2026-11-01'))
+    t.equal((await db.select().from(clientPricing)).length, 1, 'the pool carries on with a new connection')
   })
 
   t.test('an unreachable database: a clear error that does not show the password', async (t) => {

@@ -11,27 +11,6 @@ export interface CursorReadOptions {
 const DEFAULT_BATCH_ROWS = 1_000
 
 /**
- * A pooled connection held across awaits. While checked out, a pg client whose connection fails
- * emits 'error', which with no listener would crash the process: the listener keeps the error for
- * `release`, which then discards the connection instead of returning it to the pool.
- */
-export async function checkout(pool: pg.Pool): Promise<{ client: pg.PoolClient; release(): void }> {
-  const client = await pool.connect()
-  let failed: Error | undefined
-  const onError = (error: Error) => {
-    failed = error
-  }
-  client.on('error', onError)
-  return {
-    client,
-    release() {
-      client.removeListener('error', onError)
-      client.release(failed ?? false)
-    },
-  }
-}
-
-/**
  * Yields the rows of `text` (parameters `$1…` from `params`) in batches, never holding more than one.
  * Leaving the loop early, a failed query or an aborted signal ends the transaction and gives the
  * connection back (or discards it when it broke). One statement sees one snapshot, so the rows are
@@ -46,7 +25,9 @@ export async function* readWithCursor<Row extends pg.QueryResultRow>(
   const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS
   if (!Number.isInteger(batchRows) || batchRows < 1) throw new RangeError(`batchRows must be a positive integer: ${batchRows}`)
   options.signal?.throwIfAborted()
-  const { client, release } = await checkout(pool)
+  // A pool from openPostgres: its clients carry an error listener, so a connection lost between
+  // two FETCHes fails the read instead of crashing the process, and release drops the broken client.
+  const client = await pool.connect()
   let open = false
   try {
     await client.query('BEGIN READ ONLY')
@@ -62,6 +43,6 @@ export async function* readWithCursor<Row extends pg.QueryResultRow>(
   } finally {
     // Ending the transaction closes the cursor. On a broken connection this fails too; release discards it.
     if (open) await client.query('ROLLBACK').catch(() => {})
-    release()
+    client.release()
   }
 }

@@ -35,8 +35,11 @@ export function postgresMigrationsFolder(): string {
 
 export async function openPostgres(options: OpenPostgresOptions): Promise<PgDb> {
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? DEFAULT_POOL_SIZE, application_name: APPLICATION_NAME })
-  // Without a listener, an idle connection that the server drops would crash the process; the pool
-  // has already discarded it, and the next query opens a new one.
+  // A pg client emits 'error' when its connection fails, and an 'error' event without a listener
+  // crashes the process. The pool listens on idle clients only; this listener covers checked-out ones
+  // (a transaction or a cursor awaiting between statements), whose pending query fails instead and
+  // which the pool discards on release. Idle ones are discarded too; the next query opens a new one.
+  pool.on('connect', (client) => client.on('error', () => {}))
   pool.on('error', (error) => options.onIdleError?.(error))
   try {
     if (options.migrate !== false) await migrateUnderLock(options.url)
