@@ -116,11 +116,8 @@ export function createLeader(deps: LeaderDeps): Leader {
       if (!held) return lose('the lock check failed or timed out')
     } else {
       try {
-        if (await lock.tryAcquire()) {
-          // stop() may have come while the attempt was in flight: give back what it got.
-          if (stopped) return void (await lock.release())
-          set(true, 'acquired')
-        }
+        // stop() may have come while the attempt was in flight: it releases what this got.
+        if ((await lock.tryAcquire()) && !stopped) set(true, 'acquired')
       } catch (e) {
         log.debug({ err: e }, 'leader lock attempt failed; retrying')
       }

@@ -165,6 +165,25 @@ t.test('stop gives the lock up; the follower takes it; nothing stays armed', asy
   t.strictSame(b.changes, [true, false])
 })
 
+t.test('stop while an attempt is in flight: it does not lead, and the lock it got is given back', async (t) => {
+  const { contender, server } = setup()
+  const a = contender()
+  let open!: () => void
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  const acquire = a.lock.tryAcquire.bind(a.lock)
+  a.lock.tryAcquire = async () => {
+    await gate
+    return acquire()
+  }
+  const starting = a.leader.start()
+  const stopping = a.leader.stop()
+  open()
+  await Promise.all([starting, stopping])
+  t.equal(a.leader.isLeader(), false)
+  t.strictSame(a.changes, [], 'never announced as leader')
+  t.equal(server.holder, undefined, 'the lock is free for others')
+})
+
 t.test('an unsubscribed listener hears nothing; a failing listener breaks nothing', async (t) => {
   const { contender } = setup()
   const a = contender()
