@@ -9,6 +9,8 @@ import * as ajvFormatsModule from 'ajv-formats'
 import { openApiYaml } from '../../scripts/openapi-document.js'
 import { buildTestApp, postEvents, runBatch } from '../helper.js'
 
+const ADMIN_TOKEN = 'openapi-test-admin-0b7e'
+const ACME_TOKEN = 'openapi-test-acme-61fd'
 const YAML_PATH = new URL('../../openapi.yaml', import.meta.url)
 type Operation = {
   security?: Array<Record<string, string[]>>
@@ -66,8 +68,8 @@ t.test('answers of the service conform to the document', async (t) => {
   const spec = parse(readFileSync(YAML_PATH, 'utf8')) as Spec
   const ajv = new Ajv({ strict: false, allErrors: true })
   addFormats(ajv)
-  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: 'adm', API_CLIENT_TOKENS: 'acme=ta' } })
-  const admin = { authorization: 'Bearer adm' }
+  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: ADMIN_TOKEN, API_CLIENT_TOKENS: `acme=${ACME_TOKEN}` } })
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
   await postEvents(
     app,
     ['alice', 'bob'].map((u, i) => ({
@@ -103,8 +105,8 @@ t.test('answers of the service conform to the document', async (t) => {
     { url: '/usage/clients/acme/summary', template: '/usage/clients/{id}/summary' },
     { url: '/usage/clients/nobody/summary?month=2020-01', template: '/usage/clients/{id}/summary' },
     { url: '/usage/clients/acme/today', template: '/usage/clients/{id}/today' },
-    { url: '/usage/clients/acme/daily', template: '/usage/clients/{id}/daily', headers: { authorization: 'Bearer ta' } },
-    { url: '/usage/clients/other/daily', template: '/usage/clients/{id}/daily', headers: { authorization: 'Bearer ta' } },
+    { url: '/usage/clients/acme/daily', template: '/usage/clients/{id}/daily', headers: { authorization: `Bearer ${ACME_TOKEN}` } },
+    { url: '/usage/clients/other/daily', template: '/usage/clients/{id}/daily', headers: { authorization: `Bearer ${ACME_TOKEN}` } },
     { url: '/usage/clients/acme/daily', template: '/usage/clients/{id}/daily', headers: {} },
     { url: '/clients/acme/pricing', template: '/clients/{id}/pricing' },
     { method: 'PUT', url: '/clients/acme/pricing', template: '/clients/{id}/pricing', payload: { markup_rate: 1.2, effective_from: '2026-12-01' } },
@@ -135,7 +137,7 @@ t.test('answers of the service conform to the document', async (t) => {
 })
 
 t.test('Swagger UI at /docs and the document at /docs/json, public', async (t) => {
-  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: 'adm' } })
+  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: ADMIN_TOKEN } })
   const ui = await app.inject({ url: '/docs' })
   t.equal(ui.statusCode, 200)
   t.match(ui.headers['content-type'], /text\/html/)
