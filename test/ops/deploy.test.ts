@@ -315,7 +315,7 @@ t.test('Dockerfile: multi-stage, production dependencies only, non-root, /data, 
   const dockerfile = read('Dockerfile')
   const stages = dockerfile.match(/^FROM\s+\S+/gm) ?? []
   t.ok(stages.length >= 2, 'multi-stage')
-  t.match(dockerfile, /ARG NODE_IMAGE=node:22-bookworm-slim/)
+  t.match(dockerfile, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m, 'Node 24, the LTS line')
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
   t.match(runtime, /^USER node$/m, 'runs as the non-root node user')
   t.notMatch(runtime, /^USER root$/m)
@@ -329,6 +329,20 @@ t.test('Dockerfile: multi-stage, production dependencies only, non-root, /data, 
   t.notMatch(runtime.replace(/^#.*$/gm, ''), /curl|wget/, 'slim images have neither')
   const ignore = read('.dockerignore').split('\n')
   for (const entry of ['node_modules', 'dist', '.git', 'data', '*.db']) t.ok(ignore.includes(entry), `.dockerignore has ${entry}`)
+})
+
+t.test('one Node major everywhere: the image, the README setup, CI; engines admits it', async (t) => {
+  const major = Number(/^ARG NODE_IMAGE=node:(\d+)-/m.exec(read('Dockerfile'))?.[1])
+  t.equal(major, 24)
+  t.match(read('scripts/use-node-24.sh'), new RegExp(`^USAGE_BATCH_NODE_MAJOR=${major}$`, 'm'), 'the README setup installs that major')
+  const ci = read('.ci/run')
+  t.match(ci, /^USAGE_BATCH_EXACT_NODE=1 \. scripts\/use-node-24\.sh$/m, 'CI runs on exactly that major')
+  t.match(ci, new RegExp(`!== "${major}"`), 'and checks it before the install')
+  const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node
+  const floor = /^>=(\d+)\.(\d+)$/.exec(engines)
+  t.ok(floor, `engines is a floor (${engines})`)
+  t.ok(Number(floor![1]) <= major, `engines ${engines} admits Node ${major}`)
+  t.ok(Number(floor![1]) >= 22, 'and not Node 20, which the dependencies refuse')
 })
 
 /** Metric names a PromQL expression reads: identifiers that are not functions, keywords or labels. */
