@@ -10,7 +10,6 @@ import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
-import { nodeHeadersDir } from './node-headers.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const START_TIMEOUT_MS = 30_000
@@ -107,20 +106,15 @@ async function main() {
     const version = execFileSync(node, ['-p', 'process.version'], { encoding: 'utf8' }).trim()
     if (Number(version.slice(1).split('.')[0]) !== major) fail(`expected Node ${major}, got ${version}`)
     step(`runs on Node ${version}, the major the image ships`)
-    // npm and the addon's build run on that node too, against its own headers (no download).
-    const headers = nodeHeadersDir(node)
-    const npmEnv = {
-      ...process.env,
-      PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}`,
-      ...(headers ? { npm_config_nodedir: headers } : {}),
-    }
+    // npm runs on that node too, so the install sees the engine the image has.
+    const npmEnv = { ...process.env, PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` }
 
     // The same files the image's runtime stage copies.
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(dir, file))
     cpSync(join(root, 'dist/src'), join(dir, 'dist/src'), { recursive: true })
     cpSync(join(root, 'drizzle'), join(dir, 'drizzle'), { recursive: true })
 
-    step(`npm ci --omit=dev in ${dir} (compiles better-sqlite3 when no prebuilt binary can be fetched: minutes)`)
+    step(`npm ci --omit=dev in ${dir}`)
     const started = Date.now()
     execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, env: npmEnv, stdio: ['ignore', 'inherit', 'inherit'] })
     step(`production install took ${Math.round((Date.now() - started) / 1000)} s`)

@@ -1,9 +1,9 @@
 # Source this in the checkout before the README's commands when `node -v` is older than v22:
 #   . scripts/use-node-24.sh
 # The service runs on Node 24 (the image's Node, and what CI tests); Node 20 reached its end of
-# life in April 2026 and some dependencies already refuse it. This installs Node 24 from the npm
-# registry into .node/ (once), puts it first on PATH for this shell, and points npm's native builds
-# (better-sqlite3) at that Node's own headers, so nothing but the npm registry is needed. With
+# life in April 2026, and better-sqlite3 13 (the SQLite driver) crashes on it. This installs Node 24
+# from the npm registry into .node/ (once) and puts it first on PATH for this shell; nothing but the
+# npm registry is needed (better-sqlite3 ships its prebuilt binaries in its npm package). With
 # Node 22 or newer already on PATH it changes nothing (USAGE_BATCH_EXACT_NODE=1: unless it is 24,
 # as CI wants, to test exactly what the image ships). Undo: open a new shell.
 USAGE_BATCH_NODE_MAJOR=24
@@ -26,7 +26,5 @@ else
   fi
   PATH="$PWD/.node/node_modules/.bin:$PATH"
   export PATH
-  npm_config_nodedir=$(node scripts/node-headers.mjs)
-  export npm_config_nodedir
-  echo "use-node-24.sh: using node $(node -v) from .node/ (headers for native addons: ${npm_config_nodedir:-none})"
+  echo "use-node-24.sh: using node $(node -v) from .node/"
 fi
