@@ -46,7 +46,7 @@ function complete(command: string): boolean {
 }
 
 /** Commands of a block, each with the answer shown under it. Comments between commands are prose. */
-export function stepsOf(block: string): Step[] {
+function stepsOf(block: string): Step[] {
   const lines = block.replace(/\n$/, '').split('\n')
   const steps: Step[] = []
   let i = 0
