@@ -2,21 +2,22 @@
 # usage-batch: build on a supported LTS, ship production dependencies only, run as a non-root user.
 # The image needs API tokens (a Secret in Kubernetes): with HOST=0.0.0.0 and no token the server
 # refuses to start (SPEC §7), unless AUTH_DISABLED=true is set deliberately.
-# scripts/check-production-install.mjs reproduces the runtime stage without Docker (npm run check:production-install).
-ARG NODE_IMAGE=node:22-bookworm-slim
+# scripts/check-production-install.mjs reproduces the runtime stage without Docker (npm run check:production-install),
+# on this image's Node major (it installs that Node from the npm registry when it runs on another).
+# Node 24 is the Active LTS line (Node 20 reached end of life in April 2026); CI tests on 24 too.
+# Pinning by digest (node:24-bookworm-slim@sha256:…) makes builds reproducible: take the digest from
+# `docker buildx imagetools inspect node:24-bookworm-slim` and renew it with each Node patch release.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# better-sqlite3 compiles its native addon when no prebuilt binary matches the platform.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
-# Dev dependencies go away here, where the build tools still are (the addon stays compiled).
+# better-sqlite3 13 is a Node-API addon whose prebuilt binaries ship inside its npm package
+# (linux x64/arm64, glibc and musl): nothing compiles, so the image needs no compilers.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
@@ -31,7 +32,7 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
-# No curl in slim images: Node 22's fetch does the probe.
+# No curl in slim images: Node's own fetch (global since Node 18) does the probe.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "dist/src/server.js"]

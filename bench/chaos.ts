@@ -206,7 +206,7 @@ async function nbpFailures(dir: string, shape: Shape) {
 }
 
 // ── 3. 2,000 random malformed requests across every route ────────────────────────────────────
-const ADMIN = 'chaos-admin-token'
+const ADMIN = 'chaos-admin-token-3e8f1b'
 
 async function startApp(path: string, env: Record<string, string> = {}): Promise<{ app: App; db: Db; port: number; close: () => Promise<void> }> {
   const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false', ...env })

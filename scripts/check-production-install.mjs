@@ -1,13 +1,15 @@
 // Reproduces what the Docker image does, without a Docker engine: the built package with its
-// production dependencies only, in a fresh folder, started with the image's command and ENV (read
-// from the Dockerfile's last stage), probed like Kubernetes and Docker would, then stopped with SIGTERM.
+// production dependencies only, in a fresh folder, on the Node major of the image (NODE_IMAGE in the
+// Dockerfile; installed from the npm registry when the running Node is another), started with the
+// image's command and ENV (read from the Dockerfile's last stage), probed like Kubernetes and Docker
+// would, then stopped with SIGTERM.
 // Binds to loopback (HOST=127.0.0.1, PORT=0) and keeps its SQLite file in the temp folder.
 // Usage: node scripts/check-production-install.mjs   (npm run check:production-install)
 // Env: KEEP_PRODUCTION_INSTALL=1 keeps the temp folder for inspection.
 import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, dirname, join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
 const START_TIMEOUT_MS = 30_000
@@ -21,6 +23,26 @@ function step(message) {
 
 function fail(message) {
   throw new Error(message)
+}
+
+/** The Node major of the image: `ARG NODE_IMAGE=node:<major>-…`. */
+export function imageNodeMajor(text) {
+  const m = /^ARG NODE_IMAGE=node:(\d+)[-@:]/m.exec(text)
+  if (!m) fail('Dockerfile: no ARG NODE_IMAGE=node:<major>-… line')
+  return Number(m[1])
+}
+
+/**
+ * A node binary of that major: this one when it matches, else node@<major> from the npm registry
+ * (the package `node` ships the official binary and its headers) in `dir`.
+ */
+function nodeOfMajor(major, dir) {
+  if (Number(process.versions.node.split('.')[0]) === major) return process.execPath
+  step(`this is Node ${process.version}; the image runs Node ${major}: installing node@${major} from the npm registry`)
+  execFileSync('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error', `node@${major}`], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  return join(dir, 'node_modules', '.bin', 'node')
 }
 
 /** ENV, CMD and HEALTHCHECK of the Dockerfile's last stage (JSON-array forms only). */
@@ -47,9 +69,9 @@ export function readDockerfile(text) {
   return { env, cmd, healthcheck }
 }
 
-function start(dir, cmd, env) {
+function start(dir, cmd, env, node) {
   const [program, ...args] = cmd
-  const child = spawn(program === 'node' ? process.execPath : program, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(program === 'node' ? node : program, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const output = { text: '' }
   child.stdout.on('data', (chunk) => (output.text += chunk))
   child.stderr.on('data', (chunk) => (output.text += chunk))
@@ -57,34 +79,44 @@ function start(dir, cmd, env) {
   return { child, output, exited }
 }
 
-async function waitFor(predicate, timeoutMs, what) {
+async function waitFor(predicate, timeoutMs, what, output) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = predicate()
     if (value) return value
-    if (Date.now() > deadline) fail(`timed out waiting for ${what}`)
+    if (Date.now() > deadline) fail(`timed out waiting for ${what}${output ? `:\n${output.text}` : ''}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 
 async function main() {
-  const docker = readDockerfile(readFileSync(join(root, 'Dockerfile'), 'utf8'))
-  step(`Dockerfile runtime: CMD ${JSON.stringify(docker.cmd)}, ENV ${JSON.stringify(docker.env)}`)
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+  const docker = readDockerfile(dockerfile)
+  const major = imageNodeMajor(dockerfile)
+  step(`Dockerfile runtime: Node ${major}, CMD ${JSON.stringify(docker.cmd)}, ENV ${JSON.stringify(docker.env)}`)
 
   step('building dist/ if missing or stale')
   execFileSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], { cwd: root, stdio: 'inherit' })
 
   const dir = mkdtempSync(join(tmpdir(), 'usage-batch-prod-'))
+  const nodeDir = mkdtempSync(join(tmpdir(), 'usage-batch-node-'))
   const keep = process.env.KEEP_PRODUCTION_INSTALL === '1'
   try {
+    const node = nodeOfMajor(major, nodeDir)
+    const version = execFileSync(node, ['-p', 'process.version'], { encoding: 'utf8' }).trim()
+    if (Number(version.slice(1).split('.')[0]) !== major) fail(`expected Node ${major}, got ${version}`)
+    step(`runs on Node ${version}, the major the image ships`)
+    // npm runs on that node too, so the install sees the engine the image has.
+    const npmEnv = { ...process.env, PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` }
+
     // The same files the image's runtime stage copies.
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(dir, file))
     cpSync(join(root, 'dist/src'), join(dir, 'dist/src'), { recursive: true })
     cpSync(join(root, 'drizzle'), join(dir, 'drizzle'), { recursive: true })
 
-    step(`npm ci --omit=dev in ${dir} (compiles better-sqlite3 when no prebuilt binary can be fetched: minutes)`)
+    step(`npm ci --omit=dev in ${dir}`)
     const started = Date.now()
-    execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
+    execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, env: npmEnv, stdio: ['ignore', 'inherit', 'inherit'] })
     step(`production install took ${Math.round((Date.now() - started) / 1000)} s`)
     // A dev dependency that is also an optional peer of a production one (the lockfile says
     // devOptional, e.g. @types/better-sqlite3 for drizzle-orm) is installed by design; dev-only ones must not be.
@@ -97,7 +129,7 @@ async function main() {
 
     step('the image refuses to start on 0.0.0.0 without API tokens (SPEC §7)')
     {
-      const refused = start(dir, docker.cmd, { ...baseEnv, HOST: '0.0.0.0', PORT: '0', SQLITE_PATH: join(dir, 'refused/usage.db') })
+      const refused = start(dir, docker.cmd, { ...baseEnv, HOST: '0.0.0.0', PORT: '0', SQLITE_PATH: join(dir, 'refused/usage.db') }, node)
       const timer = setTimeout(() => refused.child.kill('SIGKILL'), START_TIMEOUT_MS)
       const { code } = await refused.exited
       clearTimeout(timer)
@@ -116,7 +148,7 @@ async function main() {
       API_ADMIN_TOKEN: ADMIN_TOKEN,
       INFLUXDB_PASSWORD: INFLUX_PASSWORD,
       BATCH_SCHEDULER_ENABLED: 'false',
-    })
+    }, node)
     try {
       const base = await waitFor(
         () => {
@@ -125,6 +157,7 @@ async function main() {
         },
         START_TIMEOUT_MS,
         'the server to listen',
+        server.output,
       )
       step(`listening at ${base}`)
       const expectStatus = async (path, status, init = {}) => {
@@ -145,7 +178,7 @@ async function main() {
       step("the Dockerfile's HEALTHCHECK command, as Docker would run it")
       const port = new URL(base).port
       const [hcProgram, ...hcArgs] = docker.healthcheck
-      execFileSync(hcProgram === 'node' ? process.execPath : hcProgram, hcArgs, {
+      execFileSync(hcProgram === 'node' ? node : hcProgram, hcArgs, {
         cwd: dir,
         env: { ...baseEnv, PORT: port },
         stdio: 'inherit',
@@ -171,6 +204,7 @@ async function main() {
   } finally {
     if (keep) step(`kept ${dir}`)
     else rmSync(dir, { recursive: true, force: true })
+    rmSync(nodeDir, { recursive: true, force: true })
   }
   step('production install check passed')
 }

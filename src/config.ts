@@ -93,9 +93,34 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-function clientTokenValues(text: unknown): string[] {
-  if (typeof text !== 'string') return []
-  return text.split(',').map((pair) => pair.split('=')[1]?.trim() ?? '')
+/** SPEC §9: a bearer token is at least this long; `openssl rand -hex 32` gives 64 characters. */
+export const MIN_TOKEN_LENGTH = 16
+/** Placeholders a manifest or an example ships with; a token holding one was never replaced. */
+const PLACEHOLDER = /change[-_]?me/i
+const MAKE_A_TOKEN = 'make one with: openssl rand -hex 32'
+
+/** Each configured API token with its variable (and, in API_CLIENT_TOKENS, its client). */
+function apiTokens(env: Record<string, unknown>): Array<{ name: string; client?: string; token: string }> {
+  const found: Array<{ name: string; client?: string; token: string }> = []
+  for (const name of ['API_ADMIN_TOKEN', 'API_READ_TOKEN', 'API_INGEST_TOKEN'] as const) {
+    const value = env[name]
+    if (typeof value === 'string') found.push({ name, token: value })
+  }
+  const clients = env.API_CLIENT_TOKENS
+  if (typeof clients === 'string') {
+    for (const pair of clients.split(',')) {
+      const [client = '', token = ''] = pair.split('=').map((s) => s.trim())
+      found.push({ name: 'API_CLIENT_TOKENS', client, token })
+    }
+  }
+  return found
+}
+
+/** Why a token may not be used, or undefined; never quotes the token. */
+function tokenProblem(token: string): string | undefined {
+  if (PLACEHOLDER.test(token)) return `is a placeholder (it contains "change-me"), not a token: ${MAKE_A_TOKEN}`
+  if (token.length < MIN_TOKEN_LENGTH) return `must be at least ${MIN_TOKEN_LENGTH} characters (value hidden): ${MAKE_A_TOKEN}`
+  return undefined
 }
 
 /** A URL's user:password part never reaches a message. */
@@ -170,11 +195,15 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (!reported.has('INFLUXDB_FIRST_ENABLED') && influxdbFirst && env.INFLUXDB_URL === undefined) {
     problems.push('INFLUXDB_URL: required when INFLUXDB_FIRST_ENABLED=true')
   }
+  // A guessable or placeholder token is worse than none: with it the service listens on every
+  // interface believing it is protected. A refused API_CLIENT_TOKENS is not split into tokens.
+  const tokens = apiTokens(reported.has('API_CLIENT_TOKENS') ? { ...env, API_CLIENT_TOKENS: undefined } : env)
+  for (const { name, client, token } of tokens) {
+    const problem = tokenProblem(token)
+    if (problem) problems.push(`${name}: ${client === undefined ? 'the token' : `the token of client ${JSON.stringify(client)}`} ${problem}`)
+  }
   // One token, one role: a token configured twice would silently get the first role that matches.
-  const tokens = [env.API_ADMIN_TOKEN, env.API_READ_TOKEN, env.API_INGEST_TOKEN, ...clientTokenValues(env.API_CLIENT_TOKENS)].filter(
-    (v): v is string => typeof v === 'string',
-  )
-  if (new Set(tokens).size !== tokens.length) {
+  if (new Set(tokens.map((t) => t.token)).size !== tokens.length) {
     problems.push('API_*_TOKEN(S): the same token is configured for more than one role or client (values hidden)')
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)

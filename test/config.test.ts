@@ -134,9 +134,10 @@ t.test('secret values never appear in the message', async (t) => {
   })
 
   t.test('well-formed secrets load', async (t) => {
-    const config = loadConfig({ API_CLIENT_TOKENS: 'acme=tok1,globex=tok2', API_ADMIN_TOKEN: 'admin-secret' })
-    t.equal(config.API_CLIENT_TOKENS, 'acme=tok1,globex=tok2')
-    t.equal(config.API_ADMIN_TOKEN, 'admin-secret')
+    const clients = 'acme=acme-token-7f3e9a1c,globex=globex-token-0d6b2e84'
+    const config = loadConfig({ API_CLIENT_TOKENS: clients, API_ADMIN_TOKEN: 'admin-secret-51c8e2f7' })
+    t.equal(config.API_CLIENT_TOKENS, clients)
+    t.equal(config.API_ADMIN_TOKEN, 'admin-secret-51c8e2f7')
   })
 })
 
@@ -196,11 +197,60 @@ t.test('NBP timeout and retries have defaults and are validated', async (t) => {
 
 t.test('a token configured for two roles is refused, without echoing it', async (t) => {
   try {
-    loadConfig({ API_ADMIN_TOKEN: 'same-secret', API_CLIENT_TOKENS: 'acme=same-secret' })
+    loadConfig({ API_ADMIN_TOKEN: 'same-secret-4a7c9e0b', API_CLIENT_TOKENS: 'acme=same-secret-4a7c9e0b' })
     t.fail('should refuse')
   } catch (e) {
     t.match((e as Error).message, /more than one role/)
     t.notMatch((e as Error).message, /same-secret/)
   }
-  t.ok(loadConfig({ API_ADMIN_TOKEN: 'a', API_READ_TOKEN: 'b', API_CLIENT_TOKENS: 'x=c,y=d' }))
+  t.ok(
+    loadConfig({
+      API_ADMIN_TOKEN: 'admin-token-a1b2c3d4',
+      API_READ_TOKEN: 'read-token-e5f6a7b8',
+      API_CLIENT_TOKENS: 'x=client-x-token-c9d0,y=client-y-token-e1f2',
+    }),
+  )
+})
+
+t.test('SPEC §9: short and placeholder tokens are refused at start, naming the variable, never the value', async (t) => {
+  const good = 'f3a9c1e07b5d4e2a'
+  t.equal(good.length, 16)
+  t.ok(loadConfig({ API_ADMIN_TOKEN: good }), 'exactly 16 characters is enough')
+  const variables = ['API_ADMIN_TOKEN', 'API_READ_TOKEN', 'API_INGEST_TOKEN'] as const
+  const bad: Array<[string, RegExp]> = [
+    ['f3a9c1e07b5d4e2', /must be at least 16 characters/],
+    ['Q7', /must be at least 16 characters/],
+    ['CHANGE-ME-admin-token', /placeholder/],
+    ['changeme-0123456789abcdef', /placeholder/],
+    ['0123456789-ChangeMe-abcdef', /placeholder/],
+    ['prod-change_me-0123456789', /placeholder/],
+  ]
+  for (const name of variables) {
+    for (const [value, why] of bad) {
+      const message = configErrorOf(t, { [name]: value })
+      t.same(namesIn(message), [name], `${name}=<${value.length} chars> names ${name} only`)
+      t.match(message, why)
+      t.match(message, 'openssl rand -hex 32', 'says how to make a token')
+      t.notMatch(message, value, 'never echoes the value')
+    }
+  }
+
+  t.test('API_CLIENT_TOKENS: each client token, the client named', async (t) => {
+    const message = configErrorOf(t, { API_CLIENT_TOKENS: `acme=${good}0,globex=short-token,initech=CHANGE-ME-client-token` })
+    t.same(namesIn(message), ['API_CLIENT_TOKENS', 'API_CLIENT_TOKENS'])
+    t.match(message, /client "globex" must be at least 16 characters/)
+    t.match(message, /client "initech" is a placeholder/)
+    t.notMatch(message, /acme/, 'a good token is not reported')
+    t.notMatch(message, /short-token|CHANGE-ME-client/)
+  })
+
+  t.test('every bad token at once, beside other errors', async (t) => {
+    const message = configErrorOf(t, { API_ADMIN_TOKEN: 'admin', API_READ_TOKEN: 'CHANGEME', PORT: 'x' })
+    t.same(namesIn(message).sort(), ['API_ADMIN_TOKEN', 'API_READ_TOKEN', 'PORT'])
+  })
+
+  t.test('AUTH_DISABLED does not make a placeholder acceptable', async (t) => {
+    // The tokens would come back into force the day AUTH_DISABLED is removed.
+    t.same(namesIn(configErrorOf(t, { AUTH_DISABLED: 'true', API_ADMIN_TOKEN: 'CHANGE-ME-admin-token' })), ['API_ADMIN_TOKEN'])
+  })
 })

@@ -57,19 +57,26 @@ function decodeCursor(cursor: string): number {
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A request without a body is read as `{}`; the OpenAPI document marks such a body optional. */
+    bodyOptional?: boolean
+  }
+}
+
 export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config, clock, batch, db } = app.services
   const tz = config.BUSINESS_TIMEZONE
 
-  // An empty POST (no body at all) means "yesterday"; give the validator an empty object to check.
   app.addHook('preValidation', async (request) => {
-    if (request.method === 'POST' && request.body === undefined) request.body = {}
+    if (request.routeOptions.config.bodyOptional && request.body === undefined) request.body = {}
   })
 
   app.post(
     '/batch/run',
     {
-      config: { auth: 'admin' },
+      // No body at all means "yesterday": what the scheduler would run next.
+      config: { auth: 'admin', bodyOptional: true },
       schema: {
         tags: ['batch'],
         summary: 'Run the batch for a date or a range',

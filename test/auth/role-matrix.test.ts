@@ -7,11 +7,11 @@ import { loadConfig } from '../../src/config.js'
 import type { App } from '../../src/app.js'
 
 const TOKENS = {
-  admin: 'admin-token-1',
-  read: 'read-token-2',
-  ingest: 'ingest-token-3',
-  clientA: 'acme-token-4',
-  clientB: 'globex-token-5',
+  admin: 'admin-token-1-4f9d2c7a',
+  read: 'read-token-2-8b1e6f30',
+  ingest: 'ingest-token-3-c5a7d912',
+  clientA: 'acme-token-4-27e0b8f4',
+  clientB: 'globex-token-5-9d3c1a6e',
 }
 const ENV = {
   API_ADMIN_TOKEN: TOKENS.admin,
@@ -199,7 +199,7 @@ t.test('no token configured: auth is off, and only loopback may listen', async (
   t.equal(checkExposure(loadConfig(base)), undefined, 'the default HOST is loopback')
   for (const HOST of ['0.0.0.0', '::', '10.0.0.5', 'example.internal']) {
     t.match(checkExposure(loadConfig({ ...base, HOST })), /refusing to listen on .* without API tokens/, `${HOST} refused`)
-    t.equal(checkExposure(loadConfig({ ...base, HOST, API_READ_TOKEN: 'r' })), undefined, `${HOST} with a token`)
+    t.equal(checkExposure(loadConfig({ ...base, HOST, API_READ_TOKEN: 'read-token-6c0f4b2e' })), undefined, `${HOST} with a token`)
     t.equal(checkExposure(loadConfig({ ...base, HOST, AUTH_DISABLED: 'true' })), undefined, `${HOST} with AUTH_DISABLED`)
   }
 })

@@ -13,9 +13,9 @@ const TZ = 'Europe/Warsaw'
 t.test('raw rows by local month, bytes from dbstat, archives and SQLite pages match the database', async (t) => {
   // buildTestApp makes the database in t.testdirName; the archives go beside it.
   const dir = join(t.testdirName, 'archives')
-  const h = await buildTestApp(t, { env: { API_READ_TOKEN: 'reader', API_ADMIN_TOKEN: 'admin', RAW_ARCHIVE_DIR: dir } })
+  const h = await buildTestApp(t, { env: { API_READ_TOKEN: 'storage-reader-token', API_ADMIN_TOKEN: 'storage-admin-token', RAW_ARCHIVE_DIR: dir } })
   t.equal(dirname(h.dbPath), t.testdirName)
-  const auth = { authorization: 'Bearer admin' }
+  const auth = { authorization: 'Bearer storage-admin-token' }
   // 2026-09-30 23:30 Warsaw is still September locally though it is 21:30Z: months are local.
   const lateSeptember = { ...dayEvents('2026-09-30', 1, 'sep')[0]!, timestamp: '2026-09-30T21:30:00Z' }
   await postEvents(h.app, [lateSeptember, ...dayEvents('2026-10-05', 4, 'oct'), ...dayEvents('2026-11-02', 6, 'nov'), ...dayEvents('2026-11-27', 2, 'y')], auth)
@@ -25,7 +25,7 @@ t.test('raw rows by local month, bytes from dbstat, archives and SQLite pages ma
   await runRetention({ db: h.db, dbPath: h.dbPath, clock: h.clock, log: pino({ level: 'silent' }), timeZone: TZ, retentionDays: 30, influxdbFirst: false, archiveDir: dir })
 
   t.equal((await h.app.inject({ url: '/batch/storage' })).statusCode, 401)
-  const res = await h.app.inject({ url: '/batch/storage', headers: { authorization: 'Bearer reader' } })
+  const res = await h.app.inject({ url: '/batch/storage', headers: { authorization: 'Bearer storage-reader-token' } })
   t.equal(res.statusCode, 200, res.body)
   const body = res.json()
 

@@ -6,9 +6,14 @@ import { validate } from '@readme/openapi-parser'
 import { parse } from 'yaml'
 import { Ajv } from 'ajv'
 import * as ajvFormatsModule from 'ajv-formats'
-import { openApiYaml } from '../../scripts/openapi-document.js'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { openApiYaml, YAML_1_1 } from '../../scripts/openapi-document.js'
+import { OPERATION_IDS } from '../../src/plugins/openapi.js'
 import { buildTestApp, postEvents, runBatch } from '../helper.js'
 
+const ADMIN_TOKEN = 'openapi-test-admin-0b7e'
+const ACME_TOKEN = 'openapi-test-acme-61fd'
 const YAML_PATH = new URL('../../openapi.yaml', import.meta.url)
 type Operation = {
   security?: Array<Record<string, string[]>>
@@ -34,18 +39,28 @@ t.test('openapi.yaml is a valid OpenAPI 3 document (independent validator)', asy
   t.equal((await validate(broken)).valid, false)
 })
 
-t.test('security and 401/403 follow the route access', async (t) => {
+t.test('security and 401/403 follow the route access the auth hook enforces', async (t) => {
   const spec = parse(readFileSync(YAML_PATH, 'utf8')) as Spec & { components: { securitySchemes: object } }
   t.ok('bearerAuth' in spec.components.securitySchemes)
+  // What the service does, not what the document says: a request without a token is refused (401)
+  // exactly on the routes that need one. Path parameters get a plausible value; the auth hook runs
+  // before validation, so a body is not needed to see the 401.
+  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: ADMIN_TOKEN } })
   let operations = 0
+  let publicOperations = 0
   for (const [path, methods] of Object.entries(spec.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       operations += 1
       const label = `${method.toUpperCase()} ${path}`
       t.ok(op.responses['500'], `${label} lists 500`)
       if ((op as { requestBody?: unknown }).requestBody) t.ok(op.responses['400'] && op.responses['413'] && op.responses['415'], `${label} lists body errors`)
-      if (path.startsWith('/health') || path === '/metrics') {
-        t.equal(op.security, undefined, `${label} is public`)
+      const url = path.replace('{id}', 'acme').replace('{date}', '2026-11-20')
+      const anonymous = await app.inject({ method: method.toUpperCase() as 'GET', url })
+      t.not(anonymous.statusCode, 404, `${label} is a route of the service`)
+      if (anonymous.statusCode !== 401) {
+        publicOperations += 1
+        t.same(op.security, [], `${label} answers without a token (${anonymous.statusCode}) and says so: security: []`)
+        t.notOk(op.responses['401'], `${label} lists no 401`)
         continue
       }
       t.same(op.security, [{ bearerAuth: [] }], `${label} needs a token`)
@@ -54,9 +69,78 @@ t.test('security and 401/403 follow the route access', async (t) => {
     }
   }
   t.ok(operations >= 15)
+  t.equal(publicOperations, 4, 'the three probes and /metrics are public')
   const daily = spec.paths['/usage/clients/{id}/daily']!.get!
   t.ok(daily.responses['200']!.content!['text/csv'], 'list endpoints document CSV')
   t.ok(daily.responses['400'], 'and their 400')
+})
+
+t.test('every operation has a unique operationId a generated client can use', async (t) => {
+  const spec = parse(readFileSync(YAML_PATH, 'utf8')) as Spec
+  const ids: string[] = []
+  for (const [path, methods] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const id = (op as { operationId?: string }).operationId
+      if (!t.ok(id, `${method.toUpperCase()} ${path} has an operationId (add it to OPERATION_IDS in src/plugins/openapi.ts)`)) continue
+      t.match(id, /^[a-z][a-zA-Z]+$/, `${id}: a camelCase identifier`)
+      ids.push(id!)
+    }
+  }
+  t.ok(ids.length >= 15)
+  t.equal(new Set(ids).size, ids.length, 'no two operations share one')
+  t.same(ids.slice().sort(), Object.values(OPERATION_IDS).slice().sort(), 'every name in OPERATION_IDS belongs to a route')
+  t.equal((spec.paths['/usage/clients/{id}/daily']!.get as { operationId?: string }).operationId, 'getClientDaily')
+  t.equal((spec.paths['/batch/run']!.post as { operationId?: string }).operationId, 'runBatch')
+})
+
+t.test('servers, tags with descriptions, an optional body for POST /batch/run', async (t) => {
+  const spec = parse(readFileSync(YAML_PATH, 'utf8')) as Spec & {
+    servers?: Array<{ url: string; description?: string }>
+    tags?: Array<{ name: string; description?: string }>
+  }
+  t.ok(spec.servers && spec.servers.length > 0, 'servers is not empty')
+  t.equal(spec.servers?.[0]?.url, '/', 'first the service that serves the document (Swagger UI calls it)')
+  for (const server of spec.servers ?? []) t.ok(server.description, `${server.url} is described`)
+
+  const declared = new Map((spec.tags ?? []).map((tag) => [tag.name, tag.description]))
+  const used = new Set<string>()
+  for (const methods of Object.values(spec.paths)) {
+    for (const op of Object.values(methods)) for (const tag of (op as { tags?: string[] }).tags ?? []) used.add(tag)
+  }
+  t.ok(used.size >= 5)
+  for (const tag of used) t.ok(declared.get(tag), `tag ${tag} is declared with a description`)
+  for (const tag of declared.keys()) t.ok(used.has(tag), `declared tag ${tag} is used`)
+
+  const run = spec.paths['/batch/run']!.post as { requestBody?: { required?: boolean } }
+  t.equal(run.requestBody?.required, false, 'no body means yesterday')
+  t.equal((spec.paths['/clients/{id}/pricing']!.put as { requestBody?: { required?: boolean } }).requestBody?.required, true, 'other bodies stay required')
+})
+
+t.test('a YAML 1.1 reader (PyYAML) gets the same values as a YAML 1.2 reader: dates stay strings', async (t) => {
+  const text = readFileSync(YAML_PATH, 'utf8')
+  const asYaml11 = parse(text, YAML_1_1)
+  t.same(asYaml11, parse(text), 'identical under both versions')
+  const found: string[] = []
+  const walk = (value: unknown, path: string): void => {
+    if (value instanceof Date) found.push(path)
+    else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, `${path}/${k}`)
+  }
+  walk(asYaml11, '')
+  t.same(found, [], 'no scalar becomes a date')
+  // The check is not vacuous: the document holds dates, and unquoted they become Date objects.
+  const dates = text.match(/"\d{4}-\d{2}-\d{2}"/g) ?? []
+  t.ok(dates.length >= 20, `${dates.length} quoted dates`)
+  t.type(parse(`d: ${dates[0]!.slice(1, -1)}`, YAML_1_1).d, Date)
+})
+
+t.test('Redocly CLI (recommended rules) finds no error and no warning', async (t) => {
+  const cli = fileURLToPath(new URL('../../node_modules/@redocly/cli/bin/cli.js', import.meta.url))
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  const lint = spawnSync(process.execPath, [cli, 'lint', 'openapi.yaml', '--format=json'], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  t.equal(lint.status, 0, 'exit 0', { stderr: lint.stderr.slice(-2000) })
+  const report = JSON.parse(lint.stdout) as { totals: { errors: number; warnings: number; ignored: number }; problems: unknown[] }
+  t.same(report.problems, [])
+  t.same(report.totals, { errors: 0, warnings: 0, ignored: 4 }, 'only the four probes without a 4xx are ignored (.redocly.lint-ignore.yaml)')
 })
 
 const addFormats = ((ajvFormatsModule as unknown as { default: { default?: unknown } }).default.default ??
@@ -66,8 +150,8 @@ t.test('answers of the service conform to the document', async (t) => {
   const spec = parse(readFileSync(YAML_PATH, 'utf8')) as Spec
   const ajv = new Ajv({ strict: false, allErrors: true })
   addFormats(ajv)
-  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: 'adm', API_CLIENT_TOKENS: 'acme=ta' } })
-  const admin = { authorization: 'Bearer adm' }
+  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: ADMIN_TOKEN, API_CLIENT_TOKENS: `acme=${ACME_TOKEN}` } })
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
   await postEvents(
     app,
     ['alice', 'bob'].map((u, i) => ({
@@ -95,6 +179,7 @@ t.test('answers of the service conform to the document', async (t) => {
     { url: '/batch/status', template: '/batch/status' },
     { method: 'POST', url: '/batch/run', template: '/batch/run', payload: { date: '2026-11-21' } },
     { method: 'POST', url: '/batch/run', template: '/batch/run', payload: { date: '2099-01-01' } },
+    { method: 'POST', url: '/batch/run', template: '/batch/run' },
     { url: '/usage/clients', template: '/usage/clients' },
     { url: '/usage/clients?from=2026-11-30&to=2026-11-01', template: '/usage/clients' },
     { url: '/usage/clients/acme/daily', template: '/usage/clients/{id}/daily' },
@@ -103,8 +188,8 @@ t.test('answers of the service conform to the document', async (t) => {
     { url: '/usage/clients/acme/summary', template: '/usage/clients/{id}/summary' },
     { url: '/usage/clients/nobody/summary?month=2020-01', template: '/usage/clients/{id}/summary' },
     { url: '/usage/clients/acme/today', template: '/usage/clients/{id}/today' },
-    { url: '/usage/clients/acme/daily', template: '/usage/clients/{id}/daily', headers: { authorization: 'Bearer ta' } },
-    { url: '/usage/clients/other/daily', template: '/usage/clients/{id}/daily', headers: { authorization: 'Bearer ta' } },
+    { url: '/usage/clients/acme/daily', template: '/usage/clients/{id}/daily', headers: { authorization: `Bearer ${ACME_TOKEN}` } },
+    { url: '/usage/clients/other/daily', template: '/usage/clients/{id}/daily', headers: { authorization: `Bearer ${ACME_TOKEN}` } },
     { url: '/usage/clients/acme/daily', template: '/usage/clients/{id}/daily', headers: {} },
     { url: '/clients/acme/pricing', template: '/clients/{id}/pricing' },
     { method: 'PUT', url: '/clients/acme/pricing', template: '/clients/{id}/pricing', payload: { markup_rate: 1.2, effective_from: '2026-12-01' } },
@@ -135,7 +220,7 @@ t.test('answers of the service conform to the document', async (t) => {
 })
 
 t.test('Swagger UI at /docs and the document at /docs/json, public', async (t) => {
-  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: 'adm' } })
+  const { app } = await buildTestApp(t, { env: { API_ADMIN_TOKEN: ADMIN_TOKEN } })
   const ui = await app.inject({ url: '/docs' })
   t.equal(ui.statusCode, 200)
   t.match(ui.headers['content-type'], /text\/html/)

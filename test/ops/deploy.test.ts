@@ -1,11 +1,22 @@
-// kubectl and Docker are not available here: the manifests, the Dockerfile and the Grafana
-// dashboard are checked against the app itself — probes hit real routes on the port it listens
-// on, every configured variable is one the app knows, every metric a panel queries is exposed.
+// No cluster and no Docker engine here (kubectl validates only against a live API server): the
+// manifests are checked offline against the Kubernetes API schemas (kubernetes-models), the
+// restricted Pod Security Standard and the app itself — probes hit real routes on the port it
+// listens on, every variable is one the app knows, the placeholder Secret stops the server, the
+// volume is the documented formula over re-measured figures. The Dockerfile and the Grafana
+// dashboard are checked against the app too.
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
-import { EnvSchema, loadConfig } from '../../src/config.js'
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim'
+import { Secret } from 'kubernetes-models/v1/Secret'
+import { Service } from 'kubernetes-models/v1/Service'
+import { measureStorage } from '../../bench/lib/storage.js'
+import { ConfigError, EnvSchema, loadConfig } from '../../src/config.js'
 import { checkExposure } from '../../src/server.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import { buildTestApp, postEvents, runBatch } from '../helper.js'
@@ -28,9 +39,222 @@ function one(docs: Doc[], kind: string): Doc {
   return found[0]
 }
 
-t.test('kubernetes.yaml: one Recreate replica whose probes hit real routes on the listening port', async (t) => {
+const VALIDATORS: Record<string, (doc: Doc) => { validate(): void }> = {
+  Deployment: (d) => new Deployment(d),
+  PersistentVolumeClaim: (d) => new PersistentVolumeClaim(d),
+  Secret: (d) => new Secret(d),
+  Service: (d) => new Service(d),
+}
+
+/** Problems the API server's own schema finds: wrong types, missing required fields, bad enums. */
+function schemaProblems(doc: Doc): string | undefined {
+  const make = VALIDATORS[doc.kind]
+  if (!make) return `no schema for ${doc.kind}`
+  try {
+    make(doc).validate()
+    return undefined
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
+const RESTRICTED_VOLUME_TYPES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret']
+const SAFE_SYSCTLS = [
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+  'net.ipv4.ip_local_reserved_ports',
+  'net.ipv4.tcp_keepalive_time',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_keepalive_intvl',
+  'net.ipv4.tcp_keepalive_probes',
+]
+
+/**
+ * What the "restricted" Pod Security Standard (which includes "baseline") forbids in a pod spec,
+ * control by control as Kubernetes' PodSecurity admission checks them. Empty when it would pass.
+ */
+function restrictedViolations(pod: Doc): string[] {
+  const found: string[] = []
+  const podContext = pod.securityContext ?? {}
+  for (const host of ['hostNetwork', 'hostPID', 'hostIPC']) if (pod[host] === true) found.push(`${host} is true`)
+  if (podContext.windowsOptions?.hostProcess === true) found.push('pod: hostProcess')
+  for (const volume of pod.volumes ?? []) {
+    const type = Object.keys(volume).find((k) => k !== 'name')
+    if (!type || !RESTRICTED_VOLUME_TYPES.includes(type)) found.push(`volume ${volume.name}: type ${type} is not allowed`)
+  }
+  for (const sysctl of podContext.sysctls ?? []) if (!SAFE_SYSCTLS.includes(sysctl.name)) found.push(`sysctl ${sysctl.name}`)
+  const seccompOk = (type: unknown) => type === 'RuntimeDefault' || type === 'Localhost'
+  const containers = [...(pod.initContainers ?? []), ...(pod.containers ?? []), ...(pod.ephemeralContainers ?? [])]
+  if (containers.length === 0) found.push('no containers')
+  for (const c of containers) {
+    const sc = c.securityContext ?? {}
+    const where = `container ${c.name}`
+    if (sc.privileged === true) found.push(`${where}: privileged`)
+    if (sc.windowsOptions?.hostProcess === true) found.push(`${where}: hostProcess`)
+    if (sc.allowPrivilegeEscalation !== false) found.push(`${where}: allowPrivilegeEscalation must be false`)
+    if ((sc.runAsNonRoot ?? podContext.runAsNonRoot) !== true) found.push(`${where}: runAsNonRoot must be true`)
+    if ((sc.runAsUser ?? podContext.runAsUser) === 0) found.push(`${where}: runAsUser 0`)
+    if (!seccompOk((sc.seccompProfile ?? podContext.seccompProfile)?.type)) found.push(`${where}: seccompProfile must be RuntimeDefault or Localhost`)
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) found.push(`${where}: capabilities must drop ALL`)
+    for (const cap of sc.capabilities?.add ?? []) if (cap !== 'NET_BIND_SERVICE') found.push(`${where}: adds capability ${cap}`)
+    if (sc.procMount !== undefined && sc.procMount !== 'Default') found.push(`${where}: procMount ${sc.procMount}`)
+    for (const p of c.ports ?? []) if (p.hostPort) found.push(`${where}: hostPort ${p.hostPort}`)
+    const appArmor = (sc.appArmorProfile ?? podContext.appArmorProfile)?.type
+    if (appArmor === 'Unconfined') found.push(`${where}: AppArmor Unconfined`)
+    const seLinux = sc.seLinuxOptions ?? podContext.seLinuxOptions
+    if (seLinux?.user || seLinux?.role) found.push(`${where}: seLinuxOptions user/role`)
+    if (seLinux?.type && !['container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t'].includes(seLinux.type)) {
+      found.push(`${where}: seLinux type ${seLinux.type}`)
+    }
+  }
+  return found
+}
+
+function podOf(docs: Doc[]): Doc {
+  return one(docs, 'Deployment').spec.template.spec
+}
+
+/** Kubernetes quantity (binary or decimal suffix) → bytes. */
+function quantityBytes(quantity: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity)
+  if (!m) throw new Error(`not a quantity: ${quantity}`)
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2] ?? ''] ?? 1
+  return Number(m[1]) * unit
+}
+
+/** A real-looking token for each API variable of the Secret, as an operator would set them. */
+function realTokens(stringData: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const key of Object.keys(stringData)) {
+    env[key] = key === 'API_CLIENT_TOKENS' ? `acme=${randomBytes(32).toString('hex')}` : randomBytes(32).toString('hex')
+  }
+  return env
+}
+
+t.test('kubernetes.yaml: every object valid against the Kubernetes API schema', async (t) => {
   const docs = manifests()
   t.same(docs.map((d) => d.kind).sort(), ['Deployment', 'PersistentVolumeClaim', 'Secret', 'Service'])
+  for (const d of docs) t.equal(schemaProblems(d), undefined, `${d.kind} ${d.metadata?.name}`)
+  // The validator is not vacuous: types and required fields are checked.
+  const broken = structuredClone(one(docs, 'Deployment'))
+  broken.spec.replicas = 'one'
+  delete broken.spec.template.spec.containers[0].name
+  broken.spec.template.spec.containers[0].livenessProbe.httpGet.port = { name: 'http' }
+  const problems = schemaProblems(broken) ?? ''
+  t.match(problems, /replicas must be integer/)
+  t.match(problems, /containers\/0 must have required property '?name/)
+  t.match(problems, /httpGet\/port/)
+})
+
+t.test('kubernetes.yaml: the pod meets the restricted Pod Security Standard, with no API credentials', async (t) => {
+  const pod = podOf(manifests())
+  t.same(restrictedViolations(pod), [], 'no violation')
+  t.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault')
+  t.equal(pod.automountServiceAccountToken, false, 'the service never calls the Kubernetes API')
+  for (const c of pod.containers) t.equal(c.securityContext.readOnlyRootFilesystem, true, `${c.name}: read-only root filesystem`)
+
+  // The checker is not vacuous: each weakening is caught.
+  const weakenings: Array<[string, (p: Doc) => void, RegExp]> = [
+    ['no seccomp profile', (p) => delete p.securityContext.seccompProfile, /seccompProfile/],
+    ['Unconfined seccomp', (p) => (p.securityContext.seccompProfile = { type: 'Unconfined' }), /seccompProfile/],
+    ['privilege escalation', (p) => (p.containers[0].securityContext.allowPrivilegeEscalation = true), /allowPrivilegeEscalation/],
+    ['root', (p) => (p.containers[0].securityContext.runAsUser = 0), /runAsUser 0/],
+    ['runAsNonRoot unset', (p) => {
+      delete p.securityContext.runAsNonRoot
+      delete p.containers[0].securityContext.runAsNonRoot
+    }, /runAsNonRoot/],
+    ['a capability', (p) => (p.containers[0].securityContext.capabilities.add = ['NET_ADMIN']), /NET_ADMIN/],
+    ['capabilities kept', (p) => (p.containers[0].securityContext.capabilities.drop = []), /drop ALL/],
+    ['hostPath', (p) => p.volumes.push({ name: 'host', hostPath: { path: '/var' } }), /hostPath/],
+    ['hostNetwork', (p) => (p.hostNetwork = true), /hostNetwork/],
+    ['privileged', (p) => (p.containers[0].securityContext.privileged = true), /privileged/],
+    ['hostPort', (p) => (p.containers[0].ports[0].hostPort = 8080), /hostPort/],
+  ]
+  for (const [what, weaken, expected] of weakenings) {
+    const copy = structuredClone(pod)
+    weaken(copy)
+    t.match(restrictedViolations(copy).join('; '), expected, `${what} is a violation`)
+  }
+})
+
+t.test('kubernetes.yaml: the placeholder Secret stops the server at start, naming each token', async (t) => {
+  const docs = manifests()
+  const secret = one(docs, 'Secret')
+  const container = podOf(docs).containers[0]
+  const env: Record<string, string> = Object.fromEntries(container.env.filter((e: Doc) => 'value' in e).map((e: Doc) => [e.name, String(e.value)]))
+  const apiTokens = ['API_ADMIN_TOKEN', 'API_CLIENT_TOKENS', 'API_INGEST_TOKEN', 'API_READ_TOKEN']
+  t.same(Object.keys(secret.stringData).sort(), apiTokens, 'the Secret holds the four API token variables')
+  for (const [key, value] of Object.entries(secret.stringData as Record<string, string>)) {
+    t.throws(() => loadConfig({ ...env, [key]: value }), ConfigError, `${key} as shipped is refused`)
+  }
+  let message = ''
+  try {
+    loadConfig({ ...env, ...secret.stringData })
+  } catch (error) {
+    message = (error as Error).message
+  }
+  for (const key of apiTokens) t.match(message, new RegExp(`^\\s+${key}: .*(placeholder|at least 16)`, 'm'), `${key} is named`)
+
+  // The real process: it exits at once instead of listening (on loopback here, not the pod's 0.0.0.0).
+  const dir = t.testdir({})
+  const started = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, ...env, ...secret.stringData, HOST: '127.0.0.1', PORT: '0', SQLITE_PATH: join(dir, 'usage.db') },
+    encoding: 'utf8',
+    timeout: 30_000,
+  })
+  t.equal(started.status, 1, 'exit 1')
+  const output = started.stdout + started.stderr
+  for (const key of apiTokens) t.match(output, key)
+  t.match(output, 'openssl rand -hex 32', 'says how to make a token')
+  t.notMatch(output, /Server listening/)
+  for (const value of Object.values(secret.stringData as Record<string, string>)) t.notMatch(output, value, 'no placeholder value is echoed')
+})
+
+t.test('kubernetes.yaml: the volume is the documented formula over re-measured bytes per row', async (t) => {
+  const docs = manifests()
+  const pvc = one(docs, 'PersistentVolumeClaim')
+  const figures = Object.fromEntries(
+    String(pvc.metadata.annotations['usage-batch/sizing'])
+      .split(/\s+/)
+      .map((pair) => pair.split('='))
+      .map(([k, v]) => [k, Number(v)]),
+  ) as Record<string, number>
+  const names = ['raw_rows_per_day', 'raw_bytes_per_row', 'raw_retention_days', 'summary_rows_per_day', 'summary_bytes_per_row', 'summary_days', 'headroom']
+  t.same(Object.keys(figures).sort(), names.slice().sort())
+  for (const name of names) t.ok(figures[name]! > 0, `${name} is a positive number`)
+
+  // Today and yesterday wait for their run before retention may delete anything older.
+  const bytes =
+    (figures.raw_rows_per_day! * figures.raw_bytes_per_row! * (figures.raw_retention_days! + 2) +
+      figures.summary_rows_per_day! * figures.summary_bytes_per_row! * figures.summary_days!) *
+    figures.headroom!
+  const requested = quantityBytes(pvc.spec.resources.requests.storage)
+  t.ok(requested >= bytes, `claim ${pvc.spec.resources.requests.storage} holds the formula's ${(bytes / 1e9).toFixed(1)} GB`)
+  t.ok(requested < bytes + 2 ** 30, 'and is that figure rounded up to a whole GiB, not a guess')
+
+  const env: Record<string, string> = Object.fromEntries(podOf(docs).containers[0].env.filter((e: Doc) => 'value' in e).map((e: Doc) => [e.name, String(e.value)]))
+  t.equal(figures.raw_retention_days, loadConfig({ ...env, ...realTokens(one(docs, 'Secret').stringData) }).RAW_RETENTION_DAYS, 'sized for the retention the pod runs with')
+
+  // The documented bytes per row still hold for today's schema and indexes: a small day through
+  // the service's own ingest and batch (npm run bench:storage measures a bigger one).
+  const measured = await measureStorage({ events: 20_000, clients: 40, usersPerClient: 25, seed: 7 })
+  t.equal(measured.raw_rows, 20_000)
+  const within = (value: number, documented: number, tolerance: number) => Math.abs(value - documented) / documented <= tolerance
+  t.ok(within(measured.raw_bytes_per_row, figures.raw_bytes_per_row!, 0.1), `raw: measured ${measured.raw_bytes_per_row} B/row vs documented ${figures.raw_bytes_per_row}`)
+  t.ok(within(measured.summary_bytes_per_row, figures.summary_bytes_per_row!, 0.1), `summaries: measured ${measured.summary_bytes_per_row} B/row vs documented ${figures.summary_bytes_per_row}`)
+
+  const readme = read('README.md')
+  for (const figure of [`${figures.raw_bytes_per_row} bytes`, `${figures.summary_bytes_per_row} bytes`, pvc.spec.resources.requests.storage]) {
+    t.ok(readme.includes(figure), `the README states ${figure}`)
+  }
+})
+
+t.test('kubernetes.yaml: one Recreate replica whose probes hit real routes on the listening port', async (t) => {
+  const docs = manifests()
   for (const d of docs) t.ok(d.apiVersion && d.metadata?.name, `${d.kind} has apiVersion and name`)
 
   const deployment = one(docs, 'Deployment')
@@ -49,7 +273,7 @@ t.test('kubernetes.yaml: one Recreate replica whose probes hit real routes on th
   // The port the service listens on, as the app computes it from this environment.
   const secret = one(docs, 'Secret')
   for (const name of Object.keys(secret.stringData)) t.ok(known.has(name), `secret key ${name} is a configuration variable`)
-  const config = loadConfig({ ...env, ...secret.stringData })
+  const config = loadConfig({ ...env, ...realTokens(secret.stringData) })
   t.equal(config.HOST, '0.0.0.0')
   t.equal(checkExposure(config), undefined, 'with the Secret the server agrees to listen on 0.0.0.0')
   t.equal(config.SQLITE_PATH, '/data/usage.db')
@@ -60,6 +284,7 @@ t.test('kubernetes.yaml: one Recreate replica whose probes hit real routes on th
   const { app } = await buildTestApp(t)
   await runBatch(app, { from: '2026-11-20', to: '2026-11-26' })
   for (const [probe, path] of [
+    ['startupProbe', '/health/live'],
     ['livenessProbe', '/health/live'],
     ['readinessProbe', '/health/ready'],
   ] as const) {
@@ -69,6 +294,9 @@ t.test('kubernetes.yaml: one Recreate replica whose probes hit real routes on th
     t.ok(app.hasRoute({ method: 'GET', url: get.path }), `${get.path} is a route of the app`)
     t.equal((await app.inject({ method: 'GET', url: get.path })).statusCode, 200, `${get.path} answers 200 on a healthy app`)
   }
+  const startup = container.startupProbe
+  t.ok(startup.periodSeconds * startup.failureThreshold >= 120, 'start-up (migrations before listening) may take minutes')
+  t.notOk(container.livenessProbe.initialDelaySeconds, 'liveness needs no delay of its own: the startup probe gates it')
 
   t.same(container.envFrom, [{ secretRef: { name: secret.metadata.name } }], 'tokens and credentials come from the Secret')
   const pvc = one(docs, 'PersistentVolumeClaim')
@@ -87,7 +315,7 @@ t.test('Dockerfile: multi-stage, production dependencies only, non-root, /data, 
   const dockerfile = read('Dockerfile')
   const stages = dockerfile.match(/^FROM\s+\S+/gm) ?? []
   t.ok(stages.length >= 2, 'multi-stage')
-  t.match(dockerfile, /ARG NODE_IMAGE=node:22-bookworm-slim/)
+  t.match(dockerfile, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m, 'Node 24, the LTS line')
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
   t.match(runtime, /^USER node$/m, 'runs as the non-root node user')
   t.notMatch(runtime, /^USER root$/m)
@@ -101,6 +329,20 @@ t.test('Dockerfile: multi-stage, production dependencies only, non-root, /data, 
   t.notMatch(runtime.replace(/^#.*$/gm, ''), /curl|wget/, 'slim images have neither')
   const ignore = read('.dockerignore').split('\n')
   for (const entry of ['node_modules', 'dist', '.git', 'data', '*.db']) t.ok(ignore.includes(entry), `.dockerignore has ${entry}`)
+})
+
+t.test('one Node major everywhere: the image, the README setup, CI; engines admits it', async (t) => {
+  const major = Number(/^ARG NODE_IMAGE=node:(\d+)-/m.exec(read('Dockerfile'))?.[1])
+  t.equal(major, 24)
+  t.match(read('scripts/use-node-24.sh'), new RegExp(`^USAGE_BATCH_NODE_MAJOR=${major}$`, 'm'), 'the README setup installs that major')
+  const ci = read('.ci/run')
+  t.match(ci, /^USAGE_BATCH_EXACT_NODE=1 \. scripts\/use-node-24\.sh$/m, 'CI runs on exactly that major')
+  t.match(ci, new RegExp(`!== "${major}"`), 'and checks it before the install')
+  const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node
+  const floor = /^>=(\d+)\.(\d+)$/.exec(engines)
+  t.ok(floor, `engines is a floor (${engines})`)
+  t.ok(Number(floor![1]) <= major, `engines ${engines} admits Node ${major}`)
+  t.ok(Number(floor![1]) >= 22, 'and not Node 20, which the dependencies refuse')
 })
 
 /** Metric names a PromQL expression reads: identifiers that are not functions, keywords or labels. */

@@ -1,6 +1,7 @@
 // What the Docker image does, without Docker: production-only install of the built package in a
-// temp folder, started with the Dockerfile's CMD and ENV (on loopback), probed, stopped with SIGTERM.
-// Slow (npm ci compiles better-sqlite3 when no prebuilt binary can be fetched): minutes.
+// temp folder, on the image's Node major (installed from the npm registry when the tests run on
+// another), started with the Dockerfile's CMD and ENV (on loopback), probed, stopped with SIGTERM.
+// Slow for a test (a production npm ci, and node@24 from the registry when the suite runs on another Node).
 // SKIP_PRODUCTION_INSTALL=1 skips it for quick local runs; CI never sets it.
 import t from 'tap'
 import { spawn } from 'node:child_process'
@@ -22,6 +23,7 @@ t.test('production install answers the probes like the image would', { skip: pro
   clearTimeout(timer)
   t.equal(code, 0, 'check script exits 0', { output: output.slice(-4000) })
   for (const step of [
+    'the major the image ships',
     'the image refuses to start on 0.0.0.0 without API tokens',
     '/health/live → 200',
     '/health/ready → 200',
