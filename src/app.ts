@@ -7,7 +7,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import * as ajvFormatsModule from 'ajv-formats'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { systemClock, type Clock } from './clock.js'
+import { isValidDate, isValidMonth, systemClock, type Clock } from './clock.js'
 import type { Db } from './db/open.js'
 import { createBatchService, type BatchService } from './batch/service.js'
 import { noRateProvider, type RateProvider } from './rates/types.js'
@@ -76,6 +76,10 @@ const addFormats = ((ajvFormatsModule as unknown as { default: { default?: unkno
 function makeAjv(options: AjvOptions): Ajv {
   const ajv = new Ajv({ removeAdditional: false, useDefaults: true, allErrors: true, strict: false, ...options })
   addFormats(ajv)
+  // Every date of every route goes through the one parser (clock.ts): ajv-formats' `date` admits
+  // years 0000-0099, which the date arithmetic cannot serve.
+  ajv.addFormat('date', { type: 'string', validate: isValidDate })
+  ajv.addFormat('month', { type: 'string', validate: isValidMonth })
   return ajv
 }
 

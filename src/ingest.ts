@@ -1,6 +1,6 @@
 // From a validated request record to a UsageEvent: the rules of SPEC §3 that a JSON schema cannot say.
 import type { Static } from 'typebox'
-import { isValidDate } from './clock.js'
+import { isCalendarDate } from './clock.js'
 import { DecimalError, parseDecimal, toNano } from './money.js'
 import type { UsageEventInput } from './schemas/events.js'
 import type { UsageEvent } from './sources/types.js'
@@ -9,6 +9,13 @@ import type { UsageEvent } from './sources/types.js'
 const MAX_COST_NANO_USD = 1_000_000n * 1_000_000_000n
 /** Events further ahead of the service clock than this are refused: a wrong clock, not usage. */
 const MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
+/**
+ * Events before this instant are refused: no LLM usage is that old, so a 1970 or year-1000 stamp is
+ * a producer's bug (an unset field, seconds read as milliseconds); it would also be a usage date
+ * outside the dates the API accepts (clock.ts MIN_DATE).
+ */
+export const MIN_EVENT_TIME = '2000-01-01T00:00:00Z'
+const MIN_EVENT_MS = Date.parse(MIN_EVENT_TIME)
 
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/
 
@@ -28,16 +35,22 @@ export function parseTimestamp(text: string): number | string {
   }
   const [, date, hh, mm, ss, frac, z, sign, oh, om] = m
   const [h, mi, s] = [Number(hh), Number(mm), Number(ss)]
-  if (!isValidDate(date!) || h > 23 || mi > 59 || s > 59) return 'not a real date and time'
+  const [y, mo, d] = date!.split('-').map(Number) as [number, number, number]
+  if (!isCalendarDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return 'not a real date and time'
   let offsetMin = 0
   if (!z) {
     const [ohn, omn] = [Number(oh), Number(om)]
     if (ohn > 23 || omn > 59) return 'offset out of range'
     offsetMin = (sign === '-' ? -1 : 1) * (ohn * 60 + omn)
   }
-  const [y, mo, d] = date!.split('-').map(Number) as [number, number, number]
   const ms = Number((frac ?? '').padEnd(3, '0').slice(0, 3))
-  return Date.UTC(y, mo - 1, d, h, mi, s, ms) - offsetMin * 60_000
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0–99 as 1900–1999.
+  const instant = new Date(0)
+  instant.setUTCFullYear(y, mo - 1, d)
+  instant.setUTCHours(h, mi, s, ms)
+  const epochMs = instant.getTime() - offsetMin * 60_000
+  if (epochMs < MIN_EVENT_MS) return `before ${MIN_EVENT_TIME}: not usage of this service (an unset or mis-scaled timestamp?)`
+  return epochMs
 }
 
 export function normalizeEvents(

@@ -1,6 +1,7 @@
 // One JSON error shape for every route: {statusCode, error, message, errors?}. 5xx bodies never
 // carry internals; validation errors are listed per field (and per record for list bodies).
 import type { FastifyError, FastifySchemaValidationError } from 'fastify'
+import { DATE_RULE, MONTH_RULE } from '../clock.js'
 import type { ErrorBody } from '../schemas/common.js'
 
 type ItemError = NonNullable<ErrorBody['errors']>[number]
@@ -32,7 +33,13 @@ export function validationItemErrors(validation: FastifySchemaValidationError[],
     const index = path[0] === 'events' && path[1] !== undefined ? Number(path[1]) : undefined
     const field = (index !== undefined ? path.slice(2) : path).concat(named ? [named] : []).join('.') || context || 'body'
     const message =
-      params.additionalProperty !== undefined ? 'is not a known field' : v.keyword === 'anyOf' ? anyOfMessage(field) : (v.message ?? 'invalid')
+      params.additionalProperty !== undefined
+        ? 'is not a known field'
+        : v.keyword === 'anyOf'
+          ? anyOfMessage(field)
+          : v.keyword === 'format'
+            ? formatMessage((v.params as { format?: string }).format, v.message)
+            : (v.message ?? 'invalid')
     const key = `${index ?? ''}|${field}`
     const seen = byField.get(key)
     // The anyOf summary wins over its branches' individual complaints.
@@ -40,6 +47,13 @@ export function validationItemErrors(validation: FastifySchemaValidationError[],
     byField.set(key, { ...(index !== undefined ? { index } : {}), field, message, keyword: v.keyword })
   }
   return [...byField.values()].slice(0, MAX_LISTED_ERRORS).map(({ keyword: _keyword, ...rest }) => rest)
+}
+
+/** Dates and months say their form and the accepted range (clock.ts), whatever the route. */
+function formatMessage(format: string | undefined, fallback: string | undefined): string {
+  if (format === 'date') return `must be ${DATE_RULE}`
+  if (format === 'month') return `must be ${MONTH_RULE}`
+  return fallback ?? 'invalid'
 }
 
 function anyOfMessage(field: string): string {

@@ -1,6 +1,6 @@
 // Which NBP table prices a usage date (SPEC §4), with stored rates reused and nothing invented.
 import type { Logger } from 'pino'
-import { addDays, isValidDate, localDateOf, type Clock } from '../clock.js'
+import { DATE_RULE, addDays, isValidDate, localDateOf, type Clock } from '../clock.js'
 import type { Db } from '../db/open.js'
 import { getStoredUsdPlnRate, saveNbpRate } from '../db/rates.js'
 import { redactText } from '../redact.js'
@@ -112,7 +112,7 @@ export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
 
   return {
     async resolveUsdPlnRate(usageDate) {
-      if (!isValidDate(usageDate)) return { ok: false, reason: `not a usage date (YYYY-MM-DD): ${JSON.stringify(usageDate)}` }
+      if (!isValidDate(usageDate)) return { ok: false, reason: `not a usage date (${DATE_RULE}): ${JSON.stringify(usageDate)}` }
       const stored = getStoredUsdPlnRate(db, usageDate)
       if (stored) return { ok: true, rate: stored }
       let pending = inFlight.get(usageDate)

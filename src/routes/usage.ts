@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { addDays, daysBetween, today } from '../clock.js'
+import { addDays, daysBetween, monthBounds, today } from '../clock.js'
 import { createTodayView } from '../batch/today.js'
 import { clientDailyRows, type DailyRead, type MeasureRead } from '../db/summaries.js'
 import {
@@ -125,15 +125,14 @@ function totalsOfSums(rows: MeasureSums[], days: DayCounts) {
 /** from/to defaults (the current month so far) and limits, in the business time zone. */
 export function resolveRange(query: { from?: string; to?: string }, todayDate: string): { from: string; to: string } {
   const from = query.from ?? (query.to ?? todayDate).slice(0, 8) + '01'
-  const to = query.to ?? (query.from ? minDate(addDays(query.from, MAX_READ_RANGE_DAYS - 1), todayDate) : todayDate)
+  // By day count, not text: the longest range from a far-future `from` ends past 9999-12-31.
+  const to =
+    query.to ??
+    (query.from && daysBetween(query.from, todayDate) > MAX_READ_RANGE_DAYS - 1 ? addDays(query.from, MAX_READ_RANGE_DAYS - 1) : todayDate)
   if (from > to) throw new BadRequestError(`from (${from}) is after to (${to})`)
   const days = daysBetween(from, to) + 1
   if (days > MAX_READ_RANGE_DAYS) throw new BadRequestError(`range of ${days} days exceeds ${MAX_READ_RANGE_DAYS} days`)
   return { from, to }
-}
-
-function minDate(a: string, b: string): string {
-  return a < b ? a : b
 }
 
 /** `?format=csv` wins; otherwise an Accept header naming text/csv (and not JSON first) asks for CSV. */
@@ -215,13 +214,6 @@ function dailyToJson(r: DailyRead) {
     primary_model: r.primary_model,
     unique_users: r.unique_users,
   }
-}
-
-/** The first and the last date of a month (YYYY-MM). */
-function monthRange(month: string): { from: string; to: string } {
-  const [y, m] = month.split('-').map(Number) as [number, number]
-  const nextMonth = m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, '0')}-01`
-  return { from: `${month}-01`, to: addDays(nextMonth, -1) }
 }
 
 const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
@@ -380,7 +372,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const month = request.query.month ?? today(clock, tz).slice(0, 7)
-      const { from, to } = monthRange(month)
+      const { from, to } = monthBounds(month)
       const id = request.params.id
       const rows = clientDailyRows(db, id, from, to)
       const totals = { ...totalsOf(rows), days_with_usage: rows.length }
