@@ -13,6 +13,7 @@ import {
   type DayCounts,
   type MeasureSums,
 } from '../db/summary-reads.js'
+import { preferredMediaType } from '../accept.js'
 import { CSV_CONTENT_TYPE, toCsv, type CsvValue } from '../csv.js'
 import { divRoundHalfEven, nanoToDecimalText, nanoToNumber } from '../money.js'
 import { ErrorResponse } from '../schemas/common.js'
@@ -135,12 +136,16 @@ export function resolveRange(query: { from?: string; to?: string }, todayDate: s
   return { from, to }
 }
 
-/** `?format=csv` wins; otherwise an Accept header naming text/csv (and not JSON first) asks for CSV. */
+const OFFERED_TYPES = ['application/json', 'text/csv'] as const
+
+/**
+ * `?format=csv` wins; otherwise the Accept header decides, q-values included (`text/csv;q=0,
+ * application/json` is JSON). JSON when the header is absent or accepts neither.
+ */
 export function wantsCsv(request: FastifyRequest): boolean {
   const format = (request.query as { format?: 'json' | 'csv' }).format
   if (format) return format === 'csv'
-  const accept = request.headers.accept ?? ''
-  return /\btext\/csv\b/i.test(accept) && !/^\s*application\/json\b/i.test(accept)
+  return preferredMediaType(request.headers.accept, OFFERED_TYPES) === 'text/csv'
 }
 
 function sendCsv(reply: FastifyReply, header: readonly string[], rows: Iterable<readonly CsvValue[]>) {
