@@ -102,6 +102,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
+  // Every body this API takes is JSON. Fastify also parses text/plain by default, which turned a
+  // text body into a 400 about its shape; without that parser it is the 415 it should be.
+  app.removeContentTypeParser('text/plain')
 
   // Bodies are validated strictly (no type coercion: "5" is not a token count); path and query
   // strings are text by nature, so they are coerced to the declared types.

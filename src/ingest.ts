@@ -3,6 +3,7 @@ import type { Static } from 'typebox'
 import { isCalendarDate } from './clock.js'
 import { DecimalError, parseDecimal, toNano } from './money.js'
 import type { UsageEventInput } from './schemas/events.js'
+import { differingFields } from './sources/event-content.js'
 import type { UsageEvent } from './sources/types.js'
 
 /** A cost above this is no single LLM request; it also keeps every sum far below 2^53 nano-units. */
@@ -53,6 +54,24 @@ export function parseTimestamp(text: string): number | string {
   return epochMs
 }
 
+/** With the `u` flag a surrogate pair is one code point, so only a lone surrogate matches. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+
+/**
+ * What is wrong with a string the service would store or match: ill-formed Unicode always; NUL in
+ * an identifier. A lone surrogate (a string cut inside an emoji) has no UTF-8 form: SQLite would keep
+ * bytes that read back as another id, InfluxDB would replace it. Refused, never altered.
+ */
+export function textProblems(value: string, identifier: boolean): string[] {
+  const problems: string[] = []
+  if (LONE_SURROGATE.test(value)) problems.push('holds ill-formed Unicode (a lone UTF-16 surrogate, e.g. a string cut inside an emoji)')
+  if (identifier && value.includes('\u0000')) problems.push('must not contain NUL (U+0000)')
+  return problems
+}
+
+/** Every string a record may hold: each is checked for ill-formed Unicode, the ids also for NUL. */
+const TEXT_FIELDS = ['request_id', 'client_org_id', 'model', 'external_user', 'cost_usd', 'timestamp'] as const
+
 export function normalizeEvents(
   inputs: Static<typeof UsageEventInput>[],
   nowMs: number,
@@ -80,19 +99,56 @@ export function normalizeEvents(
     for (const field of ['request_id', 'client_org_id', 'model'] as const) {
       if (input[field].trim() === '') fail(field, 'must not be blank')
     }
+    for (const field of TEXT_FIELDS) {
+      const value = input[field]
+      if (typeof value !== 'string') continue
+      for (const problem of textProblems(value, field !== 'cost_usd' && field !== 'timestamp')) fail(field, problem)
+    }
+    const summed = input.input_tokens + input.output_tokens
+    if (input.total_tokens !== undefined && input.total_tokens !== summed) {
+      fail('total_tokens', `must equal input_tokens + output_tokens (${summed}) when given, got ${input.total_tokens}`)
+    }
     if (typeof occurred === 'number' && cost !== undefined) {
       events.push({
         request_id: input.request_id,
         client_org_id: input.client_org_id,
         model: input.model,
-        external_user: input.external_user ? input.external_user : 'unknown',
+        // Blank means "no user" as much as absent does: one `unknown` row, not one per spacing.
+        external_user: input.external_user && input.external_user.trim() !== '' ? input.external_user : 'unknown',
         input_tokens: input.input_tokens,
         output_tokens: input.output_tokens,
-        total_tokens: input.total_tokens ?? input.input_tokens + input.output_tokens,
+        total_tokens: summed,
         cost_nano_usd: cost,
         occurred_at_ms: occurred,
       })
     }
   })
   return { events, errors }
+}
+
+/**
+ * Records of one request that share a request_id but differ in content: the producer sent two
+ * different records under one idempotency key, and neither can be the right one. Identical repeats
+ * are fine (a retry inside a batch) and count as duplicates. Each conflicting record is listed.
+ */
+export function inRequestConflicts(events: UsageEvent[]): FieldError[] {
+  const first = new Map<string, number>()
+  const errors: FieldError[] = []
+  const listed = new Set<number>()
+  events.forEach((event, index) => {
+    const earlier = first.get(event.request_id)
+    if (earlier === undefined) {
+      first.set(event.request_id, index)
+      return
+    }
+    const differing = differingFields(events[earlier]!, event)
+    if (differing.length === 0) return
+    const message = `request_id repeats record ${earlier} with different ${differing.join(', ')}`
+    if (!listed.has(earlier)) {
+      listed.add(earlier)
+      errors.push({ index: earlier, field: 'request_id', message: `request_id repeated by record ${index} with different ${differing.join(', ')}` })
+    }
+    errors.push({ index, field: 'request_id', message })
+  })
+  return errors.sort((a, b) => a.index - b.index)
 }

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import createError from '@fastify/error'
-import { normalizeEvents } from '../ingest.js'
-import { validationItemErrors } from '../plugins/errors.js'
+import { inRequestConflicts, normalizeEvents } from '../ingest.js'
+import { MAX_LISTED_ERRORS, validationItemErrors } from '../plugins/errors.js'
+import { conflictError } from '../sources/event-content.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { EVENTS_BODY_LIMIT_BYTES, IngestBody, IngestResponse, MAX_EVENTS_PER_REQUEST } from '../schemas/events.js'
 
@@ -21,14 +22,19 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['usage'],
         summary: 'Ingest raw usage records',
         description:
-          `Up to ${MAX_EVENTS_PER_REQUEST} records. All valid or none stored: a 400 lists every invalid record by index. ` +
-          'Idempotent by request_id: a record already stored counts in `duplicates`, never twice.',
+          `Up to ${MAX_EVENTS_PER_REQUEST} records. All valid or none stored: a 400 lists every invalid record by index and field ` +
+          '(schema errors; naive timestamps or before 2000-01-01T00:00:00Z; ill-formed Unicode in any string; NUL in ids; ' +
+          'total_tokens other than input + output). Idempotent by request_id: a record already stored with the same content ' +
+          '(every stored field after normalisation) counts in `duplicates`, never twice; with other content, or voided, or ' +
+          'repeated in the request with other content, the request is refused with 409 listing the conflicting records. ' +
+          'JSON only: other content types get 415.',
         body: IngestBody,
         response: {
           200: IngestResponse,
           400: ErrorResponse,
           401: ErrorResponse,
           403: ErrorResponse,
+          409: ErrorResponse,
           413: ErrorResponse,
           415: ErrorResponse,
           503: ErrorResponse,
@@ -53,10 +59,13 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw Object.assign(request.validationError, { statusCode: 400 })
       }
       if (errors.length > 0) {
+        // Counted over every error, not the listed ones: 150 invalid records say 150.
         throw Object.assign(new InvalidEventsError(`${new Set(errors.map((e) => e.index)).size} invalid record(s); nothing was stored`), {
-          itemErrors: errors.slice(0, 100),
+          itemErrors: errors.slice(0, MAX_LISTED_ERRORS),
         })
       }
+      const conflicts = inRequestConflicts(events)
+      if (conflicts.length > 0) throw conflictError(conflicts, MAX_LISTED_ERRORS)
       return source.ingest(events)
     },
   )
