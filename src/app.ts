@@ -10,12 +10,13 @@ import type { Config } from './config.js'
 import { isValidDate, isValidMonth, systemClock, type Clock } from './clock.js'
 import type { Db } from './db/open.js'
 import { createBatchService, type BatchService } from './batch/service.js'
+import { createTodayView, type TodayView } from './batch/today.js'
 import { noRateProvider, type RateProvider } from './rates/types.js'
 import type { UsageSource } from './sources/types.js'
 import { registerAuth } from './plugins/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { batchRoutes } from './routes/batch.js'
-import { eventRoutes } from './routes/events.js'
+import { eventRoutes, voidRoutes } from './routes/events.js'
 import { usageRoutes } from './routes/usage.js'
 import { rateRoutes } from './routes/rates.js'
 import { pricingRoutes } from './routes/pricing.js'
@@ -52,6 +53,8 @@ export interface Services {
   metrics: Metrics
   /** Present while the in-process scheduler runs. */
   scheduler?: SchedulerHandle
+  /** Today's live figures (short cache); a void clears it, so no live read counts a voided record. */
+  today: TodayView
 }
 
 export interface SchedulerHandle {
@@ -124,7 +127,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       defaultMarkupRate: config.defaultMarkupRate,
       onRunFinished: (run) => metrics.batchRunFinished(run),
     })
-  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics })
+  const today = createTodayView({ db: deps.db, source: deps.source, clock, timeZone: config.BUSINESS_TIMEZONE, defaultMarkupRate: config.defaultMarkupRate })
+  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics, today })
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
@@ -150,6 +154,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await app.register(metricsRoutes)
   await app.register(batchRoutes)
   await app.register(eventRoutes)
+  await app.register(voidRoutes)
   await app.register(usageRoutes)
   await app.register(rateRoutes)
   await app.register(pricingRoutes)

@@ -180,7 +180,7 @@ async function archiveCommand(args: string[], env: Record<string, string | undef
   try {
     const restored = await runtime.lifecycle.restoreArchive(date)
     io.stdout.write(
-      `restored ${date} from ${restored.file}: ${restored.rows} rows, ${restored.inserted} inserted, ${restored.duplicates} already present\n` +
+      `restored ${date} from ${restored.file}: ${restored.rows} rows, ${restored.inserted} inserted, ${restored.duplicates} already present, ${restored.voided} voided (skipped)\n` +
         `next: usage-batch run --date ${date}\n`,
     )
     return 0

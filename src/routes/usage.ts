@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { addDays, daysBetween, monthBounds, today } from '../clock.js'
-import { createTodayView } from '../batch/today.js'
 import { clientDailyRows, type DailyRead, type MeasureRead } from '../db/summaries.js'
 import {
   addSums,
@@ -227,7 +226,7 @@ const csvDescription = ' Answers CSV (header row, one line per row, exact decima
 export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, clock, config, source } = app.services
   const tz = config.BUSINESS_TIMEZONE
-  const todayView = createTodayView({ db, source, clock, timeZone: tz, defaultMarkupRate: config.defaultMarkupRate })
+  const todayView = app.services.today
 
   app.get(
     '/usage/clients',

@@ -39,6 +39,7 @@ t.test('every route refuses out-of-range dates with 400 naming the form and the 
       { method: 'GET', url: `/batch/runs?from=${q}` },
       { method: 'GET', url: `/batch/runs?to=${q}` },
       { method: 'PUT', url: '/clients/acme/pricing', payload: { markup_rate: '1.2', effective_from: d } },
+      { method: 'GET', url: `/usage/events/voided?from=${q}` },
     )
   }
   for (const month of ['0000-01', '0099-12', '1999-12', '10000-01', '2026-13']) {

@@ -107,7 +107,7 @@ t.test('non-JSON bodies are 415, and store nothing', async (t) => {
   }
   const noType = await app.inject({ method: 'POST', url: '/usage/events', payload: body, headers: { 'content-type': '' } })
   t.equal(noType.statusCode, 415, 'no content type')
-  for (const url of ['/batch/run']) {
+  for (const url of ['/batch/run', '/usage/events/void']) {
     const res = await app.inject({ method: 'POST', url, payload: '{}', headers: { 'content-type': 'text/plain' } })
     t.equal(res.statusCode, 415, url)
   }
