@@ -7,15 +7,16 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import * as ajvFormatsModule from 'ajv-formats'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { systemClock, type Clock } from './clock.js'
+import { isValidDate, isValidMonth, systemClock, type Clock } from './clock.js'
 import type { Db } from './db/open.js'
 import { createBatchService, type BatchService } from './batch/service.js'
+import { createTodayView, type TodayView } from './batch/today.js'
 import { noRateProvider, type RateProvider } from './rates/types.js'
 import type { UsageSource } from './sources/types.js'
 import { registerAuth } from './plugins/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { batchRoutes } from './routes/batch.js'
-import { eventRoutes } from './routes/events.js'
+import { eventRoutes, voidRoutes } from './routes/events.js'
 import { usageRoutes } from './routes/usage.js'
 import { rateRoutes } from './routes/rates.js'
 import { pricingRoutes } from './routes/pricing.js'
@@ -52,6 +53,8 @@ export interface Services {
   metrics: Metrics
   /** Present while the in-process scheduler runs. */
   scheduler?: SchedulerHandle
+  /** Today's live figures (short cache); a void clears it, so no live read counts a voided record. */
+  today: TodayView
 }
 
 export interface SchedulerHandle {
@@ -76,6 +79,10 @@ const addFormats = ((ajvFormatsModule as unknown as { default: { default?: unkno
 function makeAjv(options: AjvOptions): Ajv {
   const ajv = new Ajv({ removeAdditional: false, useDefaults: true, allErrors: true, strict: false, ...options })
   addFormats(ajv)
+  // Every date of every route goes through the one parser (clock.ts): ajv-formats' `date` admits
+  // years 0000-0099, which the date arithmetic cannot serve.
+  ajv.addFormat('date', { type: 'string', validate: isValidDate })
+  ajv.addFormat('month', { type: 'string', validate: isValidMonth })
   return ajv
 }
 
@@ -98,6 +105,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
+  // Every body this API takes is JSON. Fastify also parses text/plain by default, which turned a
+  // text body into a 400 about its shape; without that parser it is the 415 it should be.
+  app.removeContentTypeParser('text/plain')
 
   // Bodies are validated strictly (no type coercion: "5" is not a token count); path and query
   // strings are text by nature, so they are coerced to the declared types.
@@ -117,7 +127,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       defaultMarkupRate: config.defaultMarkupRate,
       onRunFinished: (run) => metrics.batchRunFinished(run),
     })
-  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics })
+  const today = createTodayView({ db: deps.db, source: deps.source, clock, timeZone: config.BUSINESS_TIMEZONE, defaultMarkupRate: config.defaultMarkupRate })
+  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics, today })
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
@@ -143,6 +154,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await app.register(metricsRoutes)
   await app.register(batchRoutes)
   await app.register(eventRoutes)
+  await app.register(voidRoutes)
   await app.register(usageRoutes)
   await app.register(rateRoutes)
   await app.register(pricingRoutes)

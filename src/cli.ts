@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { Writable } from 'node:stream'
-import { daysBetween, isValidDate, yesterday, systemClock, type Clock } from './clock.js'
+import { DATE_RULE, daysBetween, isValidDate, yesterday, systemClock, type Clock } from './clock.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDb } from './db/open.js'
 import { lastSuccessDate, listRuns, runningRuns } from './db/runs.js'
@@ -111,7 +111,7 @@ function parse(args: string[]) {
 }
 
 function checkDate(name: string, value: string): string {
-  if (!isValidDate(value)) throw new UsageError(`--${name} must be a date YYYY-MM-DD (got ${JSON.stringify(value)})`)
+  if (!isValidDate(value)) throw new UsageError(`--${name} must be ${DATE_RULE} (got ${JSON.stringify(value)})`)
   return value
 }
 
@@ -180,7 +180,7 @@ async function archiveCommand(args: string[], env: Record<string, string | undef
   try {
     const restored = await runtime.lifecycle.restoreArchive(date)
     io.stdout.write(
-      `restored ${date} from ${restored.file}: ${restored.rows} rows, ${restored.inserted} inserted, ${restored.duplicates} already present\n` +
+      `restored ${date} from ${restored.file}: ${restored.rows} rows, ${restored.inserted} inserted, ${restored.duplicates} already present, ${restored.voided} voided (skipped)\n` +
         `next: usage-batch run --date ${date}\n`,
     )
     return 0

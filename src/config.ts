@@ -5,6 +5,7 @@ import { Value } from 'typebox/value'
 import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
 import { cronProblem } from './scheduler/cron.js'
+import { redactText } from './redact.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
 
@@ -123,11 +124,6 @@ function tokenProblem(token: string): string | undefined {
   return undefined
 }
 
-/** A URL's user:password part never reaches a message. */
-function withoutUserinfo(value: string | undefined): string | undefined {
-  return value?.replace(/\/\/[^/@\s]*@/, '//[redacted]@')
-}
-
 /** Strict text → value: "1.5" is no integer and "yes" no boolean; the schema then says why. */
 function fromEnvText(text: string, type: string | undefined): unknown {
   if (type === 'integer') return /^-?\d+$/.test(text.trim()) ? Number(text) : text
@@ -166,7 +162,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     if (reported.has(name)) continue
     reported.add(name)
     // Secrets are named, never echoed: this message goes to the log.
-    const got = SECRET_NAME.test(name) ? 'value hidden' : `got ${JSON.stringify(withoutUserinfo(source[name]))}`
+    const got = SECRET_NAME.test(name) ? 'value hidden' : `got ${JSON.stringify(source[name] === undefined ? undefined : redactText(source[name]))}`
     problems.push(`${name}: ${expectation(name, error.message)} (${got})`)
   }
   // No early throw: the checks below run too, so one message names every bad variable. Each

@@ -4,9 +4,22 @@
 
 export type CsvValue = string | number | bigint | null
 
+/**
+ * A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"); client
+ * ids, users and model names come from producers and client tokens, so they are never trusted.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/
+/** Decimal text as the service writes numbers (money, rates): a number to a spreadsheet, no formula. */
+const DECIMAL_TEXT = /^-?\d+(\.\d+)?$/
+
+/**
+ * One field. A text cell that a spreadsheet would evaluate gets a leading `'` (shown as text,
+ * not run); numbers, and decimal text such as "-0.5", are written as they are.
+ */
 export function csvField(value: CsvValue): string {
   if (value === null) return ''
-  const text = String(value)
+  let text = String(value)
+  if (typeof value === 'string' && FORMULA_START.test(text) && !DECIMAL_TEXT.test(text)) text = `'${text}`
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 

@@ -1,6 +1,7 @@
 // pino, JSON by default, pretty only when a person watches a terminal. Secrets never reach a line.
 import pino, { type Logger } from 'pino'
 import { SECRET_NAME } from './config.js'
+import { redactDeep, redactText, redactUrl } from './redact.js'
 
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -23,6 +24,15 @@ export function createLogger(options: { level: string; pretty?: boolean; destina
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { service: 'usage-batch' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // Paths above hide secrets by name; these hide credentials quoted inside text: an error whose
+    // message or cause names a URL with user:password@ (undici does), a reason string, the message.
+    serializers: { err: serializeError },
+    formatters: { log: (object) => redactDeep(object) },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>)
+      },
+    },
   }
   if (options.destination) return pino(base, options.destination)
   if (options.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } })
@@ -38,20 +48,16 @@ export function configForLog(config: Record<string, unknown>): Record<string, un
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(config)) {
     if (SECRET_NAME.test(key)) out[key] = value === undefined ? undefined : '[redacted]'
-    else if (typeof value === 'string' && /^https?:\/\//.test(value)) out[key] = withoutCredentials(value)
+    else if (typeof value === 'string' && /^https?:\/\//.test(value)) out[key] = redactUrl(value)
     else out[key] = value
   }
   return out
 }
 
-function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (!parsed.username && !parsed.password) return url
-    parsed.username = ''
-    parsed.password = ''
-    return parsed.toString()
-  } catch {
-    return '[unparsable url]'
-  }
+/** pino's error serializer (message and stack with their causes), every string redacted. */
+function serializeError(err: unknown): unknown {
+  const serialized = pino.stdSerializers.err(err as Error) as unknown
+  if (serialized === null || typeof serialized !== 'object') return redactDeep(serialized)
+  // The serializer's result keeps the raw error on its prototype; only its own fields are written.
+  return redactDeep({ ...(serialized as Record<string, unknown>) })
 }

@@ -2,6 +2,7 @@
 // exponential backoff. Never throws: a failed delivery is logged and reported through a callback.
 import type { Logger } from 'pino'
 import type { AlertKind } from '../db/schema.js'
+import { redactText } from '../redact.js'
 
 export interface Alert {
   kind: AlertKind
@@ -76,7 +77,8 @@ export async function deliverAlert(options: DeliveryOptions, alert: Alert): Prom
       error = `HTTP ${res.status}`
       retryable = res.status === 429 || res.status >= 500
     } catch (e) {
-      error = (e as Error).message
+      // A fetch error may quote the URL, which is a secret as a whole (a Slack webhook's path is its credential).
+      error = redactText((e as Error).message.replaceAll(options.url, '[ALERT_WEBHOOK_URL]'))
     }
     // The URL is a secret (a Slack webhook is a bearer credential): never log it.
     options.log.warn({ kind: alert.kind, day: alert.date, attempt, error }, 'alert delivery attempt failed')

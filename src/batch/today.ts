@@ -48,6 +48,11 @@ export function createTodayView(deps: TodayDeps) {
   }
 
   return {
+    /** Forgets every cached figure: the raw records changed other than by arrival (a void). */
+    clear(): void {
+      cache.clear()
+    },
+
     async forClient(clientOrgId: string): Promise<LiveToday> {
       const nowMs = deps.clock.now()
       const date = today(deps.clock, deps.timeZone)

@@ -1,7 +1,7 @@
 // Stored USD/PLN rates per usage date (SPEC §4, §6 daily_exchange_rates). A manual rate always wins:
 // NBP writes are conditional on the stored row not being manual, enforced in the same statement.
 import { and, asc, eq, gte, lte, sql } from 'drizzle-orm'
-import { isValidDate } from '../clock.js'
+import { DATE_RULE, isValidDate } from '../clock.js'
 import { formatDecimal, parseDecimal } from '../money.js'
 import type { RatePolicy, UsdPlnRate } from '../rates/types.js'
 import type { Db } from './open.js'
@@ -57,7 +57,7 @@ function positiveRateText(rate: string | number): string {
 }
 
 function requireDate(name: string, value: string): void {
-  if (!isValidDate(value)) throw new RangeError(`${name} must be a date YYYY-MM-DD (got ${JSON.stringify(value)})`)
+  if (!isValidDate(value)) throw new RangeError(`${name} must be ${DATE_RULE} (got ${JSON.stringify(value)})`)
 }
 
 /**

@@ -4,6 +4,7 @@ import { and, desc, eq, gt, gte, inArray, lt, lte, ne, sql, type SQL } from 'dri
 import type { Db } from './open.js'
 import { influxdbBatchRuns, type BatchRunRow, type RunStatus, type RunTrigger } from './schema.js'
 import type { DataSource } from '../sources/types.js'
+import { redactText } from '../redact.js'
 
 export interface ClaimResult {
   run: BatchRunRow
@@ -58,15 +59,19 @@ export interface RunOutcome {
   client_errors?: Array<{ client_org_id: string; error: string }>
 }
 
-/** Closes a running run; returns the closed row. Does nothing to a run no longer running. */
+/**
+ * Closes a running run; returns the closed row. Does nothing to a run no longer running. Messages
+ * are stored redacted: the ledger is served by /batch/runs, and errors quote URLs (SPEC §8).
+ */
 export function finishRun(db: Db, id: number, outcome: RunOutcome): BatchRunRow {
-  const { warnings, client_errors, ...rest } = outcome
+  const { warnings, client_errors, error_message, ...rest } = outcome
   const updated = db
     .update(influxdbBatchRuns)
     .set({
       ...rest,
-      ...(warnings ? { warnings: JSON.stringify(warnings) } : {}),
-      ...(client_errors ? { client_errors: JSON.stringify(client_errors) } : {}),
+      ...(error_message !== undefined ? { error_message: error_message === null ? null : redactText(error_message) } : {}),
+      ...(warnings ? { warnings: JSON.stringify(warnings.map(redactText)) } : {}),
+      ...(client_errors ? { client_errors: JSON.stringify(client_errors.map((e) => ({ ...e, error: redactText(e.error) }))) } : {}),
     })
     .where(and(eq(influxdbBatchRuns.id, id), eq(influxdbBatchRuns.status, 'running')))
     .returning()

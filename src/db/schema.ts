@@ -25,6 +25,32 @@ export const usageEvents = sqliteTable(
   ],
 )
 
+/**
+ * Raw records voided by an admin (SPEC §9): the whole original record, why, and when. A voided
+ * record is no longer in usage_events, so no batch and no live read counts it; its request_id stays
+ * here for ever, so it can neither be ingested again nor come back with an archive restore.
+ */
+export const usageEventVoids = sqliteTable(
+  'usage_event_voids',
+  {
+    request_id: text('request_id').primaryKey(),
+    client_org_id: text('client_org_id').notNull(),
+    model: text('model').notNull(),
+    external_user: text('external_user').notNull(),
+    input_tokens: integer('input_tokens').notNull(),
+    output_tokens: integer('output_tokens').notNull(),
+    total_tokens: integer('total_tokens').notNull(),
+    cost_nano_usd: integer('cost_nano_usd').notNull(),
+    /** The original record's instant and arrival, UTC epoch ms. */
+    occurred_at: integer('occurred_at').notNull(),
+    received_at: integer('received_at').notNull(),
+    reason: text('reason').notNull(),
+    /** When it was voided, UTC epoch ms. */
+    voided_at: integer('voided_at').notNull(),
+  },
+  (t) => [index('usage_event_voids_occurred_at_idx').on(t.occurred_at)],
+)
+
 /** Measures shared by the three summary tables. */
 function measures() {
   return {
@@ -202,6 +228,7 @@ export const alertsSent = sqliteTable(
 )
 
 export type UsageEventRow = typeof usageEvents.$inferSelect
+export type UsageEventVoidRow = typeof usageEventVoids.$inferSelect
 export type ClientDailyRow = typeof clientDailyUsage.$inferSelect
 export type ClientUserDailyRow = typeof clientUserDailyUsage.$inferSelect
 export type ClientModelDailyRow = typeof clientModelDailyUsage.$inferSelect

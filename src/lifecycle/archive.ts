@@ -147,9 +147,15 @@ export function compareKeys(a: string, b: string): number {
  * Compares an existing archive with the day's rows in the database by a merge over both sorted
  * sequences, without holding either in memory. `onlyInDb` rows would be lost if the database rows
  * were deleted on the strength of this archive; `onlyInFile` rows would be lost if the archive
- * were rewritten from the database.
+ * were rewritten from the database. Rows of voided records (`isVoided`) are meant to be gone from
+ * the database: they are neither lost nor missing.
  */
-export async function compareArchiveWithDb(conn: Database.Database, path: string, day: DaySelection): Promise<{ onlyInDb: number; onlyInFile: number }> {
+export async function compareArchiveWithDb(
+  conn: Database.Database,
+  path: string,
+  day: DaySelection,
+  isVoided: (requestId: string) => boolean = () => false,
+): Promise<{ onlyInDb: number; onlyInFile: number }> {
   const db = dayRows(conn, day)
   let dbNext = db.next()
   let onlyInDb = 0
@@ -160,7 +166,7 @@ export async function compareArchiveWithDb(conn: Database.Database, path: string
       dbNext = db.next()
     }
     if (!dbNext.done && dbNext.value.request_id === fileRow.request_id) dbNext = db.next()
-    else onlyInFile += 1
+    else if (!isVoided(fileRow.request_id)) onlyInFile += 1
   }
   while (!dbNext.done) {
     onlyInDb += 1
@@ -182,6 +188,8 @@ export interface RestoreResult {
   file: string
   rows: number
   inserted: number
+  /** Rows of records voided since the archive was written: not loaded. */
+  voided: number
   /** Rows already present (a second restore, or rows never deleted). */
   duplicates: number
 }
@@ -215,16 +223,23 @@ export async function restoreArchive(deps: RestoreDeps, date: string): Promise<R
     throw new ArchiveError(`archive ${path} holds ${facts.rows} rows, ${record.row_count} recorded`)
   }
 
+  // A record voided after the day was archived stays voided: its row in the file is skipped.
   const insert = deps.db.$client.prepare(
-    `INSERT INTO usage_events (${COLUMNS}) VALUES (${ARCHIVE_FIELDS.map((f) => '@' + f).join(', ')})
+    `INSERT INTO usage_events (${COLUMNS}) SELECT ${ARCHIVE_FIELDS.map((f) => '@' + f).join(', ')}
+     WHERE NOT EXISTS (SELECT 1 FROM usage_event_voids WHERE request_id = @request_id)
      ON CONFLICT (request_id) DO NOTHING`,
   )
+  const isVoided = deps.db.$client.prepare('SELECT EXISTS (SELECT 1 FROM usage_event_voids WHERE request_id = ?)').pluck()
   const insertChunk = deps.db.$client.transaction((rows: ArchiveLine[]) => {
     let inserted = 0
-    for (const row of rows) inserted += insert.run(row).changes
+    for (const row of rows) {
+      if (insert.run(row).changes === 1) inserted += 1
+      else if (isVoided.get(row.request_id) === 1) voided += 1
+    }
     return inserted
   })
   let rows = 0
+  let voided = 0
   let inserted = 0
   let chunk: ArchiveLine[] = []
   for await (const row of readArchiveLines(path)) {
@@ -237,6 +252,6 @@ export async function restoreArchive(deps: RestoreDeps, date: string): Promise<R
   }
   if (chunk.length > 0) inserted += insertChunk(chunk)
   markRestored(deps.db, date, new Date(deps.clock.now()).toISOString())
-  deps.log?.info({ day: date, file: path, rows, inserted }, 'raw archive restored')
-  return { date, file: path, rows, inserted, duplicates: rows - inserted }
+  deps.log?.info({ day: date, file: path, rows, inserted, voided }, 'raw archive restored')
+  return { date, file: path, rows, inserted, voided, duplicates: rows - inserted - voided }
 }

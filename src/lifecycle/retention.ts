@@ -90,11 +90,20 @@ export interface DayEligibility {
   eligible: boolean
 }
 
-/** Whether a day's raw rows are all summarised by a successful run that started after the last of them arrived. */
+/**
+ * Whether a day's raw rows are all summarised by a successful run that started after the last of
+ * them arrived, and after the last void of one of its records.
+ */
 export function dayEligibility(db: Db, date: string, startMs: number, endMs: number): DayEligibility {
   const stats = db.$client
     .prepare('SELECT count(*) AS n, max(received_at) AS maxReceived FROM usage_events WHERE occurred_at >= ? AND occurred_at < ?')
     .get(startMs, endMs) as { n: number; maxReceived: number | null }
+  // A void changes the day as much as an arrival does: the day's summaries must have been rerun since.
+  const lastVoid = db.$client
+    .prepare('SELECT max(voided_at) FROM usage_event_voids WHERE occurred_at >= ? AND occurred_at < ?')
+    .pluck()
+    .get(startMs, endMs) as number | null
+  const lastChange = stats.maxReceived === null ? null : Math.max(stats.maxReceived, lastVoid ?? stats.maxReceived)
   const runs = db.$client
     .prepare(`SELECT started_at FROM influxdb_batch_runs WHERE processing_date = ? AND status IN ${SUCCESS}`)
     .pluck()
@@ -102,7 +111,7 @@ export function dayEligibility(db: Db, date: string, startMs: number, endMs: num
   // Compared as instants, not as text, so a differently formatted timestamp cannot mislead.
   const started = runs.map((s) => Date.parse(s)).filter((n) => Number.isFinite(n))
   const lastSuccessStartedAt = started.length > 0 ? Math.max(...started) : null
-  const eligible = stats.maxReceived !== null && lastSuccessStartedAt !== null && lastSuccessStartedAt > stats.maxReceived
+  const eligible = lastChange !== null && lastSuccessStartedAt !== null && lastSuccessStartedAt > lastChange
   return { rows: stats.n, maxReceivedAt: stats.maxReceived, lastSuccessStartedAt, eligible }
 }
 
@@ -215,7 +224,14 @@ async function archiveDay(
   const recorded = getArchive(deps.db, day.date)?.file_name
   const existing = recorded ?? (existsSync(join(dir, archiveFileName(day.date))) ? archiveFileName(day.date) : undefined)
   if (existing) {
-    const diff = await compareArchiveWithDb(conn, join(dir, existing), day).catch((e: unknown) => {
+    // Read before the comparison, which keeps a statement of `conn` open; voids of a day are few.
+    const voided = new Set(
+      deps.db.$client
+        .prepare('SELECT request_id FROM usage_event_voids WHERE occurred_at >= ? AND occurred_at < ?')
+        .pluck()
+        .all(day.startMs, day.endMs) as string[],
+    )
+    const diff = await compareArchiveWithDb(conn, join(dir, existing), day, (id) => voided.has(id)).catch((e: unknown) => {
       deps.log.warn({ day: day.date, err: e }, 'existing raw archive unreadable; writing it again')
       return { onlyInDb: covered, onlyInFile: 0 }
     })

@@ -1,6 +1,7 @@
 // One JSON error shape for every route: {statusCode, error, message, errors?}. 5xx bodies never
 // carry internals; validation errors are listed per field (and per record for list bodies).
 import type { FastifyError, FastifySchemaValidationError } from 'fastify'
+import { DATE_RULE, MONTH_RULE } from '../clock.js'
 import type { ErrorBody } from '../schemas/common.js'
 
 type ItemError = NonNullable<ErrorBody['errors']>[number]
@@ -17,7 +18,8 @@ const STATUS_NAMES: Record<number, string> = {
   503: 'Service Unavailable',
 }
 
-const MAX_LISTED_ERRORS = 100
+/** A body lists at most this many item errors; its message still counts them all. */
+export const MAX_LISTED_ERRORS = 100
 
 /**
  * Ajv errors → one entry per offending field. A union (anyOf) failure reports each branch too;
@@ -32,14 +34,27 @@ export function validationItemErrors(validation: FastifySchemaValidationError[],
     const index = path[0] === 'events' && path[1] !== undefined ? Number(path[1]) : undefined
     const field = (index !== undefined ? path.slice(2) : path).concat(named ? [named] : []).join('.') || context || 'body'
     const message =
-      params.additionalProperty !== undefined ? 'is not a known field' : v.keyword === 'anyOf' ? anyOfMessage(field) : (v.message ?? 'invalid')
+      params.additionalProperty !== undefined
+        ? 'is not a known field'
+        : v.keyword === 'anyOf'
+          ? anyOfMessage(field)
+          : v.keyword === 'format'
+            ? formatMessage((v.params as { format?: string }).format, v.message)
+            : (v.message ?? 'invalid')
     const key = `${index ?? ''}|${field}`
     const seen = byField.get(key)
     // The anyOf summary wins over its branches' individual complaints.
     if (seen && !(v.keyword === 'anyOf' && seen.keyword !== 'anyOf')) continue
     byField.set(key, { ...(index !== undefined ? { index } : {}), field, message, keyword: v.keyword })
   }
-  return [...byField.values()].slice(0, MAX_LISTED_ERRORS).map(({ keyword: _keyword, ...rest }) => rest)
+  return [...byField.values()].map(({ keyword: _keyword, ...rest }) => rest)
+}
+
+/** Dates and months say their form and the accepted range (clock.ts), whatever the route. */
+function formatMessage(format: string | undefined, fallback: string | undefined): string {
+  if (format === 'date') return `must be ${DATE_RULE}`
+  if (format === 'month') return `must be ${MONTH_RULE}`
+  return fallback ?? 'invalid'
 }
 
 function anyOfMessage(field: string): string {
@@ -49,13 +64,14 @@ function anyOfMessage(field: string): string {
 
 export function errorBody(error: FastifyError & { itemErrors?: ItemError[] }): ErrorBody {
   if (error.validation) {
-    const errors = validationItemErrors(error.validation, error.validationContext)
+    const all = validationItemErrors(error.validation, error.validationContext)
+    const errors = all.slice(0, MAX_LISTED_ERRORS)
     const first = errors[0]
     const summary = first ? `${first.index !== undefined ? `record ${first.index}: ` : ''}${first.field} ${first.message}` : error.message
     return {
       statusCode: 400,
       error: 'Bad Request',
-      message: `invalid ${error.validationContext ?? 'request'}: ${summary}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`,
+      message: `invalid ${error.validationContext ?? 'request'}: ${summary}${all.length > 1 ? ` (and ${all.length - 1} more)` : ''}`,
       errors,
     }
   }
@@ -66,7 +82,7 @@ export function errorBody(error: FastifyError & { itemErrors?: ItemError[] }): E
   return {
     statusCode,
     error: STATUS_NAMES[statusCode] ?? 'Error',
-    message: error.message,
+    message: error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'the body must be JSON: send content-type: application/json' : error.message,
     ...(error.itemErrors ? { errors: error.itemErrors } : {}),
   }
 }

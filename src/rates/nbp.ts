@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { Value } from 'typebox/value'
 import { daysBetween, isValidDate } from '../clock.js'
 import { DecimalError, canonicalDecimal } from '../money.js'
+import { redactText, redactUrl } from '../redact.js'
 
 /** One published table A mid rate, the mid already as exact decimal text ("4.0341"). */
 export interface NbpRate {
@@ -23,10 +24,14 @@ export class NbpError extends Error {
     /** Attempts made, including the first. */
     readonly attempts: number,
     readonly status?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; url?: string },
   ) {
-    super(message, options)
+    super(redactText(message), options)
+    this.url = options?.url === undefined ? undefined : redactUrl(options.url)
   }
+
+  /** The URL asked, credentials redacted: what a log line may name. */
+  readonly url: string | undefined
 }
 
 export interface NbpClientOptions {
@@ -90,8 +95,29 @@ class RetryableFailure extends Error {
   }
 }
 
+/**
+ * fetch refuses a URL with user:password@ (and quotes it whole in its error): credentials given in
+ * NBP_API_URL (a mirror behind basic auth) travel in an Authorization header instead.
+ */
+export function splitCredentials(url: string): { url: string; authorization?: string } {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return { url }
+  }
+  if (!parsed.username && !parsed.password) return { url }
+  const userinfo = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`
+  parsed.username = ''
+  parsed.password = ''
+  return { url: parsed.toString(), authorization: `Basic ${Buffer.from(userinfo, 'utf8').toString('base64')}` }
+}
+
 export function createNbpClient(options: NbpClientOptions): NbpClient {
-  const baseUrl = options.baseUrl.replace(/\/+$/, '')
+  const { url: plainBaseUrl, authorization } = splitCredentials(options.baseUrl)
+  const baseUrl = plainBaseUrl.replace(/\/+$/, '')
+  /** What messages name: the configured URL as written, credentials redacted. */
+  const shownBaseUrl = redactUrl(options.baseUrl.replace(/\/+$/, ''))
   const doFetch = options.fetch ?? globalThis.fetch
   const sleep = options.sleep ?? sleepFor
   const random = options.random ?? Math.random
@@ -107,7 +133,7 @@ export function createNbpClient(options: NbpClientOptions): NbpClient {
       // The signal also covers reading the body: a server that sends headers and then stalls
       // must not hold the batch longer than the timeout.
       response = await doFetch(url, {
-        headers: { Accept: 'application/json' },
+        headers: { Accept: 'application/json', ...(authorization ? { Authorization: authorization } : {}) },
         signal: AbortSignal.timeout(options.timeoutMs),
       })
       body = await response.text()
@@ -131,18 +157,21 @@ export function createNbpClient(options: NbpClientOptions): NbpClient {
       if (!isValidDate(start) || !isValidDate(end) || start > end || daysBetween(start, end) + 1 > NBP_MAX_RANGE_DAYS) {
         throw new RangeError(`invalid NBP date range ${start}..${end} (at most ${NBP_MAX_RANGE_DAYS} days)`)
       }
-      const url = `${baseUrl}/exchangerates/rates/a/usd/${start}/${end}/?format=json`
+      const path = `/exchangerates/rates/a/usd/${start}/${end}/?format=json`
+      const url = `${baseUrl}${path}`
+      const shownUrl = `${shownBaseUrl}${path}`
       for (let n = 1; ; n++) {
         try {
           return await attempt(url, start, end)
         } catch (e) {
           if (e instanceof NbpError) {
-            throw new NbpError(`NBP ${start}..${end}: ${e.message}`, e.code, n, e.status, { cause: e.cause })
+            throw new NbpError(`NBP ${start}..${end}: ${e.message}`, e.code, n, e.status, { cause: e.cause, url: shownUrl })
           }
           if (!(e instanceof RetryableFailure)) throw e
           if (n >= maxAttempts) {
             throw new NbpError(`NBP ${start}..${end}: ${e.message} (after ${n} attempt${n === 1 ? '' : 's'})`, e.code, n, e.status, {
               cause: e.cause,
+              url: shownUrl,
             })
           }
           // Full jitter: replicas that failed together do not retry together.
@@ -205,7 +234,7 @@ function describe(e: unknown): string {
   if (!(e instanceof Error)) return String(e)
   // undici reports "fetch failed" and keeps the useful part (ECONNREFUSED …) in cause.
   const cause = e.cause instanceof Error ? `: ${(e.cause as NodeJS.ErrnoException).code ?? e.cause.message}` : ''
-  return `${e.message}${cause}`
+  return redactText(`${e.message}${cause}`)
 }
 
 function excerpt(body: string): string {

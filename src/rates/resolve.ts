@@ -1,8 +1,9 @@
 // Which NBP table prices a usage date (SPEC §4), with stored rates reused and nothing invented.
 import type { Logger } from 'pino'
-import { addDays, isValidDate, localDateOf, type Clock } from '../clock.js'
+import { DATE_RULE, addDays, isValidDate, localDateOf, type Clock } from '../clock.js'
 import type { Db } from '../db/open.js'
 import { getStoredUsdPlnRate, saveNbpRate } from '../db/rates.js'
+import { redactText } from '../redact.js'
 import { NbpError, type NbpClient, type NbpRate } from './nbp.js'
 import type { RatePolicy, RateProvider, RateResolution } from './types.js'
 
@@ -29,7 +30,7 @@ export interface RateProviderDeps {
   nbp: NbpClient
   policy: RatePolicy
   clock: Clock
-  log?: Pick<Logger, 'info' | 'warn'>
+  log?: Pick<Logger, 'info' | 'warn' | 'debug'>
 }
 
 export interface UsdPlnRateProvider extends RateProvider {
@@ -43,10 +44,19 @@ export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
   // Two batch paths asking for the same date at once share one NBP round trip.
   const inFlight = new Map<string, Promise<RateResolution>>()
 
-  function fail(usageDate: string, reason: string, err?: unknown): RateResolution {
+  /**
+   * Records and reports a day without a rate. The warning is one line that says why (NBP's status,
+   * the URL asked, the attempts made); the stack is only for debug: an NBP outage is expected
+   * trouble, and the same cause repeats for every day of a backfill.
+   */
+  function fail(usageDate: string, why: string, err?: unknown): RateResolution {
+    // The health detail, the run's warnings and the log all come from here: redacted once.
+    const reason = redactText(why)
     state.last_error = reason
     state.last_error_at = new Date(clock.now()).toISOString()
-    log?.warn({ usageDate, policy, err }, 'USD/PLN rate unavailable')
+    const nbp = err instanceof NbpError ? { code: err.code, status: err.status ?? null, url: err.url ?? null, attempts: err.attempts } : undefined
+    log?.warn({ usageDate, policy, ...(nbp ? { nbp } : {}) }, `USD/PLN rate unavailable: ${reason}`)
+    if (err !== undefined) log?.debug({ usageDate, err }, 'USD/PLN rate failure detail')
     return { ok: false, reason }
   }
 
@@ -102,7 +112,7 @@ export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
 
   return {
     async resolveUsdPlnRate(usageDate) {
-      if (!isValidDate(usageDate)) return { ok: false, reason: `not a usage date (YYYY-MM-DD): ${JSON.stringify(usageDate)}` }
+      if (!isValidDate(usageDate)) return { ok: false, reason: `not a usage date (${DATE_RULE}): ${JSON.stringify(usageDate)}` }
       const stored = getStoredUsdPlnRate(db, usageDate)
       if (stored) return { ok: true, rate: stored }
       let pending = inFlight.get(usageDate)

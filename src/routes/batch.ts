@@ -17,6 +17,7 @@ import { datesInRange } from '../clock.js'
 import { retentionInfo } from '../lifecycle/retention.js'
 import { storageReport } from '../lifecycle/storage.js'
 import { StorageResponse } from '../schemas/storage.js'
+import { redactText } from '../redact.js'
 
 export const BadRequestError = createError('FST_BAD_REQUEST', '%s', 400)
 const NotFoundError = createError('FST_NOT_FOUND', '%s', 404)
@@ -36,8 +37,9 @@ export function runToJson(row: BatchRunRow): RunBody {
     summaries_written: row.summaries_written,
     data_corrections: row.data_corrections,
     exchange_rate_usd_pln: row.exchange_rate_usd_pln === null ? null : Number(row.exchange_rate_usd_pln),
-    warnings: JSON.parse(row.warnings) as string[],
-    error_message: row.error_message,
+    // Rows closed by an earlier version were stored unredacted.
+    warnings: (JSON.parse(row.warnings) as string[]).map(redactText),
+    error_message: row.error_message === null ? null : redactText(row.error_message),
   }
 }
 
@@ -163,7 +165,8 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const row = getRun(db, request.params.id)
       if (!row) throw new NotFoundError(`no run ${request.params.id}`)
-      return { ...runToJson(row), errors: JSON.parse(row.client_errors) as Array<{ client_org_id: string; error: string }> }
+      const errors = JSON.parse(row.client_errors) as Array<{ client_org_id: string; error: string }>
+      return { ...runToJson(row), errors: errors.map((e) => ({ ...e, error: redactText(e.error) })) }
     },
   )
 

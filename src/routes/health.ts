@@ -5,6 +5,7 @@ import { migrationsApplied } from '../db/open.js'
 import { retentionInfo } from '../lifecycle/retention.js'
 import { datesWithSuccess, hasSuccessBeside, lastClosedRun, lastSuccessDate } from '../db/runs.js'
 import { HealthResponse, ProbeResponse } from '../schemas/health.js'
+import { redactDeep, redactText } from '../redact.js'
 
 type Component = Static<typeof HealthResponse>['services']['sqlite']
 type OverallStatus = Static<typeof HealthResponse>['status']
@@ -83,9 +84,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const checkedAt = new Date(clock.now()).toISOString()
     try {
       const result = await source.check()
-      return { status: result.status, detail: { ...result.detail, checked_at: checkedAt } }
+      return { status: result.status, detail: { ...redactDeep(result.detail), checked_at: checkedAt } }
     } catch (e) {
-      return { status: 'down', detail: { error: (e as Error).message, checked_at: checkedAt } }
+      return { status: 'down', detail: { error: redactText((e as Error).message), checked_at: checkedAt } }
     }
   })
 
@@ -99,7 +100,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // (an error stamped the same millisecond as a success counts as the later one).
     const failing = errorMs !== null && (successMs === null || errorMs >= successMs)
     const status = failing ? 'down' : successMs !== null ? 'up' : 'unknown'
-    return { status, detail: { ...health } }
+    return { status, detail: redactDeep({ ...health }) }
   }
 
   /**
@@ -129,7 +130,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
               trigger: lastAuto.trigger,
               status: lastAuto.status,
               finished_at: lastAuto.finished_at,
-              error_message: lastAuto.error_message,
+              error_message: lastAuto.error_message === null ? null : redactText(lastAuto.error_message),
             }
           : null,
         missing_days: missingDays,

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { addDays, daysBetween, today } from '../clock.js'
-import { createTodayView } from '../batch/today.js'
+import { addDays, daysBetween, monthBounds, today } from '../clock.js'
 import { clientDailyRows, type DailyRead, type MeasureRead } from '../db/summaries.js'
 import {
   addSums,
@@ -13,6 +12,7 @@ import {
   type DayCounts,
   type MeasureSums,
 } from '../db/summary-reads.js'
+import { preferredMediaType } from '../accept.js'
 import { CSV_CONTENT_TYPE, toCsv, type CsvValue } from '../csv.js'
 import { divRoundHalfEven, nanoToDecimalText, nanoToNumber } from '../money.js'
 import { ErrorResponse } from '../schemas/common.js'
@@ -125,23 +125,26 @@ function totalsOfSums(rows: MeasureSums[], days: DayCounts) {
 /** from/to defaults (the current month so far) and limits, in the business time zone. */
 export function resolveRange(query: { from?: string; to?: string }, todayDate: string): { from: string; to: string } {
   const from = query.from ?? (query.to ?? todayDate).slice(0, 8) + '01'
-  const to = query.to ?? (query.from ? minDate(addDays(query.from, MAX_READ_RANGE_DAYS - 1), todayDate) : todayDate)
+  // By day count, not text: the longest range from a far-future `from` ends past 9999-12-31.
+  const to =
+    query.to ??
+    (query.from && daysBetween(query.from, todayDate) > MAX_READ_RANGE_DAYS - 1 ? addDays(query.from, MAX_READ_RANGE_DAYS - 1) : todayDate)
   if (from > to) throw new BadRequestError(`from (${from}) is after to (${to})`)
   const days = daysBetween(from, to) + 1
   if (days > MAX_READ_RANGE_DAYS) throw new BadRequestError(`range of ${days} days exceeds ${MAX_READ_RANGE_DAYS} days`)
   return { from, to }
 }
 
-function minDate(a: string, b: string): string {
-  return a < b ? a : b
-}
+const OFFERED_TYPES = ['application/json', 'text/csv'] as const
 
-/** `?format=csv` wins; otherwise an Accept header naming text/csv (and not JSON first) asks for CSV. */
+/**
+ * `?format=csv` wins; otherwise the Accept header decides, q-values included (`text/csv;q=0,
+ * application/json` is JSON). JSON when the header is absent or accepts neither.
+ */
 export function wantsCsv(request: FastifyRequest): boolean {
   const format = (request.query as { format?: 'json' | 'csv' }).format
   if (format) return format === 'csv'
-  const accept = request.headers.accept ?? ''
-  return /\btext\/csv\b/i.test(accept) && !/^\s*application\/json\b/i.test(accept)
+  return preferredMediaType(request.headers.accept, OFFERED_TYPES) === 'text/csv'
 }
 
 function sendCsv(reply: FastifyReply, header: readonly string[], rows: Iterable<readonly CsvValue[]>) {
@@ -217,20 +220,13 @@ function dailyToJson(r: DailyRead) {
   }
 }
 
-/** The first and the last date of a month (YYYY-MM). */
-function monthRange(month: string): { from: string; to: string } {
-  const [y, m] = month.split('-').map(Number) as [number, number]
-  const nextMonth = m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, '0')}-01`
-  return { from: `${month}-01`, to: addDays(nextMonth, -1) }
-}
-
 const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
 const csvDescription = ' Answers CSV (header row, one line per row, exact decimals) for `?format=csv` or `Accept: text/csv`.'
 
 export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, clock, config, source } = app.services
   const tz = config.BUSINESS_TIMEZONE
-  const todayView = createTodayView({ db, source, clock, timeZone: tz, defaultMarkupRate: config.defaultMarkupRate })
+  const todayView = app.services.today
 
   app.get(
     '/usage/clients',
@@ -380,7 +376,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const month = request.query.month ?? today(clock, tz).slice(0, 7)
-      const { from, to } = monthRange(month)
+      const { from, to } = monthBounds(month)
       const id = request.params.id
       const rows = clientDailyRows(db, id, from, to)
       const totals = { ...totalsOf(rows), days_with_usage: rows.length }

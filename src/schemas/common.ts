@@ -1,8 +1,9 @@
 // Shared TypeBox pieces of the HTTP contract (SPEC §7). JSON field names here are the contract.
 import { Type, type Static } from 'typebox'
+import { MAX_DATE, MIN_DATE } from '../clock.js'
 import { RUN_STATUSES, RUN_TRIGGERS } from '../db/schema.js'
 
-export const DateString = Type.String({ format: 'date', description: 'A calendar date, YYYY-MM-DD', examples: ['2026-11-27'] })
+export const DateString = Type.String({ format: 'date', description: `A calendar date, YYYY-MM-DD, from ${MIN_DATE} to ${MAX_DATE}`, examples: ['2026-11-27'] })
 
 export const ErrorResponse = Type.Object(
   {

@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { MAX_DATE, MIN_DATE } from '../clock.js'
 import { ClientIdParam, DateRangeQuery, DateString, MeasureProperties, PricedProperties } from './common.js'
 
 export const DailyRow = Type.Object(
@@ -105,7 +106,7 @@ export const ClientsResponse = Type.Object(
 export const MonthQuery = Type.Object(
   {
     month: Type.Optional(
-      Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM; default the current month', examples: ['2026-11'] }),
+      Type.String({ format: 'month', description: `YYYY-MM, from ${MIN_DATE.slice(0, 7)} to ${MAX_DATE.slice(0, 7)}; default the current month`, examples: ['2026-11'] }),
     ),
   },
   { additionalProperties: false },

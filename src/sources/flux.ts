@@ -11,7 +11,7 @@ import {
   type WriteTarget,
 } from './influx-http.js'
 import { mergeUnknownUsers } from './influxql.js'
-import type { AggregateOptions, AggregateRow, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import type { AggregateOptions, AggregateRow, ExternalDeletes, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
 
 export interface FluxSourceOptions {
   url: string
@@ -64,6 +64,46 @@ union(tables: [sums, records])
   |> yield(name: "usage")`
 }
 
+/** InfluxDB keeps no point after this instant: the far end of an all-time lookup. */
+const LOOKUP_STOP = '2262-04-11T00:00:00Z'
+const LOOKUP_IDS_PER_QUERY = 100
+
+/**
+ * The points of some request ids over all time (a request id carries no date): their tags and
+ * exact times. request_id is a string field, as this service writes it.
+ */
+export function findPointsQuery(bucket: string, measurement: string, requestIds: readonly string[]): ParameterizedQuery {
+  return flux`from(bucket: ${bucket})
+  |> range(start: ${fluxDateTime('1970-01-01T00:00:00Z')}, stop: ${fluxDateTime(LOOKUP_STOP)})
+  |> filter(fn: (r) => r._measurement == ${measurement} and r._field == "request_id")
+  |> filter(fn: (r) => contains(value: r._value, set: ${[...requestIds]}))
+  |> keep(columns: ["_time", "_value", "client_org_id", "external_user", "model"])
+  |> group()
+  |> yield(name: "points")`
+}
+
+/** A delete predicate string: InfluxQL-like, identifier and value double-quoted with backslash escapes. */
+function predicateQuote(text: string): string {
+  let out = '"'
+  for (const c of text) {
+    if (c === '\\' || c === '"') out += `\\${c}`
+    else if (c === '\n') out += '\\n'
+    else out += c
+  }
+  return out + '"'
+}
+
+/**
+ * The InfluxDB 2.x delete predicate of one point (POST /api/v2/delete, or `influx delete
+ * --predicate`): measurement and the three tags; with start = stop = the point's time, which the
+ * delete API takes inclusively, it removes exactly that point. A tag the point lacks is left out.
+ */
+export function deletePredicate(measurement: string, tags: Record<'client_org_id' | 'external_user' | 'model', string | null>): string {
+  const terms = [`_measurement=${predicateQuote(measurement)}`]
+  for (const [key, value] of Object.entries(tags)) if (value !== null && value !== '') terms.push(`${predicateQuote(key)}=${predicateQuote(value)}`)
+  return terms.join(' AND ')
+}
+
 function numeric(value: unknown, what: string, integer: boolean): number {
   if (value === null || value === undefined || value === '') return 0
   const n = typeof value === 'number' ? value : Number(value)
@@ -75,6 +115,10 @@ function numeric(value: unknown, what: string, integer: boolean): number {
 
 function text(value: unknown): string {
   return typeof value === 'string' ? value : ''
+}
+
+function textOrNull(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null
 }
 
 export function createFluxSource(options: FluxSourceOptions): UsageSource {
@@ -137,6 +181,32 @@ export function createFluxSource(options: FluxSourceOptions): UsageSource {
 
     async ingest(events: UsageEvent[]): Promise<IngestResult> {
       return writeUsagePoints(writeTarget, events)
+    },
+
+    async externalDeletes(requestIds): Promise<ExternalDeletes> {
+      const wanted = [...new Set(requestIds)]
+      const deletes: ExternalDeletes['deletes'] = []
+      const found = new Set<string>()
+      try {
+        for (let i = 0; i < wanted.length; i += LOOKUP_IDS_PER_QUERY) {
+          const query = findPointsQuery(options.bucket, options.measurement, wanted.slice(i, i + LOOKUP_IDS_PER_QUERY))
+          for await (const { values, tableMeta } of queryApi.iterateRows(query)) {
+            const row = tableMeta.toObject(values)
+            if (tableMeta.columns.some((c) => c.label === 'error')) throw new InfluxQueryError(`InfluxDB query failed: ${String(row.error)}`)
+            const requestId = typeof row._value === 'string' ? row._value : null
+            const time = typeof row._time === 'string' ? row._time : null
+            if (requestId === null || time === null) continue
+            const tags = { client_org_id: textOrNull(row.client_org_id), external_user: textOrNull(row.external_user), model: textOrNull(row.model) }
+            found.add(requestId)
+            deletes.push({ request_id: requestId, time, predicate: deletePredicate(options.measurement, tags), start: time, stop: time })
+          }
+        }
+      } catch (e) {
+        lastError = (e as Error).message
+        if (e instanceof InfluxQueryError) throw e
+        throw new InfluxQueryError(`InfluxDB query failed: ${(e as Error).message}`, e instanceof HttpError ? e.statusCode : undefined, { cause: e })
+      }
+      return { dialect: 'flux', deletes, not_found: wanted.filter((id) => !found.has(id)) }
     },
 
     async check(): Promise<SourceHealth> {

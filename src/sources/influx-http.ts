@@ -1,6 +1,7 @@
 // What the InfluxQL and Flux sources share: auth, version detection, error shapes, line protocol
 // writes. Plain HTTP through global fetch, so that 1.x, 2.x and 3.x are spoken the same way.
 import createError from '@fastify/error'
+import { redactText } from '../redact.js'
 import { usagePointLine } from './line-protocol.js'
 import type { IngestResult, UsageEvent } from './types.js'
 
@@ -32,7 +33,8 @@ export class InfluxQueryError extends Error {
     readonly status?: number,
     options?: ErrorOptions,
   ) {
-    super(message, options)
+    // Messages quote fetch errors, which quote the URL (INFLUXDB_URL may carry credentials).
+    super(redactText(message), options)
   }
 }
 
@@ -152,7 +154,7 @@ export async function writeUsagePoints(target: WriteTarget, events: UsageEvent[]
         signal: requestSignal(target.timeoutMs),
       })
     } catch (e) {
-      throw new StoreUnavailableError(`InfluxDB write failed: ${(e as Error).message}`, { cause: e })
+      throw new StoreUnavailableError(`InfluxDB write failed: ${redactText((e as Error).message)}`, { cause: e })
     }
     if (response.status !== 204) {
       throw new StoreUnavailableError(`InfluxDB write answered HTTP ${response.status}: ${await bodyExcerpt(response)}`)

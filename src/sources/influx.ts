@@ -5,6 +5,7 @@ import { createFluxSource } from './flux.js'
 import { detectInfluxVersion, type FetchFn, type InfluxAuth, type InfluxVersion, type QueryLanguage } from './influx-http.js'
 import { createInfluxQLSource } from './influxql.js'
 import type { UsageSource } from './types.js'
+import { redactText } from '../redact.js'
 
 export interface InfluxSourceDeps {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
@@ -51,7 +52,9 @@ export async function createInfluxSource(config: InfluxConfig, deps: InfluxSourc
       version = await detectInfluxVersion(url, deps.fetch, { auth: preliminaryAuth, timeoutMs })
     } catch (e) {
       if (config.INFLUXDB_QUERY_LANGUAGE === 'auto') {
-        throw new InfluxConfigError(`INFLUXDB_QUERY_LANGUAGE=auto but the InfluxDB version could not be read: ${(e as Error).message}`, { cause: e })
+        throw new InfluxConfigError(`INFLUXDB_QUERY_LANGUAGE=auto but the InfluxDB version could not be read: ${redactText((e as Error).message)}`, {
+          cause: e,
+        })
       }
       deps.log.warn({ err: (e as Error).message }, 'InfluxDB version unknown; assuming 2.x (Authorization: Token)')
     }

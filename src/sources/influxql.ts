@@ -14,7 +14,7 @@ import {
   type InfluxAuth,
   type WriteTarget,
 } from './influx-http.js'
-import type { AggregateOptions, AggregateRow, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import type { AggregateOptions, AggregateRow, ExternalDeletes, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
 
 export interface InfluxQLSourceOptions {
   url: string
@@ -191,11 +191,44 @@ export function listClientsStatement(measurement: string, startMs: number, endMs
   )
 }
 
+/** Request ids per lookup statement: keeps the query text (a URL parameter) a few kilobytes. */
+const LOOKUP_IDS_PER_STATEMENT = 100
+
+/**
+ * The points of some request ids, over all time (a request id carries no date): their tags and
+ * exact timestamps, which identify a point (measurement + tag set + time). request_id is a string
+ * field, as this service writes it.
+ */
+export function findPointsStatement(measurement: string, requestIds: readonly string[]): string {
+  const columns = ['request_id', ...GROUP_TAGS].map(quoteIdentifier).join(', ')
+  const where = requestIds.map((id) => `${quoteIdentifier('request_id')} = ${quoteString(id)}`).join(' OR ')
+  return `SELECT ${columns} FROM ${quoteIdentifier(measurement)} WHERE ${where}`
+}
+
+/** The point's stored tags and time, as the lookup answers them (a missing tag is null). */
+export interface StoredPoint {
+  request_id: string
+  time: string
+  tags: Record<(typeof GROUP_TAGS)[number], string | null>
+}
+
+/**
+ * Deletes exactly one point: its three tags (a missing tag as '', which InfluxQL matches to series
+ * without it) and its exact time. InfluxQL DELETE takes tags and time only, never fields.
+ */
+export function deleteStatement(measurement: string, point: StoredPoint): string {
+  const tags = GROUP_TAGS.map((t) => `${quoteIdentifier(t)} = ${quoteString(point.tags[t] ?? '')}`)
+  return `DELETE FROM ${quoteIdentifier(measurement)} WHERE ${tags.join(' AND ')} AND time = ${quoteString(point.time)}`
+}
+
 export interface InfluxQLSource extends UsageSource {
   /** Client ids to aggregate one by one (see listClientsStatement); sorted, distinct. */
   listClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): Promise<string[]>
-  /** Runs one InfluxQL statement and yields its series, streamed. For tests and tools. */
-  query(statement: string, signal?: AbortSignal): AsyncGenerator<Series>
+  /**
+   * Runs one InfluxQL statement and yields its series, streamed. Times come as epoch ms, or as RFC
+   * 3339 text with every nanosecond when `epoch` is null. For tests and tools.
+   */
+  query(statement: string, signal?: AbortSignal, epoch?: 'ms' | null): AsyncGenerator<Series>
 }
 
 export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSource {
@@ -214,8 +247,8 @@ export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSo
     fetch: fetchFn,
   }
 
-  async function* query(statement: string, signal?: AbortSignal): AsyncGenerator<Series> {
-    const url = joinUrl(options.url, 'query', { db: options.database, q: statement, epoch: 'ms', chunked: 'true' })
+  async function* query(statement: string, signal?: AbortSignal, epoch: 'ms' | null = 'ms'): AsyncGenerator<Series> {
+    const url = joinUrl(options.url, 'query', { db: options.database, q: statement, epoch: epoch ?? undefined, chunked: 'true' })
     let response: Response
     try {
       response = await fetchFn(url, { headers: { accept: 'application/json', ...authHeaders(options.auth) }, signal: requestSignal(options.timeoutMs, signal) })
@@ -264,6 +297,36 @@ export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSo
 
     async ingest(events: UsageEvent[]): Promise<IngestResult> {
       return writeUsagePoints(writeTarget, events)
+    },
+
+    async externalDeletes(requestIds, signal): Promise<ExternalDeletes> {
+      const wanted = [...new Set(requestIds)]
+      const deletes: ExternalDeletes['deletes'] = []
+      const found = new Set<string>()
+      for (let i = 0; i < wanted.length; i += LOOKUP_IDS_PER_STATEMENT) {
+        const statement = findPointsStatement(options.measurement, wanted.slice(i, i + LOOKUP_IDS_PER_STATEMENT))
+        // RFC 3339 times: epoch nanoseconds do not fit a JSON number exactly.
+        for await (const series of query(statement, signal, null)) {
+          const at = (name: string) => (series.columns ?? []).indexOf(name)
+          for (const row of series.values ?? []) {
+            const text = (name: string) => {
+              const v = row[at(name)]
+              return typeof v === 'string' ? v : null
+            }
+            const requestId = text('request_id')
+            const time = text('time')
+            if (requestId === null || time === null) continue
+            const point: StoredPoint = {
+              request_id: requestId,
+              time,
+              tags: { client_org_id: text('client_org_id'), external_user: text('external_user'), model: text('model') },
+            }
+            found.add(requestId)
+            deletes.push({ request_id: requestId, time, statement: deleteStatement(options.measurement, point) })
+          }
+        }
+      }
+      return { dialect: 'influxql', deletes, not_found: wanted.filter((id) => !found.has(id)) }
     },
 
     async check(): Promise<SourceHealth> {

@@ -11,17 +11,28 @@ export const AGGREGATE_SQL = `
   WHERE occurred_at >= @startMs AND occurred_at < @endMs`
 export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
 
+/*
+ * The client walk carries each client id as its stored bytes (a BLOB), never as JavaScript text: a
+ * row stored by an earlier version with invalid UTF-8 (a lone surrogate) reads back as text with
+ * U+FFFD, which neither matches its own rows nor sorts where its bytes do, so the walk would have
+ * skipped it and every client between its bytes and the U+FFFD spelling. CAST(blob AS TEXT) keeps
+ * the bytes, and BINARY collation compares bytes, so the index is walked exactly.
+ */
+
 /** One client's grouped sums over a window: a range scan of usage_events_client_occurred_at_idx. */
 export const CLIENT_AGGREGATE_SQL = `
   SELECT external_user, model,
          SUM(input_tokens), SUM(output_tokens), SUM(total_tokens), SUM(cost_nano_usd), COUNT(*)
   FROM usage_events
-  WHERE client_org_id = @client AND occurred_at >= @startMs AND occurred_at < @endMs
+  WHERE client_org_id = CAST(@client AS TEXT) AND occurred_at >= @startMs AND occurred_at < @endMs
   GROUP BY external_user, model`
 
-/** The first client id (in index order) after `@after`: one index probe, whatever the table's size. */
-export const NEXT_CLIENT_SQL = 'SELECT MIN(client_org_id) FROM usage_events WHERE client_org_id > @after'
-export const FIRST_CLIENT_SQL = 'SELECT MIN(client_org_id) FROM usage_events'
+/** The first client id (in index order) after `@after` (its bytes): one index probe, whatever the table's size. */
+export const NEXT_CLIENT_SQL =
+  'SELECT CAST(client_org_id AS BLOB) FROM usage_events WHERE client_org_id > CAST(@after AS TEXT) ORDER BY client_org_id LIMIT 1'
+export const FIRST_CLIENT_SQL = 'SELECT CAST(client_org_id AS BLOB) FROM usage_events ORDER BY client_org_id LIMIT 1'
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** external_user, model, input, output, total tokens, cost (nano-USD), records. */
 export type ClientRow = [string, string, number, number, number, bigint, number]
@@ -47,21 +58,35 @@ export function walkDayByClient(
   const first = conn.prepare(FIRST_CLIENT_SQL).pluck()
   const next = conn.prepare(NEXT_CLIENT_SQL).pluck()
   const sums = conn.prepare(CLIENT_AGGREGATE_SQL).raw(true).safeIntegers(true)
+  // Ids with invalid UTF-8 read as text with U+FFFD, so two of them may read alike: their rows are
+  // gathered by that text and delivered after the walk, each name once (the batch sums rows of one
+  // user and model). Such rows can only come from before ingest refused ill-formed Unicode.
+  const illFormed = new Map<string, ClientRow[]>()
   conn.exec('BEGIN')
   try {
-    let client = first.get() as string | null
-    while (client !== null) {
+    let key = first.get() as Buffer | undefined
+    while (key !== undefined) {
       const rows: ClientRow[] = []
-      const params = { client, startMs: window.startMs, endMs: window.endMs }
+      const params = { client: key, startMs: window.startMs, endMs: window.endMs }
       for (const r of sums.iterate(params) as IterableIterator<[string, string, bigint, bigint, bigint, bigint, bigint]>) {
         rows.push([r[0], r[1], safe(r[2]), safe(r[3]), safe(r[4]), r[5], safe(r[6])])
       }
-      if (rows.length > 0) onClient(client, rows)
-      client = next.get({ after: client }) as string | null
+      if (rows.length > 0) {
+        let client: string | undefined
+        try {
+          client = strictUtf8.decode(key)
+        } catch {
+          const name = key.toString('utf8')
+          illFormed.set(name, [...(illFormed.get(name) ?? []), ...rows])
+        }
+        if (client !== undefined) onClient(client, rows)
+      }
+      key = next.get({ after: key }) as Buffer | undefined
     }
   } finally {
     conn.exec('COMMIT')
   }
+  for (const [client, rows] of illFormed) onClient(client, rows)
 }
 
 /** True when the window holds at least `limit` records; reads at most `limit` index entries. */

@@ -2,7 +2,8 @@
 import Database from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import type { Clock } from '../clock.js'
-import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource, VoidResult } from './types.js'
+import { conflictError, differingFields, type EventConflict } from './event-content.js'
 import { AGGREGATE_SQL, GROUP_SQL, safe, windowHasAtLeast } from './sqlite-sql.js'
 import { readDayInThread, readDayInWorker } from './sqlite-day.js'
 
@@ -34,6 +35,35 @@ type RawAggregate = Omit<AggregateRow, 'cost_nano_usd' | 'input_tokens' | 'outpu
 
 export { AGGREGATE_SQL, GROUP_SQL } from './sqlite-sql.js'
 
+/** A usage_events row read with safeIntegers: every integer a bigint. */
+interface RawStored {
+  request_id: string
+  client_org_id: string
+  model: string
+  external_user: string
+  input_tokens: bigint
+  output_tokens: bigint
+  total_tokens: bigint
+  cost_nano_usd: bigint
+  occurred_at_ms: bigint
+  received_at_ms: bigint
+}
+type RawVoided = RawStored & { reason: string; voided_at_ms: bigint }
+
+function fromStored(r: RawStored): UsageEvent {
+  return {
+    request_id: r.request_id,
+    client_org_id: r.client_org_id,
+    model: r.model,
+    external_user: r.external_user,
+    input_tokens: Number(r.input_tokens),
+    output_tokens: Number(r.output_tokens),
+    total_tokens: Number(r.total_tokens),
+    cost_nano_usd: r.cost_nano_usd,
+    occurred_at_ms: Number(r.occurred_at_ms),
+  }
+}
+
 export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
   const { db, clock } = options
   const writer = db.$client
@@ -60,10 +90,87 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
             @total_tokens, @cost_nano_usd, @occurred_at_ms, @received_at)
     ON CONFLICT (request_id) DO NOTHING`)
 
+  const storedEvent = writer
+    .prepare(
+      `SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens,
+              cost_nano_usd, occurred_at AS occurred_at_ms, received_at AS received_at_ms
+       FROM usage_events WHERE request_id = ?`,
+    )
+    .safeIntegers(true)
+  const voidedEvent = writer
+    .prepare(
+      `SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens,
+              cost_nano_usd, occurred_at AS occurred_at_ms, received_at AS received_at_ms, reason, voided_at AS voided_at_ms
+       FROM usage_event_voids WHERE request_id = ?`,
+    )
+    .safeIntegers(true)
+  const anyVoid = writer.prepare('SELECT EXISTS (SELECT 1 FROM usage_event_voids)').pluck()
+  const moveToVoids = writer.prepare(
+    `INSERT INTO usage_event_voids (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
+                                    total_tokens, cost_nano_usd, occurred_at, received_at, reason, voided_at)
+     SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens,
+            total_tokens, cost_nano_usd, occurred_at, received_at, @reason, @voidedAt
+     FROM usage_events WHERE request_id = @requestId`,
+  )
+  const deleteEvent = writer.prepare('DELETE FROM usage_events WHERE request_id = ?')
+  const voidsInWindow = writer
+    .prepare(
+      `SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens,
+              cost_nano_usd, occurred_at AS occurred_at_ms, received_at AS received_at_ms, reason, voided_at AS voided_at_ms
+       FROM usage_event_voids WHERE occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, request_id`,
+    )
+    .safeIntegers(true)
+
+  /**
+   * Stores the new records; a record whose request_id is stored with other content, or voided,
+   * refuses the whole call (the transaction rolls back) with every conflicting index.
+   */
   const insertAll = writer.transaction((events: UsageEvent[], receivedAt: number): number => {
     let inserted = 0
-    for (const e of events) inserted += insertEvent.run({ ...e, received_at: receivedAt }).changes
+    const conflicts: EventConflict[] = []
+    // Voids are rare: one probe per call spares one lookup per record while there are none.
+    const checkVoids = anyVoid.get() === 1
+    events.forEach((e, index) => {
+      if (checkVoids) {
+        const voided = voidedEvent.get(e.request_id) as RawVoided | undefined
+        if (voided) {
+          conflicts.push({
+            index,
+            field: 'request_id',
+            message: `was voided on ${new Date(Number(voided.voided_at_ms)).toISOString()} (${voided.reason}); a voided request_id cannot be ingested again`,
+          })
+          return
+        }
+      }
+      const changes = insertEvent.run({ ...e, received_at: receivedAt }).changes
+      if (changes === 1) {
+        inserted += 1
+        return
+      }
+      const differing = differingFields(fromStored(storedEvent.get(e.request_id) as RawStored), e)
+      if (differing.length > 0) conflicts.push({ index, field: 'request_id', message: `already stored with different ${differing.join(', ')}` })
+    })
+    if (conflicts.length > 0) throw conflictError(conflicts)
     return inserted
+  })
+
+  const voidAll = writer.transaction((requestIds: string[], reason: string, nowMs: number): VoidResult => {
+    const result: VoidResult = { voided: [], not_found: [], already_voided: [] }
+    const seen = new Set<string>()
+    for (const requestId of requestIds) {
+      if (seen.has(requestId)) continue
+      seen.add(requestId)
+      const stored = storedEvent.get(requestId) as RawStored | undefined
+      if (!stored) {
+        if (voidedEvent.get(requestId)) result.already_voided.push(requestId)
+        else result.not_found.push(requestId)
+        continue
+      }
+      moveToVoids.run({ requestId, reason, voidedAt: nowMs })
+      deleteEvent.run(requestId)
+      result.voided.push({ ...fromStored(stored), received_at_ms: Number(stored.received_at_ms), reason, voided_at_ms: nowMs })
+    }
+    return result
   })
 
   function toRow(r: RawAggregate): AggregateRow {
@@ -120,6 +227,19 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
     async ingest(events: UsageEvent[]): Promise<IngestResult> {
       const inserted = insertAll(events, clock.now())
       return { accepted: inserted, duplicates: events.length - inserted }
+    },
+
+    voidEvents(requestIds, reason, nowMs) {
+      return voidAll(requestIds, reason, nowMs)
+    },
+
+    listVoids(window) {
+      return (voidsInWindow.all(window.startMs, window.endMs) as RawVoided[]).map((v) => ({
+        ...fromStored(v),
+        received_at_ms: Number(v.received_at_ms),
+        reason: v.reason,
+        voided_at_ms: Number(v.voided_at_ms),
+      }))
     },
 
     async check(): Promise<SourceHealth> {

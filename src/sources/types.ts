@@ -44,6 +44,42 @@ export interface IngestResult {
   duplicates: number
 }
 
+/** A voided raw record (SPEC §9): the original record, why and when it was voided. */
+export interface VoidedEvent extends UsageEvent {
+  /** When the original record arrived, epoch ms. */
+  received_at_ms: number
+  reason: string
+  voided_at_ms: number
+}
+
+export interface VoidResult {
+  /** Records voided by this call, in request order. */
+  voided: VoidedEvent[]
+  /** Request ids with no stored record (never ingested, or removed by retention). */
+  not_found: string[]
+  /** Request ids voided earlier: nothing changes for them. */
+  already_voided: string[]
+}
+
+/**
+ * How to remove records from an external store by hand (InfluxDB-first mode): one delete per point,
+ * in the store's own language, with every identifier and literal escaped.
+ */
+export interface ExternalDeletes {
+  dialect: 'influxql' | 'flux'
+  deletes: Array<{
+    request_id: string
+    /** The point's timestamp, RFC 3339 with nanoseconds. */
+    time: string
+    /** InfluxQL: the DELETE statement. Flux: the delete predicate (with start and stop). */
+    statement?: string
+    predicate?: string
+    start?: string
+    stop?: string
+  }>
+  not_found: string[]
+}
+
 export interface SourceHealth {
   status: 'up' | 'down'
   detail: Record<string, unknown>
@@ -84,6 +120,19 @@ export interface UsageSource {
    * aggregation. Only stores where querying client by client pays off offer it (InfluxQL).
    */
   listClients?(window: Pick<DayWindow, 'startMs' | 'endMs'>, signal?: AbortSignal): Promise<string[]>
+  /**
+   * Voids records by request_id (embedded store only): each found record moves to the audit table
+   * with the reason and time, in one transaction. Stores that offer it also refuse a voided
+   * request_id on ingest (409).
+   */
+  voidEvents?(requestIds: string[], reason: string, nowMs: number): VoidResult
+  /** Voids of records whose instant lies in [startMs, endMs), oldest record first. */
+  listVoids?(window: Pick<DayWindow, 'startMs' | 'endMs'>): VoidedEvent[]
+  /**
+   * Stores that cannot void (InfluxDB): finds the points of these request ids and says how to delete
+   * them by hand. Scans the measurement over all time: request ids carry no date.
+   */
+  externalDeletes?(requestIds: string[], signal?: AbortSignal): Promise<ExternalDeletes>
   /** A cheap liveness check of the store. */
   check(): Promise<SourceHealth>
   close(): Promise<void>

@@ -78,6 +78,13 @@ const ROUTES: RouteCase[] = [
       ],
     }),
   },
+  {
+    method: 'POST',
+    url: '/usage/events/void',
+    access: 'admin',
+    payload: () => ({ request_ids: [`matrix-void-${++seq}`], reason: 'role matrix' }),
+  },
+  { method: 'GET', url: '/usage/events/voided', access: 'read' },
   { method: 'GET', url: '/usage/clients', access: 'read' },
   { method: 'GET', url: '/usage/clients?format=csv', access: 'read' },
   { method: 'GET', url: '/usage/clients/acme/daily', access: 'clientA' },

@@ -135,6 +135,46 @@ function readQueryShape(query: string): QueryShape | undefined {
   }
 }
 
+interface LookupShape {
+  bucket: string
+  measurement: string
+  requestIds: string[]
+}
+
+/** The Flux source's point lookup (voids in InfluxDB-first mode): request_id fields in a set, over all time. */
+function readLookupShape(query: string): LookupShape | undefined {
+  const bucket = new RegExp(`from\\(bucket: ${FLUX_STRING}\\)`).exec(query)
+  const measurement = new RegExp(`r\\._measurement == ${FLUX_STRING} and r\\._field == "request_id"\\)`).exec(query)
+  const set = /contains\(value: r\._value, set: \[((?:"(?:[^"\\]|\\.)*",?)*)\]\)/.exec(query)
+  if (!bucket || !measurement || !set || !query.includes('keep(columns: ["_time", "_value", "client_org_id", "external_user", "model"])')) return undefined
+  const requestIds = [...set[1]!.matchAll(new RegExp(FLUX_STRING, 'g'))].map((m) => unquoteFlux(m[1]!))
+  return { bucket: unquoteFlux(bucket[1]!), measurement: unquoteFlux(measurement[1]!), requestIds }
+}
+
+/** Go's time.RFC3339Nano, as InfluxDB writes _time: trailing zeros of the fraction dropped. */
+export function rfc3339Nano(ns: bigint): string {
+  const ms = ns / 1_000_000n
+  const seconds = new Date(Number((ms / 1000n) * 1000n)).toISOString().slice(0, 19)
+  const fraction = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '')
+  return `${seconds}${fraction ? `.${fraction}` : ''}Z`
+}
+
+function answerLookup(fake: FakeInflux2, shape: LookupShape): string {
+  const crlf = '\r\n'
+  let out =
+    `#datatype,string,long,dateTime:RFC3339,string,string,string,string${crlf}` +
+    `#group,false,false,false,false,false,false,false${crlf}` +
+    `#default,points,,,,,,${crlf}` +
+    `,result,table,_time,_value,client_org_id,external_user,model${crlf}`
+  for (const p of fake.points) {
+    const id = p.fields.request_id
+    if (p.measurement !== shape.measurement || id?.kind !== 'string' || !shape.requestIds.includes(id.value)) continue
+    const tags = [p.tags.client_org_id, p.tags.external_user, p.tags.model].map((v) => csvCell(v ?? ''))
+    out += `,,0,${rfc3339Nano(p.timeNs)},${csvCell(id.value)},${tags.join(',')}${crlf}`
+  }
+  return out + crlf
+}
+
 const SUM_FIELDS = ['cost_usd', 'input_tokens', 'output_tokens', 'total_tokens'] as const
 const CSV_COLUMNS = ['result', 'table', 'client_org_id', 'external_user', 'model', ...SUM_FIELDS, 'records']
 
@@ -247,6 +287,12 @@ export async function startFakeInflux2(t: { teardown(fn: () => unknown): void })
         if (!(await isValidFlux(request.query))) {
           fake.invalidQueries.push(request.query)
           return json(res, 400, { code: 'invalid', message: 'compilation failed: the Flux checker refused the query' })
+        }
+        const lookup = readLookupShape(request.query)
+        if (lookup && url.searchParams.get('org') === fake.org && request.type === 'flux') {
+          if (lookup.bucket !== fake.bucket) return json(res, 404, { code: 'not found', message: `could not find bucket "${lookup.bucket}"` })
+          res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8' })
+          return res.end(answerLookup(fake, lookup))
         }
         const shape = readQueryShape(request.query)
         if (!shape || url.searchParams.get('org') !== fake.org || request.type !== 'flux') {

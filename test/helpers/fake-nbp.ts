@@ -11,6 +11,7 @@ export interface FakeNbpRequest {
   /** Path and query as received, e.g. /api/exchangerates/rates/a/usd/2026-11-02/2026-11-11/?format=json */
   url: string
   accept: string | undefined
+  authorization: string | undefined
 }
 
 export interface FakeNbpOptions {
@@ -143,7 +144,7 @@ export async function startFakeNbp(options: FakeNbpOptions = {}): Promise<FakeNb
 
   function answer(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/'
-    requests.push({ method: req.method ?? 'GET', url, accept: req.headers.accept })
+    requests.push({ method: req.method ?? 'GET', url, accept: req.headers.accept, authorization: req.headers.authorization })
     const current = queued.shift() ?? mode
     if (current === 'hang') return
     if (current === 'error500') return text(res, 500, '500 InternalServerError')

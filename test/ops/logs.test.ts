@@ -148,7 +148,7 @@ t.test('request ids: a sane given id is kept, an unusable one replaced', async (
 t.test('configForLog removes credentials embedded in a URL', async (t) => {
   const { configForLog } = await import('../../src/logger.js')
   const out = configForLog({ INFLUXDB_URL: 'http://admin:pa55word@influx.local:8086/', NBP_API_URL: 'https://api.nbp.pl/api', PORT: 8080 })
-  t.equal(out.INFLUXDB_URL, 'http://influx.local:8086/')
+  t.equal(out.INFLUXDB_URL, 'http://[redacted]@influx.local:8086/')
   t.equal(out.NBP_API_URL, 'https://api.nbp.pl/api')
   t.equal(out.PORT, 8080)
 })
