@@ -32,6 +32,8 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'GET /batch/status': 'getBatchStatus',
   'GET /batch/storage': 'getStorage',
   'POST /usage/events': 'ingestEvents',
+  'POST /usage/events/void': 'voidEvents',
+  'GET /usage/events/voided': 'listVoidedEvents',
   'GET /usage/clients': 'listClients',
   'GET /usage/clients/:id/daily': 'getClientDaily',
   'GET /usage/clients/:id/users': 'getClientUsers',

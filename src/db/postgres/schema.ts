@@ -63,6 +63,27 @@ export const usageEvents = pgTable(
   ],
 )
 
+export const usageEventVoids = pgTable(
+  'usage_event_voids',
+  {
+    request_id: text('request_id').primaryKey(),
+    client_org_id: text('client_org_id').notNull(),
+    model: text('model').notNull(),
+    external_user: text('external_user').notNull(),
+    input_tokens: int64('input_tokens').notNull(),
+    output_tokens: int64('output_tokens').notNull(),
+    total_tokens: int64('total_tokens').notNull(),
+    cost_nano_usd: nano('cost_nano_usd').notNull(),
+    /** The original record's instant and arrival, UTC epoch ms. */
+    occurred_at: int64('occurred_at').notNull(),
+    received_at: int64('received_at').notNull(),
+    reason: text('reason').notNull(),
+    /** When it was voided, UTC epoch ms. */
+    voided_at: int64('voided_at').notNull(),
+  },
+  (t) => [index('usage_event_voids_occurred_at_idx').on(t.occurred_at)],
+)
+
 /** Measures shared by the three summary tables. */
 function measures() {
   return {
