@@ -10,6 +10,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
+import { IMAGE_NODE_MAJOR, nodeBinDir } from './supported-node.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const START_TIMEOUT_MS = 30_000
@@ -32,17 +33,11 @@ export function imageNodeMajor(text) {
   return Number(m[1])
 }
 
-/**
- * A node binary of that major: this one when it matches, else node@<major> from the npm registry
- * (the package `node` ships the official binary and its headers) in `dir`.
- */
-function nodeOfMajor(major, dir) {
-  if (Number(process.versions.node.split('.')[0]) === major) return process.execPath
-  step(`this is Node ${process.version}; the image runs Node ${major}: installing node@${major} from the npm registry`)
-  execFileSync('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error', `node@${major}`], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  return join(dir, 'node_modules', '.bin', 'node')
+/** A node binary of that major: this one when it matches, else the one supported-node.mjs installs. */
+function nodeOfMajor(major) {
+  if (major !== IMAGE_NODE_MAJOR) fail(`Dockerfile runs Node ${major} but scripts/supported-node.mjs installs ${IMAGE_NODE_MAJOR}`)
+  const bin = nodeBinDir({ exact: true, log: step })
+  return bin ? join(bin, 'node') : process.execPath
 }
 
 /** ENV, CMD and HEALTHCHECK of the Dockerfile's last stage (JSON-array forms only). */
@@ -99,10 +94,9 @@ async function main() {
   execFileSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], { cwd: root, stdio: 'inherit' })
 
   const dir = mkdtempSync(join(tmpdir(), 'usage-batch-prod-'))
-  const nodeDir = mkdtempSync(join(tmpdir(), 'usage-batch-node-'))
   const keep = process.env.KEEP_PRODUCTION_INSTALL === '1'
   try {
-    const node = nodeOfMajor(major, nodeDir)
+    const node = nodeOfMajor(major)
     const version = execFileSync(node, ['-p', 'process.version'], { encoding: 'utf8' }).trim()
     if (Number(version.slice(1).split('.')[0]) !== major) fail(`expected Node ${major}, got ${version}`)
     step(`runs on Node ${version}, the major the image ships`)
@@ -204,7 +198,6 @@ async function main() {
   } finally {
     if (keep) step(`kept ${dir}`)
     else rmSync(dir, { recursive: true, force: true })
-    rmSync(nodeDir, { recursive: true, force: true })
   }
   step('production install check passed')
 }

@@ -334,15 +334,19 @@ t.test('Dockerfile: multi-stage, production dependencies only, non-root, /data, 
 t.test('one Node major everywhere: the image, the README setup, CI; engines admits it', async (t) => {
   const major = Number(/^ARG NODE_IMAGE=node:(\d+)-/m.exec(read('Dockerfile'))?.[1])
   t.equal(major, 24)
-  t.match(read('scripts/use-node-24.sh'), new RegExp(`^USAGE_BATCH_NODE_MAJOR=${major}$`, 'm'), 'the README setup installs that major')
+  const { IMAGE_NODE_MAJOR, MIN_NODE_MAJOR } = (await import('../../scripts/supported-node.mjs')) as { IMAGE_NODE_MAJOR: number; MIN_NODE_MAJOR: number }
+  t.equal(IMAGE_NODE_MAJOR, major, 'the npm scripts install that major on an older Node')
+  const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts
+  for (const name of ['start', 'test']) t.match(scripts[name], /^node scripts\/supported-node\.mjs /, `npm ${name} runs on a supported Node`)
   const ci = read('.ci/run')
-  t.match(ci, /^USAGE_BATCH_EXACT_NODE=1 \. scripts\/use-node-24\.sh$/m, 'CI runs on exactly that major')
-  t.match(ci, new RegExp(`!== "${major}"`), 'and checks it before the install')
+  t.ok(ci.indexOf('setsid npm start') < ci.indexOf('. scripts/use-node-24.sh'), "CI runs the README's npm start on the machine's own Node first")
+  t.match(ci, /^USAGE_BATCH_EXACT_NODE=1 \. scripts\/use-node-24\.sh$/m, 'then everything else on exactly that major')
+  t.match(ci, new RegExp(`!== "${major}"`), 'and checks it')
   const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node
   const floor = /^>=(\d+)\.(\d+)$/.exec(engines)
   t.ok(floor, `engines is a floor (${engines})`)
   t.ok(Number(floor![1]) <= major, `engines ${engines} admits Node ${major}`)
-  t.ok(Number(floor![1]) >= 22, 'and not Node 20, which the dependencies refuse')
+  t.equal(Number(floor![1]), MIN_NODE_MAJOR, 'the floor the npm scripts accept without installing Node 24')
 })
 
 /** Metric names a PromQL expression reads: identifiers that are not functions, keywords or labels. */
