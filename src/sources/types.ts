@@ -84,6 +84,11 @@ export interface UsageSource {
    * aggregation. Only stores where querying client by client pays off offer it (InfluxQL).
    */
   listClients?(window: Pick<DayWindow, 'startMs' | 'endMs'>, signal?: AbortSignal): Promise<string[]>
+  /**
+   * Resolves when the store can take queries; rejects with a 503-coded error saying why when it
+   * cannot yet (InfluxDB whose dialect is still being detected). Absent: always ready.
+   */
+  ready?(): Promise<void>
   /** A cheap liveness check of the store. */
   check(): Promise<SourceHealth>
   close(): Promise<void>
