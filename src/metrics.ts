@@ -8,7 +8,7 @@
 // process did, counted in memory.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { RUN_STATUSES, RUN_TRIGGERS, type RunStatus, type RunTrigger } from './db/schema.js'
-import { closedRunTotals, datesWithPlnMissing, lastSuccessDate, type ClosedRunTotals } from './db/runs.js'
+import { closedRunTotals, datesWithPlnMissing, lastSuccessDate, settledRunId, type ClosedRunTotals } from './db/runs.js'
 import type { Db } from './db/open.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
@@ -70,12 +70,50 @@ export function databaseLedger(
   const schedule = compileSchedule(config.BATCH_SCHEDULE_CRON, config.BUSINESS_TIMEZONE)
   const timeZone = config.BUSINESS_TIMEZONE
   const catchupDays = config.BATCH_CATCHUP_DAYS
+  // Runs up to the settled id are final (see settledRunId): their totals are kept, and each scrape
+  // reads only the runs after them, so a scrape costs the same with ten years of ledger as with one.
+  let settled: { throughId: number; boundsMs: readonly number[]; totals: ClosedRunTotals[] } | undefined
+  const closedRuns = (boundsMs: readonly number[]): ClosedRunTotals[] => {
+    if (settled && settled.boundsMs !== boundsMs) settled = undefined
+    // One read transaction: the settled id and both sums come from the same snapshot of the ledger.
+    return db.$client.transaction(() => {
+      const throughId = settledRunId(db)
+      const before = settled ?? { throughId: 0, boundsMs, totals: [] }
+      const newlySettled = throughId > before.throughId ? closedRunTotals(db, boundsMs, { after: before.throughId, through: throughId }) : []
+      const next = { throughId: Math.max(throughId, before.throughId), boundsMs, totals: addTotals(before.totals, newlySettled) }
+      const unsettled = closedRunTotals(db, boundsMs, { after: next.throughId })
+      settled = next
+      return addTotals(next.totals, unsettled)
+    })()
+  }
   return {
-    closedRuns: (boundsMs) => closedRunTotals(db, boundsMs),
+    closedRuns,
     lastSuccessDate: () => lastSuccessDate(db),
     daysBehind: () => datesBehind({ db, clock, timeZone, schedule, catchupDays }).length,
     datesWithoutPln: () => datesWithPlnMissing(db, catchUpWindow(clock, timeZone, catchupDays)).size,
   }
+}
+
+/** Two sets of ledger totals added up per status × trigger. */
+export function addTotals(a: ClosedRunTotals[], b: ClosedRunTotals[]): ClosedRunTotals[] {
+  const out = new Map(a.map((r) => [`${r.status}\u0000${r.trigger}`, { ...r, runsAtOrBelowMs: [...r.runsAtOrBelowMs] }]))
+  for (const r of b) {
+    const key = `${r.status}\u0000${r.trigger}`
+    const into = out.get(key)
+    if (!into) {
+      out.set(key, { ...r, runsAtOrBelowMs: [...r.runsAtOrBelowMs] })
+      continue
+    }
+    into.runs += r.runs
+    into.records += r.records
+    into.summaries += r.summaries
+    into.corrections += r.corrections
+    into.runsWithClientErrors += r.runsWithClientErrors
+    into.timedRuns += r.timedRuns
+    into.durationMsSum += r.durationMsSum
+    into.runsAtOrBelowMs = into.runsAtOrBelowMs.map((n, i) => n + (r.runsAtOrBelowMs[i] ?? 0))
+  }
+  return [...out.values()]
 }
 
 export interface Metrics {

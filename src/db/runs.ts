@@ -234,15 +234,15 @@ export interface ClosedRunTotals {
  * pass over the ledger. Closed runs never reopen and their figures never change, so every sum here
  * only grows: a counter read from the database, whichever process ran the runs.
  */
-export function closedRunTotals(db: Db, boundsMs: readonly number[]): ClosedRunTotals[] {
+export function closedRunTotals(db: Db, boundsMs: readonly number[], ids: { after?: number; through?: number } = {}): ClosedRunTotals[] {
   const buckets = boundsMs.map((_, i) => `, total(duration_ms <= @b${i}) AS b${i}`).join('')
-  const params = Object.fromEntries(boundsMs.map((b, i) => [`b${i}`, b]))
+  const params = { ...Object.fromEntries(boundsMs.map((b, i) => [`b${i}`, b])), after: ids.after ?? 0, through: ids.through ?? Number.MAX_SAFE_INTEGER }
   const rows = db.$client
     .prepare(
       `SELECT status, trigger, count(*) AS runs, total(records_processed) AS records, total(summaries_written) AS summaries,
               total(data_corrections) AS corrections, total(client_errors <> '[]') AS client_error_runs,
               count(duration_ms) AS timed, total(duration_ms) AS duration_sum${buckets}
-         FROM influxdb_batch_runs WHERE status <> 'running' GROUP BY status, trigger`,
+         FROM influxdb_batch_runs WHERE status <> 'running' AND id > @after AND id <= @through GROUP BY status, trigger`,
     )
     .all(params) as Array<{
     status: ClosedRunTotals['status']
@@ -268,6 +268,23 @@ export function closedRunTotals(db: Db, boundsMs: readonly number[]): ClosedRunT
     durationMsSum: r.duration_sum,
     runsAtOrBelowMs: boundsMs.map((_, i) => r[`b${i}`] ?? 0),
   }))
+}
+
+/**
+ * The highest id below which every run is closed: one less than the oldest running run, or the
+ * newest id when none runs. Ids only grow (AUTOINCREMENT) and closed runs never change, so what lies
+ * at or below it is final.
+ */
+export function settledRunId(db: Db): number {
+  // The single-flight index holds only running runs (a handful, whatever the ledger's size); left to
+  // itself the planner would walk the whole table in id order looking for one.
+  return db.$client
+    .prepare(
+      `SELECT coalesce((SELECT min(id) - 1 FROM influxdb_batch_runs INDEXED BY influxdb_batch_runs_one_running_uq WHERE status = 'running'),
+                       (SELECT max(id) FROM influxdb_batch_runs), 0)`,
+    )
+    .pluck()
+    .get() as number
 }
 
 /** The newest closed run (any status but `running`) with one of the triggers. */

@@ -29,8 +29,15 @@ export function catchUpWindow(clock: Clock, timeZone: string, days: number): str
  * With `0 13 * * *` in Europe/Warsaw, 2026-11-27 is due at 2026-11-28 13:00 Warsaw time.
  */
 export function dueAt(schedule: CronSchedule, date: string, timeZone: string): number | null {
-  return schedule.next(dayWindow(date, timeZone).endMs - 1)
+  // Asked for the same few dates on every scrape and probe; the answer never changes.
+  let known = dueTimes.get(schedule)
+  if (!known) dueTimes.set(schedule, (known = new Map()))
+  const key = `${timeZone} ${date}`
+  if (!known.has(key)) known.set(key, schedule.next(dayWindow(date, timeZone).endMs - 1))
+  return known.get(key)!
 }
+
+const dueTimes = new WeakMap<CronSchedule, Map<string, number | null>>()
 
 /**
  * Dates of the catch-up window that are due and not done, oldest first. A date counts when:

@@ -1,9 +1,17 @@
 // /metrics parses as strict Prometheus text and its batch counters move by exactly what runs did.
 import t from 'tap'
 import { register as globalRegistry } from 'prom-client'
-import { CLOSED_RUN_STATUSES, dateToEpochSeconds, DROPPED_DEFAULT_METRICS, INFLUXDB_ONLY_METRICS, METRIC_NAMES } from '../../src/metrics.js'
+import {
+  CLOSED_RUN_STATUSES,
+  DAY_DURATION_BUCKETS_S,
+  databaseLedger,
+  dateToEpochSeconds,
+  DROPPED_DEFAULT_METRICS,
+  INFLUXDB_ONLY_METRICS,
+  METRIC_NAMES,
+} from '../../src/metrics.js'
 import { RUN_TRIGGERS } from '../../src/db/schema.js'
-import { claimRun, finishRun } from '../../src/db/runs.js'
+import { abandonDeadRuns, claimRun, closedRunTotals, finishRun } from '../../src/db/runs.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'
 import type { RateProvider } from '../../src/rates/types.js'
@@ -299,4 +307,40 @@ t.test('InfluxDB-first: usage_batch_influxdb_up follows InfluxDB', async (t) => 
   const down = await scrape(app)
   t.equal(down.get(METRIC_NAMES.influxUp)?.samples.length, 1)
   t.equal(sampleValue(down, METRIC_NAMES.influxUp), 0)
+})
+
+t.test('the ledger totals kept below the oldest running run always equal a full count', async (t) => {
+  const { db, config, clock } = await buildTestApp(t)
+  const ledger = databaseLedger(db, config, clock)
+  const bounds = DAY_DURATION_BUCKETS_S.map((s) => s * 1000)
+  const sorted = (rows: ReturnType<typeof closedRunTotals>) => [...rows].sort((a, b) => `${a.status}/${a.trigger}`.localeCompare(`${b.status}/${b.trigger}`))
+  const same = (what: string) => {
+    const full = sorted(closedRunTotals(db, bounds))
+    t.same(sorted(ledger.closedRuns(bounds)), full, what)
+    return full
+  }
+  const at = () => new Date(clock.now()).toISOString()
+  const open = (date: string, trigger: 'api' | 'cli' | 'schedule') => claimRun(db, { date, trigger, dataSource: 'sqlite', startedAt: at(), owner: `1@h-${date}` }).run
+  const close = (id: number, status: 'succeeded' | 'failed', durationMs: number) =>
+    finishRun(db, id, { status, finished_at: at(), duration_ms: durationMs, records_processed: id * 10, summaries_written: id, data_corrections: 1 })
+
+  t.same(same('empty ledger'), [])
+  const a = open('2026-11-01', 'api')
+  const b = open('2026-11-02', 'cli')
+  const c = open('2026-11-03', 'schedule')
+  same('three running runs')
+  close(b.id, 'succeeded', 40)
+  close(c.id, 'failed', 70_000)
+  same('two closed above a running one: not settled yet, still counted')
+  const d = open('2026-11-04', 'api')
+  close(d.id, 'succeeded', 200)
+  same('another closed above the running one')
+  // The oldest run's process dies; recovery abandons it, which settles everything.
+  t.equal(abandonDeadRuns(db, () => false, at()).length, 1)
+  const afterAbandon = same('all closed')
+  t.ok(afterAbandon.some((r) => r.status === 'abandoned' && r.runs === 1))
+  close(open('2026-11-05', 'cli').id, 'succeeded', 1)
+  const final = same('one more after the settled part')
+  t.equal(final.reduce((n, r) => n + r.runs, 0), 5)
+  t.equal(a.id < b.id && b.id < c.id, true)
 })
