@@ -42,9 +42,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   function sqliteCheck(): Component {
     const started = performance.now()
     const client = db.$client
-    const busyTimeoutMs = client.pragma('busy_timeout', { simple: true }) as number
+    let busyTimeoutMs: number | undefined
     let migrated = false
     try {
+      busyTimeoutMs = client.pragma('busy_timeout', { simple: true }) as number
       migrated = migrationsApplied(db)
       if (!migrated) return { status: 'down', detail: { migrations_applied: false } }
       // No waiting on another process's write lock inside a probe: the busy timeout would block
@@ -63,7 +64,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (code?.startsWith('SQLITE_BUSY')) return { status: 'up', detail: { writable: true, busy: true, migrations_applied: migrated } }
       return { status: 'down', detail: { writable: false, migrations_applied: migrated, error: (e as Error).message } }
     } finally {
-      client.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      if (busyTimeoutMs !== undefined) client.pragma(`busy_timeout = ${busyTimeoutMs}`)
     }
   }
 

@@ -200,6 +200,10 @@ t.test('not ready when the database does not answer or its migrations are missin
   const closed = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(closed.statusCode, 503)
   t.match(closed.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: /not open/ })
+  const overall = await health(app)
+  t.equal(overall.code, 503, '/health says so too, without failing itself')
+  t.equal(overall.body.status, 'unhealthy')
+  t.match(overall.body.services.sqlite!.detail.error, /not open/)
   t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
 })
 
