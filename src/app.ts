@@ -23,8 +23,9 @@ import { pricingRoutes } from './routes/pricing.js'
 import { errorBody } from './plugins/errors.js'
 import { registerOpenApi } from './plugins/openapi.js'
 import { metricsRoutes } from './routes/metrics.js'
-import { createMetrics, UNMATCHED_ROUTE, type Metrics } from './metrics.js'
-import { lastSuccessDate } from './db/runs.js'
+import { createMetrics, databaseLedger, UNMATCHED_ROUTE, type Metrics } from './metrics.js'
+import { influxdbCheck, type StoreStatus } from './sources/check.js'
+import { ProbeAwareLogController } from './plugins/request-logging.js'
 
 export interface AppDeps {
   db: Db
@@ -33,13 +34,12 @@ export interface AppDeps {
   clock?: Clock
   /** A pino logger; omitted → logging off (tests). */
   logger?: Logger
-  /**
-   * Built by the caller when shared with a scheduler or CLI; otherwise made here. A caller-built
-   * batch service reports runs to `metrics` only if the caller wired its `onRunFinished` to it.
-   */
+  /** Built by the caller when shared with a scheduler or CLI; otherwise made here. */
   batch?: BatchService
   /** Shared with the batch service, NBP and InfluxDB modules by the runtime; otherwise made here. */
   metrics?: Metrics
+  /** The cached InfluxDB check shared by /health and /metrics; made here when not given. */
+  influxCheck?: () => Promise<StoreStatus>
 }
 
 export interface Services {
@@ -51,6 +51,8 @@ export interface Services {
   batch: BatchService
   /** Prometheus metrics of this instance; NBP and InfluxDB modules report through it. */
   metrics: Metrics
+  /** InfluxDB's state, cached for a few seconds (`disabled` in the embedded mode). */
+  influxCheck: () => Promise<StoreStatus>
   /** Present while the in-process scheduler runs. */
   scheduler?: SchedulerHandle
   /** Today's live figures (short cache); a void clears it, so no live read counts a voided record. */
@@ -97,11 +99,19 @@ function requestIdFrom(request: IncomingMessage): string {
 export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const clock = deps.clock ?? systemClock
   const rates = deps.rates ?? noRateProvider
-  const metrics = deps.metrics ?? createMetrics({ lastSuccessDate: () => lastSuccessDate(deps.db) })
+  const influxCheck = deps.influxCheck ?? influxdbCheck(deps.source, clock, config.influxdbFirst)
+  const metrics =
+    deps.metrics ??
+    createMetrics({
+      ledger: databaseLedger(deps.db, config, clock),
+      ...(config.influxdbFirst ? { influxdbUp: async () => (await influxCheck()).status === 'up' } : {}),
+    })
   const options: FastifyServerOptions = {
     // The caller's x-request-id is read in requestIdFrom, which also vets it.
     requestIdHeader: false,
     genReqId: requestIdFrom,
+    // Probes and scrapes arrive every few seconds: their lines go to debug unless they fail.
+    logController: new ProbeAwareLogController(),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
@@ -125,10 +135,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       log: app.log as Logger,
       timeZone: config.BUSINESS_TIMEZONE,
       defaultMarkupRate: config.defaultMarkupRate,
-      onRunFinished: (run) => metrics.batchRunFinished(run),
     })
   const today = createTodayView({ db: deps.db, source: deps.source, clock, timeZone: config.BUSINESS_TIMEZONE, defaultMarkupRate: config.defaultMarkupRate })
-  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics, today })
+  app.decorate('services', { config, db: deps.db, source: deps.source, rates, clock, batch, metrics, influxCheck, today })
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
@@ -140,7 +149,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = errorBody(error)
-    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    // 503: a dependency is unavailable (InfluxDB down or not detected yet, shutting down); its message
+    // says which. Not a bug: no stack, and not one per request at error level during an outage.
+    if (body.statusCode === 503) request.log.warn({ statusCode: 503, reason: body.message }, 'request refused: unavailable')
+    else if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.info({ statusCode: body.statusCode, reason: body.message }, 'request refused')
     return reply.code(body.statusCode).type('application/json').send(body)
   })

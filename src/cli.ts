@@ -255,7 +255,7 @@ function statusCommand(cfg: Config, io: CliIo): number {
 }
 
 function migrateCommand(cfg: Config, io: CliIo): number {
-  const db = openDb({ path: cfg.SQLITE_PATH })
+  const db = openDb({ path: cfg.SQLITE_PATH, clock: io.clock })
   db.$client.close()
   io.stderr.write(`usage-batch: migrations applied to ${cfg.SQLITE_PATH}\n`)
   return 0

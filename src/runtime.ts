@@ -6,8 +6,8 @@ import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { openDb, type Db } from './db/open.js'
 import { configForLog } from './logger.js'
-import { lastSuccessDate } from './db/runs.js'
-import { createMetrics, type Metrics } from './metrics.js'
+import { createMetrics, databaseLedger, type Metrics } from './metrics.js'
+import { influxdbCheck, type StoreStatus } from './sources/check.js'
 import { createBatchService, type BatchService } from './batch/service.js'
 import type { RateProvider } from './rates/types.js'
 import { createNbpClient, type NbpClient } from './rates/nbp.js'
@@ -21,7 +21,15 @@ import type { BatchRunRow } from './db/schema.js'
 import { createLifecycle, type Lifecycle } from './lifecycle/lifecycle.js'
 
 export interface Runtime {
-  deps: { db: Db; source: UsageSource; rates: RateProvider; clock: Clock; batch: BatchService; metrics: Metrics }
+  deps: {
+    db: Db
+    source: UsageSource
+    rates: RateProvider
+    clock: Clock
+    batch: BatchService
+    metrics: Metrics
+    influxCheck: () => Promise<StoreStatus>
+  }
   /**
    * Starts background work once the server listens: stale-run recovery always; catch-up and the
    * cron timer when BATCH_SCHEDULER_ENABLED. Returns at once; catch-up runs in the background.
@@ -42,25 +50,34 @@ export interface RuntimeOptions {
   clock?: Clock
   timers?: Timers
   rates?: RateProvider
+  /** InfluxDB dialect detection retries (INFLUXDB_QUERY_LANGUAGE=auto); tests shorten them. */
+  influxRetry?: { initialMs: number; maxMs: number }
 }
 
 export async function createRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const clock = options.clock ?? systemClock
   log.info({ config: configForLog(config) }, 'configuration')
   // Migrations run here, before the server listens (SPEC §6).
-  const db = openDb({ path: config.SQLITE_PATH })
+  const db = openDb({ path: config.SQLITE_PATH, clock })
   log.info({ sqlite: config.SQLITE_PATH }, 'database open, migrations applied')
-  // Made before the source, rate provider and batch service so each can report through it.
-  const metrics = createMetrics({ lastSuccessDate: () => lastSuccessDate(db) })
   let source: UsageSource
   try {
+    // With INFLUXDB_QUERY_LANGUAGE=auto this returns at once, InfluxDB up or not (detection runs in the background).
     source = config.influxdbFirst
-      ? withQueryMetrics(await createInfluxSource(config, { log }), metrics)
+      ? await createInfluxSource(config, { log, clock, retry: options.influxRetry })
       : createSqliteSource({ db, clock, path: config.SQLITE_PATH })
   } catch (e) {
     db.$client.close()
     throw e
   }
+  // One cached InfluxDB check for /health and /metrics.
+  const influxCheck = influxdbCheck(source, clock, config.influxdbFirst)
+  // Batch figures come from the run ledger at scrape time; NBP and InfluxDB modules report through it.
+  const metrics = createMetrics({
+    ledger: databaseLedger(db, config, clock),
+    ...(config.influxdbFirst ? { influxdbUp: async () => (await influxCheck()).status === 'up' } : {}),
+  })
+  if (config.influxdbFirst) source = withQueryMetrics(source, metrics)
   const rates: RateProvider =
     options.rates ??
     createRateProvider({
@@ -82,11 +99,8 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
     log,
     timeZone: config.BUSINESS_TIMEZONE,
     defaultMarkupRate: config.defaultMarkupRate,
-    onRunFinished: (run) => {
-      metrics.batchRunFinished(run)
-      // A failed day is reported at once (ALERT_WEBHOOK_URL); delivery never throws.
-      void lifecycle.alertOnRun(run)
-    },
+    // A failed day is reported at once (ALERT_WEBHOOK_URL); delivery never throws. /metrics reads the ledger itself.
+    onRunFinished: (run) => void lifecycle.alertOnRun(run),
     perClientConcurrency:
       config.influxdbFirst && config.INFLUXDB_AGGREGATION_MODE === 'per-client' ? config.INFLUXDB_AGGREGATION_BATCH_SIZE : undefined,
   })
@@ -94,12 +108,10 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
 
   let scheduler: Scheduler | undefined
   let stopping = false
-  // Abandoned runs are counted like closed ones, so an alert on usage_batch_runs_total sees them.
-  const onRunAbandoned = (run: BatchRunRow) => metrics.batchRunFinished(run)
-  const recoverStaleRuns = () => abandonStaleRuns({ db, clock, log, batch, onAbandoned: onRunAbandoned })
+  const recoverStaleRuns = () => abandonStaleRuns({ db, clock, log, batch })
 
   return {
-    deps: { db, source, rates, clock, batch, metrics },
+    deps: { db, source, rates, clock, batch, metrics, influxCheck },
     lifecycle,
     recoverStaleRuns,
     scheduler: () => scheduler,
@@ -124,7 +136,6 @@ export async function createRuntime(config: Config, log: Logger, options: Runtim
         timers: options.timers,
         // Retention only removes days a success already covers; alerts look at the tick's outcome.
         afterTick: () => lifecycle.afterTick(),
-        onRunAbandoned,
       })
       app.services.scheduler = scheduler
       scheduler.start()
@@ -156,7 +167,11 @@ export function withFetchMetrics(nbp: NbpClient, metrics: Metrics): NbpClient {
   }
 }
 
-/** Times each InfluxDB query (aggregation, client listing), start to last row; counts failures. */
+/**
+ * Times each InfluxDB query (aggregation, client listing), start to last row; counts failures.
+ * Reads the wrapped source's properties when asked, not once: a source whose dialect is detected in
+ * the background gains its client listing and dialect later.
+ */
 export function withQueryMetrics(source: UsageSource, metrics: Metrics): UsageSource {
   async function timed<T>(query: () => Promise<T>): Promise<T> {
     const started = performance.now()
@@ -169,12 +184,24 @@ export function withQueryMetrics(source: UsageSource, metrics: Metrics): UsageSo
       throw e
     }
   }
-  const listClients = source.listClients?.bind(source)
   return {
-    ...source,
-    dataSource: source.dataSource,
-    dialect: source.dialect,
-    ...(listClients ? { listClients: (window, signal) => timed(() => listClients(window, signal)) } : {}),
+    get dataSource() {
+      return source.dataSource
+    },
+    get dialect() {
+      return source.dialect
+    },
+    get listClients(): UsageSource['listClients'] {
+      const listClients = source.listClients?.bind(source)
+      return listClients && ((window, signal) => timed(() => listClients(window, signal)))
+    },
+    get aggregateClients() {
+      return source.aggregateClients?.bind(source)
+    },
+    ...(source.ready ? { ready: () => source.ready!() } : {}),
+    ingest: (events) => source.ingest(events),
+    check: () => source.check(),
+    close: () => source.close(),
     async *aggregate(window, options) {
       // The rows stream through (not timed()): the query counts as done when the last one arrived.
       const started = performance.now()

@@ -18,6 +18,21 @@ export function checkExposure(config: Config): string | undefined {
   return `refusing to listen on ${config.HOST} without API tokens: set API_ADMIN_TOKEN (and friends), bind HOST=127.0.0.1, or set AUTH_DISABLED=true`
 }
 
+/** Why the server cannot listen on HOST:PORT, as a sentence naming both and what to do; undefined for other errors. */
+export function listenProblem(error: unknown, host: string, port: number): string | undefined {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the address is already in use (another process, perhaps another usage-batch, holds it); stop that process or set PORT (or HOST) to a free one`
+    case 'EACCES':
+      return `cannot listen on ${where}: permission denied (ports below 1024 need privileges); set PORT to 1024 or above`
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: HOST is not an address of this machine; set HOST to one of its addresses, 127.0.0.1 or 0.0.0.0`
+    default:
+      return undefined
+  }
+}
+
 export async function serve(env: Record<string, string | undefined>): Promise<void> {
   let config: Config
   try {
@@ -69,7 +84,17 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
-  await app.listen({ host: config.HOST, port: config.PORT })
+  try {
+    await app.listen({ host: config.HOST, port: config.PORT })
+  } catch (e) {
+    const problem = listenProblem(e, config.HOST, config.PORT)
+    if (!problem) throw e
+    // One line that says what to do; a stack trace would only bury it.
+    log.fatal({ host: config.HOST, port: config.PORT, code: (e as NodeJS.ErrnoException).code }, problem)
+    await app.close().catch(() => undefined)
+    await runtime.close().catch(() => undefined)
+    process.exit(1)
+  }
   // After listen: catch-up may take a while, and /health/live and reads must answer meanwhile.
   await runtime.startBackground(app)
 }

@@ -32,13 +32,15 @@ export async function buildTestApp(
     source?: (db: Db) => UsageSource
     /** Where the database goes; default the test's own testdir (one app per test). */
     dir?: string
+    /** When the database is first created (database_metadata.created_at); default `nowMs`. */
+    dbCreatedMs?: number
   } = {},
 ): Promise<TestApp> {
   const dir = options.dir ?? t.testdir({})
   const dbPath = join(dir, 'usage.db')
   const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent', ...options.env })
   const clock = fixedClock(options.nowMs ?? DEFAULT_NOW_MS)
-  const db = openDb({ path: dbPath })
+  const db = openDb({ path: dbPath, clock: fixedClock(options.dbCreatedMs ?? clock.now()) })
   const source = options.source ? options.source(db) : createSqliteSource({ db, clock, path: dbPath })
   const app = await buildApp(config, { db, source, clock, rates: options.rates })
   await app.ready()

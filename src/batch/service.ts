@@ -75,6 +75,8 @@ export function createBatchService(deps: BatchServiceDeps) {
     try {
       // A day queued behind others never starts once shutdown began.
       if (queued && stopping) throw new InterruptedError()
+      // A store that cannot take queries yet (InfluxDB dialect unknown) fails the day with its reason.
+      await source.ready?.()
       // Retention removed this day's raw rows: a rerun would replace its billed summaries with
       // whatever arrived since. Failing leaves the summaries untouched until the archive is restored.
       if (source.dataSource === 'sqlite' && isRawPurged(db, date)) {

@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as schema from './schema.js'
+import { systemClock, type Clock } from '../clock.js'
+import { recordDatabaseCreated } from './metadata.js'
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database }
 
@@ -16,6 +18,8 @@ export interface OpenDbOptions {
   migrate?: boolean
   readonly?: boolean
   busyTimeoutMs?: number
+  /** Stamps the database's creation (database_metadata) on its first open; the system clock otherwise. */
+  clock?: Clock
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000
@@ -50,7 +54,10 @@ export function openDb(options: OpenDbOptions): Db {
     }
     client.pragma('foreign_keys = ON')
     const db = drizzle({ client, schema }) as Db
-    if (options.migrate !== false && !options.readonly) migrate(db, { migrationsFolder: migrationsFolder() })
+    if (options.migrate !== false && !options.readonly) {
+      migrate(db, { migrationsFolder: migrationsFolder() })
+      recordDatabaseCreated(db, (options.clock ?? systemClock).now())
+    }
     return db
   } catch (e) {
     client.close()

@@ -171,6 +171,23 @@ export function datesWithSuccess(db: Db, dates: string[]): Set<string> {
   return new Set(rows.map((r) => r.d))
 }
 
+/** Dates (of those given) with a `running` run whose heartbeat is at or after `freshSince` (ISO). */
+export function datesInProgress(db: Db, dates: string[], freshSince: string): Set<string> {
+  if (dates.length === 0) return new Set()
+  const rows = db
+    .selectDistinct({ d: influxdbBatchRuns.processing_date })
+    .from(influxdbBatchRuns)
+    .where(
+      and(
+        inArray(influxdbBatchRuns.processing_date, dates),
+        eq(influxdbBatchRuns.status, 'running'),
+        gte(influxdbBatchRuns.heartbeat_at, freshSince),
+      ),
+    )
+    .all()
+  return new Set(rows.map((r) => r.d))
+}
+
 export function touchHeartbeat(db: Db, id: number, at: string): void {
   db.update(influxdbBatchRuns)
     .set({ heartbeat_at: at })
@@ -199,6 +216,80 @@ export function datesWithPlnMissing(db: Db, dates: string[]): Set<string> {
     )
     .all({ list }) as Array<{ d: string }>
   return new Set(rows.map((r) => r.d))
+}
+
+/** What the closed runs of one status × trigger add up to (the ledger side of /metrics). */
+export interface ClosedRunTotals {
+  status: Exclude<RunStatus, 'running'>
+  trigger: RunTrigger
+  runs: number
+  records: number
+  summaries: number
+  corrections: number
+  /** Runs that recorded per-client errors (client_errors not empty). */
+  runsWithClientErrors: number
+  /** Runs with a duration (abandoned runs have none), their summed duration, and per bound the runs at or below it. */
+  timedRuns: number
+  durationMsSum: number
+  runsAtOrBelowMs: number[]
+}
+
+/**
+ * Closed runs grouped by status and trigger, with their summed figures and duration buckets, in one
+ * pass over the ledger. Closed runs never reopen and their figures never change, so every sum here
+ * only grows: a counter read from the database, whichever process ran the runs.
+ */
+export function closedRunTotals(db: Db, boundsMs: readonly number[], ids: { after?: number; through?: number } = {}): ClosedRunTotals[] {
+  const buckets = boundsMs.map((_, i) => `, total(duration_ms <= @b${i}) AS b${i}`).join('')
+  const params = { ...Object.fromEntries(boundsMs.map((b, i) => [`b${i}`, b])), after: ids.after ?? 0, through: ids.through ?? Number.MAX_SAFE_INTEGER }
+  const rows = db.$client
+    .prepare(
+      `SELECT status, trigger, count(*) AS runs, total(records_processed) AS records, total(summaries_written) AS summaries,
+              total(data_corrections) AS corrections, total(client_errors <> '[]') AS client_error_runs,
+              count(duration_ms) AS timed, total(duration_ms) AS duration_sum${buckets}
+         FROM influxdb_batch_runs WHERE status <> 'running' AND id > @after AND id <= @through GROUP BY status, trigger`,
+    )
+    .all(params) as Array<{
+    status: ClosedRunTotals['status']
+    trigger: RunTrigger
+    runs: number
+    records: number
+    summaries: number
+    corrections: number
+    client_error_runs: number
+    timed: number
+    duration_sum: number
+    [bucket: `b${number}`]: number
+  }>
+  return rows.map((r) => ({
+    status: r.status,
+    trigger: r.trigger,
+    runs: r.runs,
+    records: r.records,
+    summaries: r.summaries,
+    corrections: r.corrections,
+    runsWithClientErrors: r.client_error_runs,
+    timedRuns: r.timed,
+    durationMsSum: r.duration_sum,
+    runsAtOrBelowMs: boundsMs.map((_, i) => r[`b${i}`] ?? 0),
+  }))
+}
+
+/**
+ * The highest id below which every run is closed: one less than the oldest running run, or the
+ * newest id when none runs. Ids only grow (AUTOINCREMENT) and closed runs never change, so what lies
+ * at or below it is final.
+ */
+export function settledRunId(db: Db): number {
+  // The single-flight index holds only running runs (a handful, whatever the ledger's size); left to
+  // itself the planner would walk the whole table in id order looking for one.
+  return db.$client
+    .prepare(
+      `SELECT coalesce((SELECT min(id) - 1 FROM influxdb_batch_runs INDEXED BY influxdb_batch_runs_one_running_uq WHERE status = 'running'),
+                       (SELECT max(id) FROM influxdb_batch_runs), 0)`,
+    )
+    .pluck()
+    .get() as number
 }
 
 /** The newest closed run (any status but `running`) with one of the triggers. */

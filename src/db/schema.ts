@@ -227,6 +227,16 @@ export const alertsSent = sqliteTable(
   (t) => [uniqueIndex('alerts_sent_key_uq').on(t.alert_key)],
 )
 
+/**
+ * Facts about the database itself, one row per key. `created_at` is the instant the database was
+ * first opened by a version that records it (see src/db/metadata.ts): days that fell due before it
+ * are history, not days the service fell behind on.
+ */
+export const databaseMetadata = sqliteTable('database_metadata', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+})
+
 export type UsageEventRow = typeof usageEvents.$inferSelect
 export type UsageEventVoidRow = typeof usageEventVoids.$inferSelect
 export type ClientDailyRow = typeof clientDailyUsage.$inferSelect

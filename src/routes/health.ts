@@ -1,62 +1,52 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static } from 'typebox'
-import { addDays, yesterday, type Clock } from '../clock.js'
 import { migrationsApplied } from '../db/open.js'
+import { databaseCreatedAt } from '../db/metadata.js'
 import { retentionInfo } from '../lifecycle/retention.js'
-import { datesWithSuccess, hasSuccessBeside, lastClosedRun, lastSuccessDate } from '../db/runs.js'
+import { hasSuccessBeside, lastClosedRun, lastSuccessDate } from '../db/runs.js'
+import { compileSchedule } from '../scheduler/cron.js'
+import { catchUpWindow, datesBehind } from '../scheduler/due.js'
 import { HealthResponse, ProbeResponse } from '../schemas/health.js'
 import { redactDeep, redactText } from '../redact.js'
 
 type Component = Static<typeof HealthResponse>['services']['sqlite']
 type OverallStatus = Static<typeof HealthResponse>['status']
 
-/**
- * How long a remote check (InfluxDB) is reused. Kubernetes probes, Prometheus and dashboards may
- * all poll /health and /health/ready; together they reach InfluxDB at most once per this period.
- */
-export const REMOTE_CHECK_TTL_MS = 5_000
+export { REMOTE_CHECK_TTL_MS } from '../sources/check.js'
 
 /**
- * Reuses a check's result for `ttlMs` of the injected clock, and joins a check in progress
- * instead of starting a second one.
+ * Overall status: unhealthy (503) only when this replica's database cannot do its job; degraded
+ * when a dependency is off (InfluxDB, NBP) or this replica's scheduler is behind or failing. A
+ * component that is `disabled` (InfluxDB in the embedded mode, the scheduler turned off) is fine.
  */
-export function cachedCheck<T>(clock: Clock, ttlMs: number, run: () => Promise<T>): () => Promise<T> {
-  let cached: { atMs: number; value: T } | undefined
-  let pending: Promise<T> | undefined
-  return () => {
-    const nowMs = clock.now()
-    if (cached && nowMs - cached.atMs < ttlMs) return Promise.resolve(cached.value)
-    pending ??= run()
-      .then((value) => {
-        cached = { atMs: nowMs, value }
-        return value
-      })
-      .finally(() => {
-        pending = undefined
-      })
-    return pending
-  }
-}
-
-/** Overall status: unhealthy when the service cannot do its job, degraded when something is off. */
-export function overallStatus(services: Record<'sqlite' | 'influxdb' | 'nbp' | 'scheduler', Component>, influxdbFirst: boolean): OverallStatus {
+export function overallStatus(services: Record<'sqlite' | 'influxdb' | 'nbp' | 'scheduler', Component>): OverallStatus {
   if (services.sqlite.status === 'down') return 'unhealthy'
-  if (influxdbFirst && services.influxdb.status === 'down') return 'unhealthy'
   const off = (c: Component) => c.status === 'down' || c.status === 'degraded'
   if (off(services.nbp) || off(services.scheduler) || off(services.influxdb)) return 'degraded'
   return 'healthy'
 }
 
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db, source, config, clock, rates } = app.services
+  const { db, config, clock, rates, influxCheck } = app.services
+  const schedule = compileSchedule(config.BATCH_SCHEDULE_CRON, config.BUSINESS_TIMEZONE)
+
+  /** Readiness: the database answers a read and every migration is applied. Nothing remote. */
+  function readable(): { ready: boolean; error?: string } {
+    try {
+      return migrationsApplied(db) ? { ready: true } : { ready: false, error: 'migrations not applied' }
+    } catch (e) {
+      return { ready: false, error: (e as Error).message }
+    }
+  }
 
   /** SQLite accepts a write and the schema is current. Local and cheap: never cached. */
   function sqliteCheck(): Component {
     const started = performance.now()
     const client = db.$client
-    const busyTimeoutMs = client.pragma('busy_timeout', { simple: true }) as number
+    let busyTimeoutMs: number | undefined
     let migrated = false
     try {
+      busyTimeoutMs = client.pragma('busy_timeout', { simple: true }) as number
       migrated = migrationsApplied(db)
       if (!migrated) return { status: 'down', detail: { migrations_applied: false } }
       // No waiting on another process's write lock inside a probe: the busy timeout would block
@@ -75,20 +65,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (code?.startsWith('SQLITE_BUSY')) return { status: 'up', detail: { writable: true, busy: true, migrations_applied: migrated } }
       return { status: 'down', detail: { writable: false, migrations_applied: migrated, error: (e as Error).message } }
     } finally {
-      client.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      if (busyTimeoutMs !== undefined) client.pragma(`busy_timeout = ${busyTimeoutMs}`)
     }
   }
-
-  const influxCheck = cachedCheck(clock, REMOTE_CHECK_TTL_MS, async (): Promise<Component> => {
-    if (!config.influxdbFirst) return { status: 'disabled', detail: {} }
-    const checkedAt = new Date(clock.now()).toISOString()
-    try {
-      const result = await source.check()
-      return { status: result.status, detail: { ...redactDeep(result.detail), checked_at: checkedAt } }
-    } catch (e) {
-      return { status: 'down', detail: { error: redactText((e as Error).message), checked_at: checkedAt } }
-    }
-  })
 
   /** What the rate provider remembers of its last NBP attempts; reading it never calls NBP. */
   function nbpCheck(): Component {
@@ -104,21 +83,23 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   /**
-   * The scheduler and the run ledger: degraded when the newest automatic run (schedule or
-   * catch-up) failed and no later run of its date succeeded, or when a day in the catch-up window
-   * before yesterday has no successful run. Yesterday itself is excluded: its run is due later today.
+   * This replica's scheduler and the run ledger. `missing_days` are the due dates of the catch-up
+   * window without a successful run (src/scheduler/due.ts, the same list behind the
+   * usage_batch_days_behind gauge). Running, the scheduler is degraded when a day is missing or its
+   * newest automatic run (schedule or catch-up) failed and no later run of that date succeeded.
+   * Turned off (BATCH_SCHEDULER_ENABLED=false) it is `disabled`: this replica owes nothing, so
+   * nothing here degrades it; the same facts stay in the detail and in /metrics.
    */
   function schedulerCheck(): Component {
     const scheduler = app.services.scheduler
     const enabled = scheduler !== undefined
     try {
-      const lastDay = yesterday(clock, config.BUSINESS_TIMEZONE)
-      const window = Array.from({ length: config.BATCH_CATCHUP_DAYS }, (_, i) => addDays(lastDay, -(i + 1)))
-      const succeeded = datesWithSuccess(db, window)
-      const missingDays = window.filter((d) => !succeeded.has(d)).sort()
+      const missingDays = datesBehind({ db, clock, timeZone: config.BUSINESS_TIMEZONE, schedule, catchupDays: config.BATCH_CATCHUP_DAYS })
       const lastAuto = lastClosedRun(db, ['schedule', 'catchup'])
       const lastAutoFailed =
         lastAuto !== undefined && lastAuto.status === 'failed' && !hasSuccessBeside(db, lastAuto.processing_date, lastAuto.id, 'after')
+      const window = catchUpWindow(clock, config.BUSINESS_TIMEZONE, config.BATCH_CATCHUP_DAYS)
+      const createdMs = databaseCreatedAt(db)
       const detail = {
         enabled,
         next_run: scheduler?.nextRun() ?? null,
@@ -134,9 +115,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
             }
           : null,
         missing_days: missingDays,
+        catch_up_window: window.length > 0 ? { from: window[0], to: window.at(-1) } : null,
+        database_created_at: createdMs === null ? null : new Date(createdMs).toISOString(),
       }
-      const status = lastAutoFailed || missingDays.length > 0 ? 'degraded' : enabled ? 'up' : 'disabled'
-      return { status, detail }
+      if (!enabled) return { status: 'disabled', detail }
+      return { status: lastAutoFailed || missingDays.length > 0 ? 'degraded' : 'up', detail }
     } catch (e) {
       return { status: 'unknown', detail: { enabled, error: (e as Error).message } }
     }
@@ -157,16 +140,15 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { auth: 'public' },
       schema: {
         tags: ['health'],
-        summary: 'Readiness: SQLite writable, migrations applied, InfluxDB answering (InfluxDB-first)',
+        summary: 'Readiness: this replica can serve its reads (its database answers, migrations applied); InfluxDB, NBP and the scheduler never take it down',
         response: { 200: ProbeResponse, 503: ProbeResponse },
       },
     },
     async (_request, reply) => {
-      const sqlite = sqliteCheck()
-      const influx = await influxCheck()
-      const checks = { sqlite: sqlite.status, influxdb: influx.status }
-      const ready = sqlite.status === 'up' && influx.status !== 'down'
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks })
+      const { ready, error } = readable()
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ok' : 'unavailable', checks: { sqlite: ready ? 'up' : 'down' }, ...(error ? { reason: error } : {}) })
     },
   )
 
@@ -182,11 +164,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (_request, reply) => {
       const services = { sqlite: sqliteCheck(), influxdb: await influxCheck(), nbp: nbpCheck(), scheduler: schedulerCheck() }
-      const status = overallStatus(services, config.influxdbFirst)
+      const status = overallStatus(services)
       return reply.code(status === 'unhealthy' ? 503 : 200).send({
         status,
         influxdb_first_enabled: config.influxdbFirst,
-        data_source: source.dataSource,
+        data_source: app.services.source.dataSource,
         services,
         raw_retention: retentionInfo(config),
       })

@@ -29,6 +29,7 @@ import {
 } from '../schemas/usage.js'
 import { BadRequestError } from './batch.js'
 import createError from '@fastify/error'
+import { StoreUnavailableError } from '../sources/influx-http.js'
 
 const RawStoreUnavailableError = createError(
   'FST_RAW_STORE_UNAVAILABLE',
@@ -434,6 +435,8 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         live = await todayView.forClient(request.params.id)
       } catch (e) {
+        // The store said why it cannot answer yet (InfluxDB dialect still being detected): pass that on.
+        if (e instanceof StoreUnavailableError) throw e
         // Never "no usage" on a failed query: the caller is told the live figures are unavailable.
         request.log.error({ err: e, client: request.params.id }, 'live aggregation failed')
         throw new RawStoreUnavailableError()

@@ -54,8 +54,6 @@ export interface RecoveryDeps {
   batch: { owner: string; isInFlight(runId: number): boolean }
   host?: string
   pidAlive?: (pid: number) => boolean
-  /** Sees each run marked abandoned (metrics: usage_batch_runs_total{status="abandoned"}). */
-  onAbandoned?: (run: BatchRunRow) => void
 }
 
 /** Marks runs of dead processes `abandoned`; returns them. Safe to call at any time, by any process. */
@@ -71,7 +69,6 @@ export function abandonStaleRuns(deps: RecoveryDeps): BatchRunRow[] {
   const abandoned = abandonDeadRuns(deps.db, alive, new Date(nowMs).toISOString())
   for (const run of abandoned) {
     deps.log.warn({ runId: run.id, day: run.processing_date, owner: run.owner, heartbeatAt: run.heartbeat_at }, 'run of a dead process marked abandoned')
-    deps.onAbandoned?.(run)
   }
   return abandoned
 }

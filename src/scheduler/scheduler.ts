@@ -43,8 +43,6 @@ export interface SchedulerDeps {
   /** For tests of stale-run recovery; default: this host and process.kill(pid, 0). */
   host?: string
   pidAlive?: (pid: number) => boolean
-  /** Sees each run of a dead process that recovery marked abandoned. */
-  onRunAbandoned?: (run: BatchRunRow) => void
 }
 
 export interface TickResult {
@@ -71,7 +69,7 @@ export function createScheduler(deps: SchedulerDeps) {
   let catchUp: Promise<BatchRunRow[]> | null = null
 
   function recover() {
-    return abandonStaleRuns({ db: deps.db, clock, log, batch, host: deps.host, pidAlive: deps.pidAlive, onAbandoned: deps.onRunAbandoned })
+    return abandonStaleRuns({ db: deps.db, clock, log, batch, host: deps.host, pidAlive: deps.pidAlive })
   }
 
   function arm(fromMs: number) {

@@ -32,4 +32,5 @@ export const HealthResponse = Type.Object({
 export const ProbeResponse = Type.Object({
   status: Type.Enum(['ok', 'unavailable']),
   checks: Type.Optional(Type.Record(Type.String(), Type.String())),
+  reason: Type.Optional(Type.String({ description: 'Why the replica is not ready' })),
 })

@@ -133,6 +133,11 @@ export interface UsageSource {
    * them by hand. Scans the measurement over all time: request ids carry no date.
    */
   externalDeletes?(requestIds: string[], signal?: AbortSignal): Promise<ExternalDeletes>
+  /**
+   * Resolves when the store can take queries; rejects with a 503-coded error saying why when it
+   * cannot yet (InfluxDB whose dialect is still being detected). Absent: always ready.
+   */
+  ready?(): Promise<void>
   /** A cheap liveness check of the store. */
   check(): Promise<SourceHealth>
   close(): Promise<void>

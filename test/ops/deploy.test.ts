@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim'
 import { Secret } from 'kubernetes-models/v1/Secret'
@@ -19,8 +19,11 @@ import { measureStorage } from '../../bench/lib/storage.js'
 import { ConfigError, EnvSchema, loadConfig } from '../../src/config.js'
 import { checkExposure } from '../../src/server.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
+import { fixedClock } from '../../src/clock.js'
+import { createSqliteSource } from '../../src/sources/sqlite.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helper.js'
 import { parsePrometheusText } from './prometheus.js'
+import { pingCheckedSource, startInfluxPing } from './fixtures.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const read = (path: string) => readFileSync(root + path, 'utf8')
@@ -334,7 +337,7 @@ t.test('Dockerfile: multi-stage, production dependencies only, non-root, /data, 
 t.test('one Node major everywhere: the image, the README setup, CI; engines admits it', async (t) => {
   const major = Number(/^ARG NODE_IMAGE=node:(\d+)-/m.exec(read('Dockerfile'))?.[1])
   t.equal(major, 24)
-  const { IMAGE_NODE_MAJOR, MIN_NODE_MAJOR } = (await import('../../scripts/supported-node.mjs')) as { IMAGE_NODE_MAJOR: number; MIN_NODE_MAJOR: number }
+  const { IMAGE_NODE_MAJOR, MIN_NODE_MAJOR } = await import('../../scripts/supported-node.mjs')
   t.equal(IMAGE_NODE_MAJOR, major, 'the npm scripts install that major on an older Node')
   const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts
   for (const name of ['start', 'test']) t.match(scripts[name], /^node scripts\/supported-node\.mjs /, `npm ${name} runs on a supported Node`)
@@ -378,7 +381,13 @@ t.test('grafana-dashboard.json: every metric a panel queries is exposed by /metr
   t.ok(dashboard.panels.length > 0)
   t.equal(new Set(dashboard.panels.map((p) => p.id)).size, dashboard.panels.length, 'panel ids unique')
 
-  const { app } = await buildTestApp(t)
+  // InfluxDB-first (its /ping served locally), so the InfluxDB-only metrics are exposed too.
+  const influx = await startInfluxPing()
+  t.teardown(() => influx.close())
+  const { app } = await buildTestApp(t, {
+    env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url },
+    source: (db) => pingCheckedSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }), influx.url),
+  })
   await postEvents(app, [
     { request_id: 'r1', client_org_id: 'acme', model: 'm1', input_tokens: 1, output_tokens: 1, cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' },
   ])
@@ -404,10 +413,78 @@ t.test('grafana-dashboard.json: every metric a panel queries is exposed by /metr
   for (const name of Object.values(METRIC_NAMES)) t.ok(used.has(name), `the dashboard charts ${name}`)
 })
 
+type RuleFile = { groups: Array<{ name: string; rules: Array<{ alert?: string; expr: string; for?: string; labels?: Record<string, string> }> }> }
+const alertRules = () => (parse(read('deploy/prometheus-rules.yaml')) as RuleFile).groups.flatMap((g) => g.rules).filter((r) => r.alert)
+
+t.test('prometheus-rules.yaml: the contract alerts, a severity on each; the PrometheusRule carries exactly its groups', async (t) => {
+  const rules = alertRules()
+  const names = rules.map((r) => r.alert)
+  t.ok(names.includes('UsageBatchRunFailed') && names.includes('UsageBatchBehind'), 'SPEC §9 names them')
+  t.equal(new Set(names).size, names.length, 'alert names unique')
+  for (const rule of rules) t.match(rule.labels?.severity, /^(critical|warning)$/, `${rule.alert} has a severity`)
+  const operator = parse(read('deploy/prometheus-rule.yaml')) as { apiVersion: string; kind: string; metadata: { name: string }; spec: RuleFile }
+  t.equal(operator.apiVersion, 'monitoring.coreos.com/v1')
+  t.equal(operator.kind, 'PrometheusRule')
+  t.same(operator.spec.groups, (parse(read('deploy/prometheus-rules.yaml')) as RuleFile).groups, 'deploy/prometheus-rule.yaml spec.groups = deploy/prometheus-rules.yaml groups')
+})
+
+t.test('grafana-dashboard.json charts each alert with the alert\'s own expression', async (t) => {
+  const dashboard = JSON.parse(read('deploy/grafana-dashboard.json')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> }
+  const exprs = new Map(dashboard.panels.flatMap((p) => p.targets.map((target) => [target.expr, p.title] as const)))
+  // The scrape alert reads `up`, which Prometheus writes, not the service; every other alert has its panel.
+  const charted = alertRules().filter((r) => r.alert !== 'UsageBatchDown')
+  t.ok(charted.length >= 5)
+  t.ok(charted.some((r) => r.alert === 'UsageBatchRunFailed') && charted.some((r) => r.alert === 'UsageBatchBehind'))
+  for (const rule of charted) {
+    const signal = rule.expr.replace(/\s*(>|==)\s*0$/, '')
+    t.not(signal, rule.expr, `${rule.alert}: a comparison with 0 to strip`)
+    t.ok(exprs.has(signal), `${rule.alert}: a panel queries ${signal}`)
+    t.match(exprs.get(signal), new RegExp(`alert ${rule.alert}`), 'and its title names the alert')
+  }
+})
+
+t.test('README documents each alert: when it fires and what to do', async (t) => {
+  const readme = read('README.md')
+  const from = readme.indexOf('## Deployment and operations')
+  const section = readme.slice(from, readme.indexOf('\n## ', from + 5))
+  const rules = alertRules()
+  t.ok(rules.length > 0)
+  for (const rule of rules) {
+    const row = section.split('\n').find((line) => line.startsWith(`| \`${rule.alert}\` |`))
+    t.ok(row, `${rule.alert} has a row in the alert table`)
+    t.equal(row?.split(' | ').length, 4, `${rule.alert}: severity, when it fires, what to do`)
+    t.match(row, `| ${rule.labels!.severity} |`, `${rule.alert}: the severity of the rule`)
+  }
+})
+
+t.test('servicemonitor.yaml scrapes /metrics on the Service of kubernetes.yaml, under the job name the rules expect', async (t) => {
+  const monitor = parse(read('deploy/servicemonitor.yaml')) as {
+    apiVersion: string
+    kind: string
+    spec: { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string }> }
+  }
+  t.equal(monitor.apiVersion, 'monitoring.coreos.com/v1')
+  t.equal(monitor.kind, 'ServiceMonitor')
+  const service = one(manifests(), 'Service')
+  for (const [label, value] of Object.entries(monitor.spec.selector.matchLabels)) t.equal(service.metadata.labels?.[label], value, `the Service carries ${label}=${value}`)
+  t.ok(Object.keys(monitor.spec.selector.matchLabels).length > 0, 'it selects by at least one label')
+  t.equal(monitor.spec.endpoints.length, 1)
+  const endpoint = monitor.spec.endpoints[0]!
+  t.ok(service.spec.ports.some((p: Doc) => p.name === endpoint.port), `the Service has a port named ${endpoint.port}`)
+  t.equal(endpoint.path, '/metrics')
+  const { app } = await buildTestApp(t)
+  t.equal((await app.inject({ method: 'GET', url: endpoint.path })).statusCode, 200)
+  // The Operator names the job after the Service unless told otherwise (spec.jobLabel).
+  const down = alertRules().find((r) => r.alert === 'UsageBatchDown')!
+  t.match(down.expr, `up{job="${service.metadata.name}"}`)
+  t.notOk('jobLabel' in monitor.spec)
+})
+
 t.test('metricNamesIn reads PromQL as intended', async (t) => {
   t.same(metricNamesIn('histogram_quantile(0.95, sum by (le, route) (rate(http_request_duration_seconds_bucket{route!="x"}[5m])))'), [
     'http_request_duration_seconds_bucket',
   ])
   t.same(metricNamesIn('(time() - usage_batch_last_success_date_timestamp_seconds) / 86400'), ['usage_batch_last_success_date_timestamp_seconds'])
   t.same(metricNamesIn('a_total and on (x) b_total'), ['a_total', 'b_total'])
+  t.same(metricNamesIn('increase(max without (instance, pod) (usage_batch_runs_total{status="failed"})[1h:1m])'), ['usage_batch_runs_total'])
 })

@@ -11,7 +11,8 @@ import { buildTestApp, DEFAULT_NOW_MS, runBatch, type TestApp } from '../helper.
 import { failingSource, httpRateProvider, pingCheckedSource, startInfluxPing, startLocalNbp } from './fixtures.js'
 
 // DEFAULT_NOW_MS is 2026-11-28 13:00 Warsaw: yesterday is 2026-11-27; with the default
-// BATCH_CATCHUP_DAYS=7 the checked window is 2026-11-20 .. 2026-11-26.
+// BATCH_CATCHUP_DAYS=7 the catch-up window is 2026-11-21 .. 2026-11-27. runWindow runs the week
+// before yesterday, so a test starts with days that succeeded.
 const WINDOW_FROM = '2026-11-20'
 const WINDOW_TO = '2026-11-26'
 
@@ -27,38 +28,75 @@ async function runWindow(t: Test, app: TestApp['app']) {
   return res
 }
 
-t.test('healthy when every component is fine; a day missing in the catch-up window degrades', async (t) => {
+/** This replica runs a scheduler (the app under test has none of its own: BATCH_SCHEDULER_ENABLED=false). */
+function withScheduler(app: TestApp['app']) {
+  app.services.scheduler = { nextRun: () => ({ at: '2026-11-29T12:00:00.000Z', local: '2026-11-29 13:00 Europe/Warsaw' }) }
+}
+
+t.test('a fresh install is healthy: scheduler off is disabled, and no day is owed from before the database existed', async (t) => {
+  const { app } = await buildTestApp(t)
+  const off = await health(app)
+  t.equal(off.code, 200)
+  t.equal(off.body.status, 'healthy', 'nothing was due since the database exists')
+  t.equal(off.body.services.scheduler!.status, 'disabled', 'scheduler off: disabled, not degraded')
+  t.same(off.body.services.scheduler!.detail.missing_days, [])
+  t.equal(off.body.services.scheduler!.detail.database_created_at, new Date(DEFAULT_NOW_MS).toISOString())
+  t.same(off.body.services.scheduler!.detail.catch_up_window, { from: '2026-11-21', to: '2026-11-27' })
+
+  withScheduler(app)
+  const on = await health(app)
+  t.equal(on.body.status, 'healthy')
+  t.equal(on.body.services.scheduler!.status, 'up')
+  t.same(on.body.services.scheduler!.detail.missing_days, [])
+})
+
+t.test('scheduler off on a replica whose database owes days: the days are listed, the replica is not degraded', async (t) => {
+  const { app } = await buildTestApp(t, { dbCreatedMs: DEFAULT_NOW_MS - 30 * 86_400_000 })
+  const { body } = await health(app)
+  t.equal(body.status, 'healthy', 'another replica (or nobody) runs the batch: not this one\'s fault')
+  t.equal(body.services.scheduler!.status, 'disabled')
+  t.same(body.services.scheduler!.detail.missing_days, ['2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24', '2026-11-25', '2026-11-26', '2026-11-27'])
+})
+
+t.test('missing days are the due days of the catch-up window: none before it, yesterday only once its run is due', async (t) => {
   const nbp = await startLocalNbp()
   t.teardown(() => nbp.close())
-  let failures = 0
-  const clock = fixedClock(DEFAULT_NOW_MS)
-  const { app } = await buildTestApp(t, { rates: httpRateProvider(nbp.url, clock, () => failures++) })
+  // 2026-11-28 12:30 Warsaw: yesterday (2026-11-27) is due at 13:00.
+  const beforeDue = Date.parse('2026-11-28T11:30:00Z')
+  const clock = fixedClock(beforeDue)
+  const { app, clock: appClock } = await buildTestApp(t, {
+    nowMs: beforeDue,
+    dbCreatedMs: beforeDue - 30 * 86_400_000,
+    rates: httpRateProvider(nbp.url, clock, () => undefined),
+  })
+  withScheduler(app)
+  // Every day of the catch-up window before yesterday succeeded; 2026-11-20, just before it, never ran.
+  t.equal((await runBatch(app, { from: '2026-11-21', to: '2026-11-26' })).statusCode, 200)
+  const early = await health(app)
+  t.same(early.body.services.scheduler!.detail.missing_days, [], 'the day before the window is not flagged; yesterday is not due yet')
+  t.equal(early.body.status, 'healthy')
 
-  const fresh = await health(app)
-  t.equal(fresh.code, 200)
-  t.equal(fresh.body.status, 'degraded', 'no run in the catch-up window yet')
-  t.same(fresh.body.services.scheduler!.detail.missing_days, ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24', '2026-11-25', '2026-11-26'])
-  t.equal(fresh.body.services.nbp!.status, 'unknown', 'no NBP attempt yet')
+  appClock.set(Date.parse('2026-11-28T12:00:00Z'))
+  const due = await health(app)
+  t.same(due.body.services.scheduler!.detail.missing_days, ['2026-11-27'], 'due at 13:00 Warsaw and not done')
+  t.equal(due.body.services.scheduler!.status, 'degraded')
+  t.equal(due.body.status, 'degraded')
 
-  await runWindow(t, app)
-  const after = await health(app)
-  t.equal(after.code, 200)
-  t.equal(after.body.status, 'healthy')
-  t.equal(after.body.influxdb_first_enabled, false)
-  t.equal(after.body.data_source, 'sqlite')
-  t.equal(after.body.services.sqlite!.status, 'up')
-  t.equal(after.body.services.sqlite!.detail.writable, true)
-  t.equal(after.body.services.influxdb!.status, 'disabled')
-  t.equal(after.body.services.nbp!.status, 'up')
-  t.equal(after.body.services.nbp!.detail.last_rate, '3.6512')
-  t.equal(after.body.services.scheduler!.status, 'disabled', 'scheduler off in tests, nothing wrong')
-  t.same(after.body.services.scheduler!.detail.missing_days, [])
-  t.equal(after.body.services.scheduler!.detail.last_success_date, WINDOW_TO)
-  t.equal(failures, 0)
+  t.equal((await runBatch(app, { date: '2026-11-27' })).statusCode, 200)
+  const done = await health(app)
+  t.same(done.body.services.scheduler!.detail.missing_days, [])
+  t.equal(done.body.status, 'healthy')
+  t.equal(done.body.services.nbp!.status, 'up')
+  t.equal(done.body.services.nbp!.detail.last_rate, '3.6512')
+  t.equal(done.body.services.sqlite!.detail.writable, true)
+  t.equal(done.body.services.influxdb!.status, 'disabled')
+  t.equal(done.body.influxdb_first_enabled, false)
+  t.equal(done.body.data_source, 'sqlite')
+  t.equal(done.body.services.scheduler!.detail.last_success_date, '2026-11-27')
 
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up', influxdb: 'disabled' } })
+  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up' } })
 })
 
 t.test('NBP server down: degraded (200), service still serves, failure counted', async (t) => {
@@ -90,6 +128,7 @@ t.test('last scheduled run failed: degraded until a later run of that date succe
   const { app } = await buildTestApp(t, {
     source: (db) => (source = failingSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }))),
   })
+  withScheduler(app)
   await runWindow(t, app)
   t.equal((await health(app)).body.status, 'healthy')
 
@@ -108,7 +147,7 @@ t.test('last scheduled run failed: degraded until a later run of that date succe
   t.equal((await health(app)).body.status, 'healthy', 'an admin rerun repaired the failed day')
 })
 
-t.test('SQLite not writable: unhealthy (503), not ready', async (t) => {
+t.test('SQLite not writable: unhealthy (503), still ready: its reads are served', async (t) => {
   const dir = t.testdir({})
   const dbPath = join(dir, 'usage.db')
   // Migrate once, then serve from a read-only connection: as root, file modes would not stop writes.
@@ -131,13 +170,44 @@ t.test('SQLite not writable: unhealthy (503), not ready', async (t) => {
   t.match(body.services.sqlite!.detail.error, /readonly/)
 
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
-  t.equal(ready.statusCode, 503)
-  t.same(ready.json(), { status: 'unavailable', checks: { sqlite: 'down', influxdb: 'disabled' } })
+  t.equal(ready.statusCode, 200, 'a read-only database still serves every summary read')
+  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up' } })
+  t.equal((await app.inject({ method: 'GET', url: '/usage/clients?from=2026-11-01&to=2026-11-30' })).statusCode, 200, 'and it does')
   const live = await app.inject({ method: 'GET', url: '/health/live' })
   t.equal(live.statusCode, 200, 'liveness checks no dependency')
 })
 
-t.test('InfluxDB stopped (InfluxDB-first): unhealthy (503); checks cached so probes do not hammer it', async (t) => {
+t.test('not ready when the database does not answer or its migrations are missing', async (t) => {
+  const dir = t.testdir({})
+  const dbPath = join(dir, 'usage.db')
+  const unmigrated = openDb({ path: dbPath, migrate: false })
+  const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent' })
+  // The raw store is beside the point here (readiness never asks it); it needs a migrated file of its own.
+  const rawDb = openDb({ path: join(dir, 'raw.db') })
+  const source = createSqliteSource({ db: rawDb, clock: fixedClock(DEFAULT_NOW_MS), path: join(dir, 'raw.db') })
+  const app = await buildApp(config, { db: unmigrated, source, clock: fixedClock(DEFAULT_NOW_MS) })
+  t.teardown(async () => {
+    await app.close()
+    await source.close()
+    rawDb.$client.close()
+    if (unmigrated.$client.open) unmigrated.$client.close()
+  })
+  const missing = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(missing.statusCode, 503)
+  t.same(missing.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: 'migrations not applied' })
+
+  unmigrated.$client.close()
+  const closed = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(closed.statusCode, 503)
+  t.match(closed.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: /not open/ })
+  const overall = await health(app)
+  t.equal(overall.code, 503, '/health says so too, without failing itself')
+  t.equal(overall.body.status, 'unhealthy')
+  t.match(overall.body.services.sqlite!.detail.error, /not open/)
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
+})
+
+t.test('InfluxDB stopped (InfluxDB-first): degraded (200), still ready; checks cached so probes do not hammer it', async (t) => {
   const influx = await startInfluxPing()
   const { app, clock } = await buildTestApp(t, {
     env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url, BATCH_CATCHUP_DAYS: '0' },
@@ -153,25 +223,28 @@ t.test('InfluxDB stopped (InfluxDB-first): unhealthy (503); checks cached so pro
   t.equal(up.body.services.influxdb!.detail.version, '1.6.7~rc0')
   t.equal(influx.hits, 1)
 
-  // Probes within the cache period reuse the result: InfluxDB sees one ping, not one per probe.
+  // Probes and scrapes within the cache period reuse the result: InfluxDB sees one ping, not one per probe.
   for (let i = 0; i < 5; i++) {
     t.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200)
     t.equal((await health(app)).code, 200)
+    t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /^usage_batch_influxdb_up 1$/m)
   }
-  t.equal(influx.hits, 1, 'ten probes, one ping')
+  t.equal(influx.hits, 1, 'fifteen probes and scrapes, one ping; readiness never pings')
 
   await influx.close()
   clock.advance(REMOTE_CHECK_TTL_MS - 1)
   t.equal((await health(app)).code, 200, 'still the cached answer just before the period ends')
   clock.advance(1)
   const down = await health(app)
-  t.equal(down.code, 503)
-  t.equal(down.body.status, 'unhealthy')
+  t.equal(down.code, 200, 'every summary read is still served')
+  t.equal(down.body.status, 'degraded')
   t.equal(down.body.services.influxdb!.status, 'down')
   t.equal(down.body.services.sqlite!.status, 'up')
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
-  t.equal(ready.statusCode, 503)
-  t.same(ready.json(), { status: 'unavailable', checks: { sqlite: 'up', influxdb: 'down' } })
+  t.equal(ready.statusCode, 200, 'InfluxDB never takes readiness down: the replica stays in the Service')
+  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up' } })
+  t.equal((await app.inject({ method: 'GET', url: '/usage/clients?from=2026-11-01&to=2026-11-30' })).statusCode, 200)
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /^usage_batch_influxdb_up 0$/m)
 })
 
 t.test('concurrent probes share one InfluxDB check in flight', async (t) => {

@@ -24,7 +24,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 type Line = Record<string, unknown> & { msg?: string; reqId?: string }
 
-async function serverRun(t: Test) {
+async function serverRun(t: Test, level = 'trace') {
   const chunks: string[] = []
   const destination = new Writable({
     write(chunk, _encoding, callback) {
@@ -32,13 +32,13 @@ async function serverRun(t: Test) {
       callback()
     },
   })
-  const log = createLogger({ level: 'trace', destination })
+  const log = createLogger({ level, destination })
   const config = loadConfig({
     ...SECRETS,
     API_CLIENT_TOKENS: `acme=${CLIENT_TOKEN}`,
     SQLITE_PATH: join(t.testdir({}), 'usage.db'),
     BATCH_SCHEDULER_ENABLED: 'false',
-    LOG_LEVEL: 'trace',
+    LOG_LEVEL: level,
   })
   const runtime = await createRuntime(config, log, { clock: fixedClock(DEFAULT_NOW_MS) })
   const app = await buildApp(config, { ...runtime.deps, logger: log })
@@ -54,7 +54,7 @@ async function serverRun(t: Test) {
   }
   t.teardown(close)
   const lines = () => chunks.join('').split('\n').filter(Boolean)
-  return { base, close, lines, parsed: () => lines().map((l) => JSON.parse(l) as Line) }
+  return { base, close, lines, parsed: () => lines().map((l) => JSON.parse(l) as Line), db: runtime.deps.db }
 }
 
 t.test('a server run that used every secret never writes one; request ids round-trip; one line per batch day', async (t) => {
@@ -151,4 +151,39 @@ t.test('configForLog removes credentials embedded in a URL', async (t) => {
   t.equal(out.INFLUXDB_URL, 'http://[redacted]@influx.local:8086/')
   t.equal(out.NBP_API_URL, 'https://api.nbp.pl/api')
   t.equal(out.PORT, 8080)
+})
+
+t.test('probes and scrapes log at debug, never at info; a failing probe logs at warn', async (t) => {
+  const probes = ['/health/live', '/health/ready', '/health', '/metrics']
+  for (const level of ['info', 'debug'] as const) {
+    const run = await serverRun(t, level)
+    const ids: string[] = []
+    for (let round = 0; round < 3; round++) {
+      for (const path of probes) {
+        const id = `probe-${level}-${round}-${path.replace(/\W/g, '')}`
+        t.equal((await fetch(`${run.base}${path}`, { headers: { 'x-request-id': id } })).status, 200, `${path} answers`)
+        ids.push(id)
+      }
+    }
+    // An API request still logs its two lines at info.
+    t.equal((await fetch(`${run.base}/batch/runs`, { headers: { authorization: `Bearer ${SECRETS.API_READ_TOKEN}`, 'x-request-id': `api-${level}` } })).status, 200)
+    // The database loses its migration record: readiness fails, and that is worth a line at any level.
+    run.db.$client.exec('DELETE FROM __drizzle_migrations')
+    t.equal((await fetch(`${run.base}/health/ready`, { headers: { 'x-request-id': `failing-${level}` } })).status, 503)
+    await run.close()
+
+    const lines = run.parsed()
+    const probeLines = lines.filter((l) => ids.includes(l.reqId!))
+    if (level === 'info') {
+      t.same(probeLines, [], 'at info, twelve probes and scrapes write nothing')
+    } else {
+      t.equal(probeLines.length, ids.length * 2, 'at debug, each writes its incoming and completed lines')
+      t.ok(probeLines.every((l) => l.level === 20), 'all at debug (20)')
+    }
+    const api = lines.filter((l) => l.reqId === `api-${level}`)
+    t.same(api.map((l) => [l.level, l.msg]), [[30, 'incoming request'], [30, 'request completed']], 'API requests stay at info')
+    const failing = lines.filter((l) => l.reqId === `failing-${level}` && (l.level as number) >= 30)
+    t.equal(failing.length, 1, 'the failing probe: one line at warn')
+    t.match(failing[0], { level: 40, msg: 'request completed', res: { statusCode: 503 } })
+  }
 })

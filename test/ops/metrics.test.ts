@@ -1,12 +1,25 @@
 // /metrics parses as strict Prometheus text and its batch counters move by exactly what runs did.
 import t from 'tap'
 import { register as globalRegistry } from 'prom-client'
-import { dateToEpochSeconds, METRIC_NAMES } from '../../src/metrics.js'
+import {
+  CLOSED_RUN_STATUSES,
+  DAY_DURATION_BUCKETS_S,
+  databaseLedger,
+  dateToEpochSeconds,
+  DROPPED_DEFAULT_METRICS,
+  INFLUXDB_ONLY_METRICS,
+  METRIC_NAMES,
+} from '../../src/metrics.js'
+import { RUN_TRIGGERS } from '../../src/db/schema.js'
+import { abandonDeadRuns, claimRun, closedRunTotals, finishRun } from '../../src/db/runs.js'
+import { createBatchService } from '../../src/batch/service.js'
+import pino from 'pino'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { fixedClock } from '../../src/clock.js'
 import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch, type EventInput, type TestApp } from '../helper.js'
-import { failingSource } from './fixtures.js'
+import { failingSource, pingCheckedSource, startInfluxPing } from './fixtures.js'
+import { runCli } from '../support/cli.js'
 import { parsePrometheusText, sampleValue, type Family } from './prometheus.js'
 
 const DAY = '2026-11-25'
@@ -153,7 +166,12 @@ t.test('HTTP metrics are labelled by route pattern, never by raw URL; process me
   for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
     t.ok(families.has(name), `process metric ${name}`)
   }
-  for (const name of Object.values(METRIC_NAMES)) t.ok(families.has(name), `${name} is exposed`)
+  const embedded = Object.values(METRIC_NAMES).filter((name) => !INFLUXDB_ONLY_METRICS.has(name))
+  t.ok(embedded.length > 10)
+  for (const name of embedded) t.ok(families.has(name), `${name} is exposed`)
+  for (const name of INFLUXDB_ONLY_METRICS) t.notOk(families.has(name), `${name} only in the InfluxDB-first mode`)
+  for (const name of DROPPED_DEFAULT_METRICS) t.notOk(families.has(name), `${name} (a gauge named like a counter) is not exposed`)
+  t.ok(families.has('nodejs_active_handles'), 'the per-type gauge it summed stays')
 })
 
 t.test('each app has its own registry; the global one stays empty', async (t) => {
@@ -170,4 +188,159 @@ t.test('/metrics needs no token even when auth is on', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/metrics' })
   t.equal(res.statusCode, 200)
   t.equal((await app.inject({ method: 'GET', url: '/batch/runs' })).statusCode, 401)
+})
+
+t.test('every status × trigger of usage_batch_runs_total exists at 0 on the first scrape', async (t) => {
+  const { app } = await buildTestApp(t)
+  const family = (await scrape(app)).get(METRIC_NAMES.batchRuns)!
+  t.equal(family.type, 'counter')
+  const expected = CLOSED_RUN_STATUSES.flatMap((status) => RUN_TRIGGERS.map((trigger) => `${status}/${trigger}`)).sort()
+  t.equal(expected.length, 20, '5 closed statuses × 4 triggers')
+  t.same(family.samples.map((s) => `${s.labels.status}/${s.labels.trigger}`).sort(), expected)
+  t.ok(family.samples.every((s) => s.value === 0))
+  t.notOk(family.samples.some((s) => s.labels.status === 'running'), 'a running run is not closed')
+  const withErrors = (await scrape(app)).get(METRIC_NAMES.batchRunsWithClientErrors)!
+  t.same(withErrors.samples.map((s) => [s.labels.trigger, s.value]), RUN_TRIGGERS.map((trigger) => [trigger, 0]))
+  const duration = (await scrape(app)).get(METRIC_NAMES.batchDayDuration)!
+  t.same(new Set(duration.samples.map((s) => s.labels.status)), new Set(CLOSED_RUN_STATUSES), 'every status has its (empty) histogram')
+})
+
+t.test('runs closed by any process on the database are counted, and a restart does not reset them', async (t) => {
+  const dir = t.testdir({})
+  const { app, db, dbPath } = await buildTestApp(t, { dir, rates: fixedRate })
+  const runs = (families: Map<string, Family>, status: string, trigger: string) => sampleValue(families, METRIC_NAMES.batchRuns, { status, trigger })
+
+  // A CLI backfill: its own runtime, its own batch service, the same SQLite file.
+  const ok = await runCli(['run', '--date', '2026-11-24'], { SQLITE_PATH: dbPath }, DEFAULT_NOW_MS)
+  t.equal(ok.code, 0, ok.err)
+  // A CLI run against an InfluxDB that does not answer: the run fails, and says why.
+  const failed = await runCli(
+    ['run', '--date', '2026-11-25'],
+    { SQLITE_PATH: dbPath, INFLUXDB_URL: 'http://127.0.0.1:1', INFLUXDB_DATABASE: 'usage', INFLUXDB_TIMEOUT_MS: '2000' },
+    DEFAULT_NOW_MS,
+  )
+  t.equal(failed.code, 1)
+  t.match(failed.err + failed.out, /InfluxDB query dialect not known yet/)
+  // A run left behind by a process on another host, dead for an hour: the next CLI run's recovery abandons it.
+  const stale = new Date(DEFAULT_NOW_MS - 3_600_000).toISOString()
+  claimRun(db, { date: '2026-11-26', trigger: 'schedule', dataSource: 'sqlite', startedAt: stale, owner: '4242@another-host' })
+  t.equal((await runCli(['run', '--date', '2026-11-23'], { SQLITE_PATH: dbPath }, DEFAULT_NOW_MS)).code, 0)
+
+  const families = await scrape(app)
+  t.equal(runs(families, 'succeeded_with_warnings', 'cli'), 2, 'two CLI days (PLN missing: NBP is unreachable in tests)')
+  t.equal(runs(families, 'failed', 'cli'), 1, 'the failed CLI run, which raises UsageBatchRunFailed')
+  t.equal(runs(families, 'abandoned', 'schedule'), 1, 'the dead run, marked by another process')
+  t.equal(sampleValue(families, METRIC_NAMES.lastSuccessDate), dateToEpochSeconds('2026-11-24'))
+
+  // A restart: a new app on the same file starts from the ledger, not from 0.
+  await app.close()
+  const restarted = await buildTestApp(t, { dir, rates: fixedRate })
+  const after = await scrape(restarted.app)
+  t.equal(runs(after, 'succeeded_with_warnings', 'cli'), 2)
+  t.equal(runs(after, 'failed', 'cli'), 1)
+  t.equal(runs(after, 'abandoned', 'schedule'), 1)
+})
+
+t.test('runs with per-client errors are counted by trigger, whatever their status', async (t) => {
+  const { app, db, clock } = await buildTestApp(t, { rates: fixedRate })
+  t.equal((await postEvents(app, [event(1, 'acme', 'alice', 'm1'), event(2, 'globex', 'carol', 'm1')])).statusCode, 200)
+  // Client by client, as the InfluxQL source is queried; globex's query fails.
+  const inner = createSqliteSource({ db, clock, path: db.$client.name })
+  t.teardown(() => inner.close())
+  const batch = createBatchService({
+    db,
+    source: {
+      ...inner,
+      listClients: async () => ['acme', 'globex'],
+      aggregate: (window, options) => {
+        if (options?.clientOrgId === 'globex') throw new Error('query for globex failed')
+        return inner.aggregate(window, options)
+      },
+    },
+    rates: fixedRate,
+    clock,
+    log: pino({ level: 'silent' }),
+    timeZone: 'Europe/Warsaw',
+    defaultMarkupRate: '1.3',
+    perClientConcurrency: 2,
+  })
+  const run = await batch.runDate(DAY, 'schedule')
+  t.equal(JSON.parse(run.client_errors).length, 1)
+  // A run of another status with client errors (as a run recorded by another version would be).
+  const other = claimRun(db, { date: '2026-11-24', trigger: 'api', dataSource: 'sqlite', startedAt: new Date(clock.now()).toISOString(), owner: 'test' }).run
+  finishRun(db, other.id, {
+    status: 'succeeded_with_warnings',
+    finished_at: new Date(clock.now()).toISOString(),
+    duration_ms: 5,
+    client_errors: [{ client_org_id: 'initech', error: 'pricing missing' }],
+  })
+  const families = await scrape(app)
+  t.equal(sampleValue(families, METRIC_NAMES.batchRunsWithClientErrors, { trigger: 'schedule' }), 1)
+  t.equal(sampleValue(families, METRIC_NAMES.batchRunsWithClientErrors, { trigger: 'api' }), 1)
+  t.equal(sampleValue(families, METRIC_NAMES.batchRunsWithClientErrors, { trigger: 'cli' }), 0)
+  t.equal(sampleValue(families, METRIC_NAMES.batchRuns, { status: run.status, trigger: 'schedule' }), 1)
+})
+
+t.test('a database that cannot be read leaves the batch families out of the scrape instead of reporting 0', async (t) => {
+  // Created a month ago, so days are due and days_behind has to ask the ledger.
+  const { app, db } = await buildTestApp(t, { dbCreatedMs: DEFAULT_NOW_MS - 30 * 86_400_000 })
+  await runBatch(app, { date: DAY })
+  t.equal(sampleValue(await scrape(app), METRIC_NAMES.batchRuns, { status: 'succeeded_with_warnings', trigger: 'api' }), 1)
+  db.$client.exec('ALTER TABLE influxdb_batch_runs RENAME TO influxdb_batch_runs_moved')
+  t.teardown(() => db.$client.exec('ALTER TABLE influxdb_batch_runs_moved RENAME TO influxdb_batch_runs'))
+  const broken = await scrape(app)
+  t.same(broken.get(METRIC_NAMES.batchRuns)?.samples, [], 'no sample rather than a counter reset to 0')
+  t.same(broken.get(METRIC_NAMES.batchRecords)?.samples, [])
+  t.same(broken.get(METRIC_NAMES.daysBehind)?.samples, [])
+  t.ok(broken.get(METRIC_NAMES.httpRequests)!.samples.length > 0, 'the rest of the scrape is served')
+})
+
+t.test('InfluxDB-first: usage_batch_influxdb_up follows InfluxDB', async (t) => {
+  const influx = await startInfluxPing()
+  const { app, clock } = await buildTestApp(t, {
+    env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url },
+    source: (db) => pingCheckedSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }), influx.url),
+  })
+  t.equal(sampleValue(await scrape(app), METRIC_NAMES.influxUp), 1)
+  await influx.close()
+  clock.advance(60_000)
+  const down = await scrape(app)
+  t.equal(down.get(METRIC_NAMES.influxUp)?.samples.length, 1)
+  t.equal(sampleValue(down, METRIC_NAMES.influxUp), 0)
+})
+
+t.test('the ledger totals kept below the oldest running run always equal a full count', async (t) => {
+  const { db, config, clock } = await buildTestApp(t)
+  const ledger = databaseLedger(db, config, clock)
+  const bounds = DAY_DURATION_BUCKETS_S.map((s) => s * 1000)
+  const sorted = (rows: ReturnType<typeof closedRunTotals>) => [...rows].sort((a, b) => `${a.status}/${a.trigger}`.localeCompare(`${b.status}/${b.trigger}`))
+  const same = (what: string) => {
+    const full = sorted(closedRunTotals(db, bounds))
+    t.same(sorted(ledger.closedRuns(bounds)), full, what)
+    return full
+  }
+  const at = () => new Date(clock.now()).toISOString()
+  const open = (date: string, trigger: 'api' | 'cli' | 'schedule') => claimRun(db, { date, trigger, dataSource: 'sqlite', startedAt: at(), owner: `1@h-${date}` }).run
+  const close = (id: number, status: 'succeeded' | 'failed', durationMs: number) =>
+    finishRun(db, id, { status, finished_at: at(), duration_ms: durationMs, records_processed: id * 10, summaries_written: id, data_corrections: 1 })
+
+  t.same(same('empty ledger'), [])
+  const a = open('2026-11-01', 'api')
+  const b = open('2026-11-02', 'cli')
+  const c = open('2026-11-03', 'schedule')
+  same('three running runs')
+  close(b.id, 'succeeded', 40)
+  close(c.id, 'failed', 70_000)
+  same('two closed above a running one: not settled yet, still counted')
+  const d = open('2026-11-04', 'api')
+  close(d.id, 'succeeded', 200)
+  same('another closed above the running one')
+  // The oldest run's process dies; recovery abandons it, which settles everything.
+  t.equal(abandonDeadRuns(db, () => false, at()).length, 1)
+  const afterAbandon = same('all closed')
+  t.ok(afterAbandon.some((r) => r.status === 'abandoned' && r.runs === 1))
+  close(open('2026-11-05', 'cli').id, 'succeeded', 1)
+  const final = same('one more after the settled part')
+  t.equal(final.reduce((n, r) => n + r.runs, 0), 5)
+  t.equal(a.id < b.id && b.id < c.id, true)
 })

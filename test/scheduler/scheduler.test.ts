@@ -254,7 +254,8 @@ t.test('start-up recovery abandons runs of dead processes before catch-up, and s
 })
 
 t.test('/batch/status shows the scheduler and the next run in UTC and local time', async (t) => {
-  const test = await buildTestApp(t)
+  // A database a month old on which nothing ever ran: every day of the catch-up window is due and missing.
+  const test = await buildTestApp(t, { dbCreatedMs: Date.parse('2026-10-28T12:00:00Z') })
   const off = await test.app.inject({ url: '/batch/status' })
   t.same(off.json().scheduler, { enabled: false, cron: '0 13 * * *', timezone: TZ, next_run_at: null, next_run_local: null })
 
@@ -268,11 +269,13 @@ t.test('/batch/status shows the scheduler and the next run in UTC and local time
     last_success_date: null,
   })
   const health = await test.app.inject({ url: '/health' })
-  // Nothing has run yet, so the days of the catch-up window are missing: degraded, and said why.
+  // Nothing has run, so the due days of the catch-up window (7 days ending yesterday, whose 13:00 run
+  // was due at this very instant) are missing: degraded, and said why.
   t.match(health.json().services.scheduler, {
     status: 'degraded',
-    detail: { next_run: { at: '2026-11-29T12:00:00.000Z', local: '2026-11-29 13:00 Europe/Warsaw' }, missing_days: ['2026-11-20'] },
+    detail: { next_run: { at: '2026-11-29T12:00:00.000Z', local: '2026-11-29 13:00 Europe/Warsaw' } },
   })
+  t.same(health.json().services.scheduler.detail.missing_days, ['2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24', '2026-11-25', '2026-11-26', '2026-11-27'])
 
   scheduler.stop()
   const stopped = await test.app.inject({ url: '/batch/status' })

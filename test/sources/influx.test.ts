@@ -2,7 +2,7 @@
 import t from 'tap'
 import { dayWindow } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
-import { createInfluxSource, InfluxConfigError } from '../../src/sources/influx.js'
+import { createInfluxSource } from '../../src/sources/influx.js'
 import type { FetchFn } from '../../src/sources/influx-http.js'
 import { InfluxQueryError } from '../../src/sources/influx-http.js'
 import { startFakeInflux2 } from '../helpers/fake-influx2.js'
@@ -40,6 +40,7 @@ t.test('auto on InfluxDB 2 chooses Flux and logs the choice once', async (t) => 
     INFLUXDB_BUCKET: fake.bucket,
   })
   const source = await createInfluxSource(config, { log })
+  await source.ready!()
   t.equal(source.dialect, 'flux')
   t.equal(source.dataSource, 'influxdb_first')
   t.strictSame(log.lines, [
@@ -49,9 +50,23 @@ t.test('auto on InfluxDB 2 chooses Flux and logs the choice once', async (t) => 
   t.match(await collect(source, DAY_FOR_TESTS), [{ client_org_id: 'acme', records: 1, cost_nano_usd: 150n }])
 })
 
-t.test('auto with an unreachable server refuses to guess', async (t) => {
+t.test('auto with an unreachable server starts, never guesses, and refuses work with a clear 503', async (t) => {
   const config = loadConfig({ INFLUXDB_URL: 'http://127.0.0.1:9', INFLUXDB_BUCKET: 'b', INFLUXDB_TIMEOUT_MS: '2000' })
-  await t.rejects(createInfluxSource(config, { log: recordingLog() }), InfluxConfigError)
+  const log = recordingLog()
+  const source = await createInfluxSource(config, { log, retry: { initialMs: 60_000, maxMs: 60_000 } })
+  t.teardown(() => source.close())
+  t.equal(source.dialect, 'unknown (detecting)')
+  t.equal(source.listClients, undefined, 'no guessed dialect behind it')
+  const refusal = { statusCode: 503, message: /InfluxDB query dialect not known yet \(INFLUXDB_QUERY_LANGUAGE=auto; its \/ping failed: .+\); detection retries in the background/ }
+  await t.rejects(source.ready!(), refusal)
+  await t.rejects(source.ingest([event]), refusal)
+  await t.rejects(collect(source, DAY_FOR_TESTS), refusal)
+  const health = await source.check()
+  t.equal(health.status, 'down')
+  t.match(health.detail, { query_language: null, error: /dialect not known yet/, detection: { state: 'detecting', attempts: Number } })
+  t.ok((health.detail.detection as { attempts: number }).attempts >= 1)
+  t.equal(log.lines.filter((l) => l.level === 'warn').length, 1, 'the failing attempts are logged once, not each')
+  t.notOk(log.lines.some((l) => l.msg === 'InfluxDB query dialect chosen'))
 })
 
 t.test('InfluxDB 3: InfluxQL with a Bearer token, /api/v2/write, streamed chunks merged', async (t) => {
@@ -89,6 +104,7 @@ t.test('InfluxDB 3: InfluxQL with a Bearer token, /api/v2/write, streamed chunks
   }
   const config = loadConfig({ INFLUXDB_URL: 'http://influx3.invalid:8181', INFLUXDB_TOKEN: 'apiv3_secret', INFLUXDB_DATABASE: 'usage' })
   const source = await createInfluxSource(config, { log: recordingLog(), fetch: fakeFetch })
+  await source.ready!()
   t.equal(source.dialect, 'influxql')
   await source.ingest([event])
   const rows = await collect(source, DAY_FOR_TESTS)
@@ -120,6 +136,7 @@ t.test('auto on InfluxDB 1.x (real influxd) chooses InfluxQL and /write', { skip
   const server = await startInfluxd(t, 'auto_test')
   const log = recordingLog()
   const source = await createInfluxSource(loadConfig({ INFLUXDB_URL: server.url, INFLUXDB_DATABASE: 'auto_test' }), { log })
+  await source.ready!()
   t.equal(source.dialect, 'influxql')
   t.match(log.lines[0]?.obj, { version: /^1\.6/, query_language: 'influxql' })
   await source.ingest([event])

@@ -249,5 +249,11 @@ export const alertsSent = pgTable(
   (t) => [uniqueIndex('alerts_sent_key_uq').on(t.alert_key)],
 )
 
+/** Facts about the database itself (key → text), e.g. when it was created; see ../schema.ts. */
+export const databaseMetadata = pgTable('database_metadata', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+})
+
 export type PgUsageEventRow = typeof usageEvents.$inferSelect
 export type PgBatchRunRow = typeof influxdbBatchRuns.$inferSelect
