@@ -147,7 +147,7 @@ t.test("the README's quick start and walkthrough, run as pasted against a starte
   t.match(quickStart[0], /^npm ci && npm start\b/m)
   t.match(quickStart[0], /^npm test\b/m)
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  t.equal(pkg.scripts.start, 'node dist/src/server.js', 'npm start runs the build of src/server.ts, which this test starts')
+  t.equal(pkg.scripts.start, 'node scripts/supported-node.mjs node dist/src/server.js', 'npm start runs the build of src/server.ts (on a supported Node), which this test starts')
 
   const nbp = await startFakeNbp()
   t.teardown(() => nbp.close())

@@ -1,7 +1,7 @@
 // What the InfluxQL and Flux sources share: auth, version detection, error shapes, line protocol
 // writes. Plain HTTP through global fetch, so that 1.x, 2.x and 3.x are spoken the same way.
 import createError from '@fastify/error'
-import { redactText } from '../redact.js'
+import { redactText, redactUrl } from '../redact.js'
 import { usagePointLine } from './line-protocol.js'
 import type { IngestResult, UsageEvent } from './types.js'
 
@@ -93,10 +93,18 @@ export async function detectInfluxVersion(
   fetchFn: FetchFn = fetch,
   options: { auth?: InfluxAuth; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<InfluxVersion> {
-  const response = await fetchFn(joinUrl(url, 'ping', {}), {
-    headers: authHeaders(options.auth ?? { kind: 'none' }),
-    signal: requestSignal(options.timeoutMs ?? 10_000, options.signal),
-  })
+  const pingUrl = joinUrl(url, 'ping', {})
+  let response: Response
+  try {
+    response = await fetchFn(pingUrl, {
+      headers: authHeaders(options.auth ?? { kind: 'none' }),
+      signal: requestSignal(options.timeoutMs ?? 10_000, options.signal),
+    })
+  } catch (e) {
+    // undici says only "fetch failed"; the cause (ECONNREFUSED, a timeout) and where are what an operator needs.
+    const cause = (e as Error).cause instanceof Error ? `: ${((e as Error).cause as Error).message}` : ''
+    throw new Error(`${redactUrl(pingUrl)} did not answer (${(e as Error).message}${cause})`, { cause: e })
+  }
   let version = response.headers.get('x-influxdb-version') ?? ''
   if (!version && response.headers.get('content-type')?.includes('json')) {
     const body = (await response.json().catch(() => ({}))) as { version?: unknown }

@@ -57,13 +57,35 @@ export interface DialectDetection {
 }
 
 /**
+ * fetch refuses a URL with user:password@ (and quotes it whole in its error): credentials given in
+ * INFLUXDB_URL become the 1.x username and password (sent as basic auth), unless a token or
+ * INFLUXDB_USERNAME is set, which then win; either way the URL is used without them.
+ */
+function withUrlCredentials(config: InfluxConfig): InfluxConfig {
+  let parsed: URL
+  try {
+    parsed = new URL(config.INFLUXDB_URL ?? '')
+  } catch {
+    return config
+  }
+  if (!parsed.username && !parsed.password) return config
+  const username = decodeURIComponent(parsed.username)
+  const password = decodeURIComponent(parsed.password)
+  parsed.username = ''
+  parsed.password = ''
+  const explicit = config.INFLUXDB_TOKEN !== undefined || config.INFLUXDB_USERNAME !== undefined
+  return { ...config, INFLUXDB_URL: parsed.toString(), ...(explicit ? {} : { INFLUXDB_USERNAME: username, INFLUXDB_PASSWORD: password }) }
+}
+
+/**
  * Builds the InfluxDB source. With an explicit dialect it is ready at once (a token with InfluxQL
  * still asks the server its version, because 2.x wants `Token …` and 3.x `Bearer …`). With `auto`
  * it never waits for InfluxDB: the service must start and serve its summaries while InfluxDB is
  * down, so the dialect is detected in the background, retried with backoff, and until it is known
  * everything that needs InfluxDB fails with a clear 503 naming the reason (see `ready()`).
  */
-export async function createInfluxSource(config: InfluxConfig, deps: InfluxSourceDeps): Promise<UsageSource> {
+export async function createInfluxSource(given: InfluxConfig, deps: InfluxSourceDeps): Promise<UsageSource> {
+  const config = withUrlCredentials(given)
   const url = config.INFLUXDB_URL
   if (!url) throw new InfluxConfigError('INFLUXDB_URL is required for the InfluxDB-first mode')
   const token = config.INFLUXDB_TOKEN

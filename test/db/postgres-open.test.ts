@@ -42,7 +42,7 @@ if (postgresUnavailable()) {
     const tables = await query<{ table_name: string }>(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
     t.strictSame(
       tables.map((r) => r.table_name),
-      ['alerts_sent', 'client_daily_usage', 'client_model_daily_usage', 'client_pricing', 'client_user_daily_usage', 'daily_exchange_rates', 'influxdb_batch_runs', 'raw_archives', 'usage_events'],
+      ['alerts_sent', 'client_daily_usage', 'client_model_daily_usage', 'client_pricing', 'client_user_daily_usage', 'daily_exchange_rates', 'database_metadata', 'influxdb_batch_runs', 'raw_archives', 'usage_event_voids', 'usage_events'],
     )
   })
 

@@ -2,6 +2,7 @@
 // the run ledger (/batch/runs) or a log line; an NBP failure is one log line with its cause.
 import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
+import { createServer } from 'node:http'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { buildApp } from '../../src/app.js'
@@ -139,20 +140,43 @@ t.test('NBP_API_URL with credentials, NBP failing: /health, /batch/runs and the 
   )
 })
 
-t.test('INFLUXDB_URL with credentials: the start-up failure and its log keep them hidden', async (t) => {
+t.test('INFLUXDB_URL with credentials: they travel as basic auth; the start, its log and /health keep them hidden', async (t) => {
+  const seen: Array<string | undefined> = []
+  const ping = createServer((request, response) => {
+    seen.push(request.headers.authorization)
+    response.writeHead(204, { 'x-influxdb-version': '1.8.10' }).end()
+  })
+  await new Promise<void>((resolve) => ping.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => ping.close(() => resolve())))
+  const port = (ping.address() as AddressInfo).port
   const out = capture()
   const log = createLogger({ level: 'info', destination: out.destination })
-  const config = loadConfig({
-    SQLITE_PATH: join(t.testdir({}), 'usage.db'),
-    BATCH_SCHEDULER_ENABLED: 'false',
-    INFLUXDB_URL: 'http://admin:pass@127.0.0.1:9/',
-    INFLUXDB_DATABASE: 'usage',
-  })
-  const outcome = await createRuntime(config, log).catch((e: unknown) => e)
-  t.ok(outcome instanceof Error, 'auto dialect without a reachable InfluxDB stops the start')
-  const failure = outcome as Error
-  t.match(failure.message, /\[redacted\]@127\.0\.0\.1:9/, 'the message still says where')
-  t.notMatch(failure.message, /pass/)
-  log.fatal({ err: failure }, 'start failed')
-  for (const line of out.lines()) t.notOk(leaks(line), line.slice(0, 300))
+  for (const [name, url] of [
+    ['an InfluxDB that answers', `http://admin:pass@127.0.0.1:${port}/`],
+    ['an InfluxDB that does not', 'http://admin:pass@127.0.0.1:9/'],
+  ] as const) {
+    const config = loadConfig({
+      SQLITE_PATH: join(t.testdir({}), `${port}-${name.length}.db`),
+      BATCH_SCHEDULER_ENABLED: 'false',
+      INFLUXDB_URL: url,
+      INFLUXDB_DATABASE: 'usage',
+    })
+    const runtime = await createRuntime(config, log)
+    t.teardown(() => runtime.close())
+    const detected = await runtime.deps.source.ready!().then(
+      () => 'ready',
+      (e: Error) => e.message,
+    )
+    if (name === 'an InfluxDB that answers') {
+      t.equal(detected, 'ready', `${name}: the dialect is detected`)
+      t.equal(seen.at(-1), `Basic ${Buffer.from('admin:pass').toString('base64')}`, `${name}: the credentials arrive as basic auth`)
+    } else {
+      t.match(detected, /127\.0\.0\.1:9/, `${name}: the reason still says where`)
+      t.notMatch(detected, /pass/, `${name}: without the password`)
+      t.notMatch(JSON.stringify(await runtime.deps.source.check()), /pass/, `${name}: the health detail too`)
+    }
+  }
+  const lines = out.lines()
+  t.ok(lines.length > 0, 'the start logged')
+  for (const line of lines) t.notOk(leaks(line), line.slice(0, 300))
 })
