@@ -205,7 +205,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       const groups: ClientGroups = new Map()
       for (const row of rows) {
         addToGroups(groups, row)
-        records += row.records
+        records += row.total_requests
       }
       stage(groups)
       clients += groups.size
@@ -236,7 +236,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     let rowCount = 0
     for await (const row of source.aggregate(window, { signal })) {
       addToGroups(all, row)
-      records += row.records
+      records += row.total_requests
       rowCount += 1
       if (rowCount % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
     }

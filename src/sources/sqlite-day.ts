@@ -41,8 +41,8 @@ function toAggregate(client: string, r: ClientRow) {
     input_tokens: r[2],
     output_tokens: r[3],
     total_tokens: r[4],
-    cost_nano_usd: r[5],
-    records: r[6],
+    total_requests: r[6],
+    raw_cost_nano_usd: r[5],
   }
 }
 

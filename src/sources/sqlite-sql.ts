@@ -6,7 +6,7 @@ import type { Database } from 'better-sqlite3'
 export const AGGREGATE_SQL = `
   SELECT client_org_id, external_user, model,
          SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-         SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS cost_nano_usd, COUNT(*) AS records
+         SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS raw_cost_nano_usd, COUNT(*) AS total_requests
   FROM usage_events
   WHERE occurred_at >= @startMs AND occurred_at < @endMs`
 export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
