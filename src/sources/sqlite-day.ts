@@ -3,9 +3,9 @@
 // it neither blocks the service's event loop (probes, reads and ingestion go on) nor waits for the
 // batch, which builds and stages each client while the next ones are read.
 import { Worker } from 'node:worker_threads'
-import type { ClientAggregate } from './types.js'
+import type { AggregateRow, ClientAggregate } from './types.js'
 import Database from 'better-sqlite3'
-import type { DayWorkerData, DayWorkerMessage } from './sqlite-day-worker.js'
+import type { ClientChunkEntry, DayWorkerData, DayWorkerMessage } from './sqlite-day-worker.js'
 import { walkDayByClient, type ClientRow } from './sqlite-sql.js'
 
 /** Chunks posted but not yet taken by the batch, at most. */
@@ -33,7 +33,7 @@ export interface ReadDayOptions {
   busyTimeoutMs?: number
 }
 
-function toAggregate(client: string, r: ClientRow) {
+function toAggregate(client: string, r: ClientRow): AggregateRow {
   return {
     client_org_id: client,
     external_user: r[0],
@@ -46,6 +46,23 @@ function toAggregate(client: string, r: ClientRow) {
   }
 }
 
+function toClientAggregate(entry: ClientChunkEntry): ClientAggregate {
+  if ('error' in entry) return entry
+  return { client_org_id: entry.client_org_id, rows: entry.rows.map((r) => toAggregate(entry.client_org_id, r)) }
+}
+
+/** Walks the window on `conn` (synchronously, so nothing else uses it meanwhile) into an array. */
+export function readDayOn(conn: Database.Database, window: { startMs: number; endMs: number }): ClientAggregate[] {
+  const clients: ClientAggregate[] = []
+  walkDayByClient(
+    conn,
+    window,
+    (client, rows) => clients.push(toClientAggregate({ client_org_id: client, rows })),
+    (client, error) => clients.push({ client_org_id: client, error }),
+  )
+  return clients
+}
+
 /**
  * A small day on the calling thread, with a connection of its own (one snapshot, no statement
  * shared with other readers): starting a worker would cost more than the walk.
@@ -53,10 +70,10 @@ function toAggregate(client: string, r: ClientRow) {
 export async function* readDayInThread(options: ReadDayOptions): AsyncGenerator<ClientAggregate> {
   options.signal?.throwIfAborted()
   const conn = new Database(options.path, { readonly: true, fileMustExist: true })
-  const clients: ClientAggregate[] = []
+  let clients: ClientAggregate[]
   try {
     conn.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`)
-    walkDayByClient(conn, options, (client, rows) => clients.push({ client_org_id: client, rows: rows.map((r) => toAggregate(client, r)) }))
+    clients = readDayOn(conn, options)
   } finally {
     conn.close()
   }
@@ -114,7 +131,7 @@ export async function* readDayInWorker(options: ReadDayOptions): AsyncGenerator<
       if (!message) throw new Error('SQLite day reader stopped before reading the whole day')
       if (message.type === 'error') throw new Error(`SQLite day reader failed: ${message.message}`)
       if (message.type === 'done') return
-      for (const c of message.clients) yield { client_org_id: c.client_org_id, rows: c.rows.map((r) => toAggregate(c.client_org_id, r)) }
+      for (const c of message.clients) yield toClientAggregate(c)
       // The chunk is consumed: the worker may post another.
       Atomics.add(counter, 0, 1)
       Atomics.notify(counter, 0)

@@ -26,7 +26,7 @@ export const FIRST_CLIENT_SQL = 'SELECT MIN(client_org_id) FROM usage_events'
 /** external_user, model, input, output, total tokens, cost (nano-USD), records. */
 export type ClientRow = [string, string, number, number, number, bigint, number]
 
-/** An exact SQLite sum (read as bigint) as a number; refuses what a double cannot hold exactly. */
+/** An exact SQLite count or token sum (read as bigint) as a number; refuses what a double cannot hold exactly. */
 export function safe(n: bigint): number {
   const v = Number(n)
   if (!Number.isSafeInteger(v)) throw new RangeError(`aggregate exceeds 2^53: ${n}`)
@@ -34,15 +34,26 @@ export function safe(n: bigint): number {
 }
 
 /**
+ * An error of one client's data rather than of the store: SQLite's 64-bit SUM overflowing, or a
+ * token sum past 2^53. Reading that client again gives the same error; other clients are fine.
+ */
+export function isClientDataError(error: unknown): boolean {
+  if (error instanceof RangeError) return true
+  return error instanceof Error && (error as { code?: string }).code === 'SQLITE_ERROR' && error.message === 'integer overflow'
+}
+
+/**
  * Walks a window client by client on `conn`: clients in index order (one index probe each), each
  * client's sums from a range scan of (client_org_id, occurred_at). Together the same rows as the one
  * grouped query, read from one snapshot (a single read transaction). Synchronous; `onClient` sees
- * every client with records, once.
+ * every client with records, once, or `onClientError` sees why its sums cannot be read (a client
+ * data error, see isClientDataError); any other error ends the walk.
  */
 export function walkDayByClient(
   conn: Database,
   window: { startMs: number; endMs: number },
   onClient: (clientOrgId: string, rows: ClientRow[]) => void,
+  onClientError: (clientOrgId: string, message: string) => void,
 ): void {
   const first = conn.prepare(FIRST_CLIENT_SQL).pluck()
   const next = conn.prepare(NEXT_CLIENT_SQL).pluck()
@@ -53,10 +64,15 @@ export function walkDayByClient(
     while (client !== null) {
       const rows: ClientRow[] = []
       const params = { client, startMs: window.startMs, endMs: window.endMs }
-      for (const r of sums.iterate(params) as IterableIterator<[string, string, bigint, bigint, bigint, bigint, bigint]>) {
-        rows.push([r[0], r[1], safe(r[2]), safe(r[3]), safe(r[4]), r[5], safe(r[6])])
+      try {
+        for (const r of sums.iterate(params) as IterableIterator<[string, string, bigint, bigint, bigint, bigint, bigint]>) {
+          rows.push([r[0], r[1], safe(r[2]), safe(r[3]), safe(r[4]), r[5], safe(r[6])])
+        }
+        if (rows.length > 0) onClient(client, rows)
+      } catch (error) {
+        if (!isClientDataError(error)) throw error
+        onClientError(client, `${(error as Error).message} in the sums of client ${JSON.stringify(client)}`)
       }
-      if (rows.length > 0) onClient(client, rows)
       client = next.get({ after: client }) as string | null
     }
   } finally {

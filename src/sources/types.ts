@@ -29,11 +29,11 @@ export type AggregateRow = RawMeasures & {
   model: string
 }
 
-/** Every aggregate row of one client over a window. */
-export interface ClientAggregate {
-  client_org_id: string
-  rows: AggregateRow[]
-}
+/**
+ * Every aggregate row of one client over a window, or why that client's sums could not be read
+ * (e.g. a sum past what the store's 64-bit integers hold): that client fails alone.
+ */
+export type ClientAggregate = { client_org_id: string; rows: AggregateRow[] } | { client_org_id: string; error: string }
 
 export type DataSource = 'sqlite' | 'influxdb_first'
 

@@ -227,6 +227,10 @@ export async function collectByClient(t: Test, source: UsageSource, date: string
   for await (const client of source.aggregateClients(dayWindow(date, TZ))) {
     t.notOk(seen.has(client.client_org_id), `${JSON.stringify(client.client_org_id)} delivered once`)
     seen.add(client.client_org_id)
+    if ('error' in client) {
+      t.fail(`${client.client_org_id} could not be read: ${client.error}`)
+      continue
+    }
     t.ok(client.rows.length > 0, 'a delivered client has rows')
     t.ok(client.rows.every((r) => r.client_org_id === client.client_org_id), 'a client carries only its own rows')
     rows.push(...client.rows)
