@@ -23,7 +23,7 @@ export function Money<N extends boolean = false>(description: string, nullable?:
   return Type.Unsafe({
     type: nullable ? ['number', 'string', 'null'] : ['number', 'string'],
     pattern: MONEY_TEXT_PATTERN,
-    description: `${description}. A number with at most 9 decimals; with \`?money=string\`, exact decimal text with 9 decimals`,
+    description: `${description}. A number (at most 9 decimals), or with \`?money=string\` exact decimal text (9 decimals)`,
   })
 }
 
@@ -51,7 +51,7 @@ function columnSchema(c: Column, description = c.description) {
     case 'rate':
       return c.nullable ? Type.Unsafe({ type: ['number', 'null'], ...described }) : Type.Number(described)
     case 'text': {
-      const format = c.date ? { format: 'date' } : {}
+      const format = c.date ? { format: 'date', ...(description === undefined ? { description: 'A calendar date, YYYY-MM-DD' } : {}) } : {}
       return c.nullable ? Type.Unsafe({ type: ['string', 'null'], ...format, ...described }) : Type.String({ ...format, ...described })
     }
   }

@@ -151,6 +151,21 @@ t.test('sums over days past the 64-bit range are read exactly, in every read', a
   t.equal(asNumbers.totals.markup_cost_pln, 12_000_000_000, 'numbers by default: the nearest double')
 })
 
+t.test("today: live figures past 2^53 nano-units are exact with ?money=string", async (t) => {
+  const { app } = await buildStoreRatesApp(t)
+  const today = '2026-11-28'
+  await put(app, '/clients/whale/pricing', { markup_rate: '10', effective_from: '2026-11-01' })
+  await put(app, `/usage/exchange-rates/${today}`, { rate: '4.0' })
+  await postEvents(app, [record('t1', 'whale', '250000', today), record('t2', 'whale', '0.000000001', today, 'u2')])
+  const raw = expectNano('250000.000000001')
+  const markup = expectTimesRate(raw, '10')
+  const pln = expectTimesRate(markup, '4.0')
+  const live = (await get(app, '/usage/clients/whale/today?money=string')).json()
+  t.match(live, { raw_cost_usd: nanoText(raw), markup_cost_usd: nanoText(markup), markup_cost_pln: nanoText(pln), unique_users: 2 })
+  t.match(live.models, [{ model: 'vendor/model', markup_cost_pln: nanoText(pln) }])
+  t.equal(live.markup_cost_pln, '10000000.000000040')
+})
+
 t.test('?money takes number or string only', async (t) => {
   const { app } = await buildStoreRatesApp(t)
   const bad = await app.inject({ url: `/usage/clients/acme/daily?${RANGE}&money=float` })
