@@ -116,6 +116,31 @@ t.test('ingest: cost text → nano-units, half-even, on both sides of 2^53', asy
   check.done('toNano')
 })
 
+t.test('a float sum from InfluxDB (InfluxQL, Flux) → nano-units: its shortest round-trip text, rounded once', async (t) => {
+  const r = prng(6)
+  const check = mismatches(t)
+  /** The plain decimal of a JS number's shortest text (which may use an exponent). */
+  const plain = (x: number) => {
+    const [mantissa, exp = '0'] = String(x).split('e')
+    const negative = mantissa!.startsWith('-')
+    const [int, frac = ''] = mantissa!.replace('-', '').split('.')
+    const shift = Number(exp)
+    const digits = int! + frac
+    const point = int!.length + shift
+    const text =
+      point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? digits + '0'.repeat(point - digits.length) : `${digits.slice(0, point)}.${digits.slice(point)}`
+    return `${negative ? '-' : ''}${text}`
+  }
+  for (let i = 0; i < CASES; i++) {
+    // Sums of float costs: from sub-nano noise to far past 2^53 nano-units (and 1e21, where String() turns to exponents).
+    const x = r.next() * 10 ** (r.int(32) - 10)
+    check.same(toNano(x), oracleNano(plain(x)), `float ${x}`)
+  }
+  check.same(toNano(0.1 + 0.2), 300_000_000n, '0.1 + 0.2')
+  check.same(toNano(12345678.123456789), 12_345_678_123_456_790n, 'past 2^53: the double prints as 12345678.12345679')
+  check.done('float sums')
+})
+
 t.test('sums: exact in doubles while safe, in BigInt past that, never rounded', async (t) => {
   const r = prng(2)
   const check = mismatches(t)
