@@ -7,8 +7,8 @@
 // The per-row functions are compiled once from the lists (plain object literals and arrays, as a
 // hand-written serialiser would build them): the daily read serialises every row of the dashboards'
 // hottest route, and a generic loop over descriptors builds objects property by property at several
-// times the cost. Only constant names from the lists below reach the generated code, and each is
-// checked to be a plain snake_case identifier and written as a quoted string literal.
+// times the cost. Only constant names from the lists below reach the generated code (and SQL), each
+// checked to be a plain snake_case identifier and written into the code as a quoted string literal.
 import type { CsvValue } from './csv.js'
 import { addNano, addNullableNano, nanoFromSql, nanoToDecimalText, nanoToNumber, nanoToStored, type MoneyFormat, type Nano } from './money.js'
 
@@ -35,10 +35,15 @@ export interface Column<K extends string = string, J extends string = string, Ki
 
 const IDENTIFIER = /^[a-z][a-z0-9_]*$/
 
+/** Keys become SQL identifiers (db/): only plain snake_case names are accepted. */
+function checkNames(c: Column): void {
+  if (!IDENTIFIER.test(c.key) || !IDENTIFIER.test(c.json)) throw new Error(`column names must be snake_case identifiers: ${c.key}, ${c.json}`)
+}
+
 function column<K extends string, J extends string, Kind extends ColumnKind, N extends boolean>(
   c: Column<K, J, Kind, N>,
 ): Column<K, J, Kind, N> {
-  if (!IDENTIFIER.test(c.key) || !IDENTIFIER.test(c.json)) throw new Error(`column names must be snake_case identifiers: ${c.key}, ${c.json}`)
+  checkNames(c)
   return Object.freeze(c)
 }
 
@@ -174,6 +179,7 @@ export interface CompiledRow<Cs extends readonly Column[]> {
 }
 
 export function compileRow<const Cs extends readonly Column[]>(columns: Cs): CompiledRow<Cs> {
+  for (const c of columns) checkNames(c)
   const object = (expression: (c: Column, i: number) => string) => `({ ${columns.map((c, i) => `${q(c.json)}: ${expression(c, i)}`).join(', ')} })`
   const array = (expression: (c: Column) => string) => `[${columns.map(expression).join(', ')}]`
   const asNumbers = compile<(r: RowOf<Cs>) => JsonOf<Cs>>('r', object((c) => jsonExpression(c, 'number')))
