@@ -50,7 +50,7 @@ function column<K extends string, J extends string, Kind extends ColumnKind, N e
 const count = <K extends string>(key: K, description?: string) => column({ key, json: key, kind: 'count', nullable: false, description })
 const text = <K extends string>(key: K, description?: string) => column({ key, json: key, kind: 'text', nullable: false, description })
 
-// The measures: what a summary row sums, named as the tables name them (SPEC §6, §7).
+// The measures: what a summary row sums, named as the tables and the JSON contract name them.
 export const TOTAL_TOKENS = count('total_tokens')
 export const INPUT_TOKENS = count('input_tokens')
 export const OUTPUT_TOKENS = count('output_tokens')

@@ -46,6 +46,8 @@ const HEARTBEAT_INTERVAL_MS = 10_000
 /** Aggregation yields to the event loop this often, so probes and reads are served during a large day. */
 const YIELD_EVERY_ROWS = 5_000
 const YIELD_EVERY_CLIENTS = 20
+/** A long day logs how far it got this often. */
+const PROGRESS_LOG_INTERVAL_MS = 5_000
 /** A run names at most this many failed clients in its warnings; its `errors` list them all. */
 const MAX_CLIENT_WARNINGS = 20
 
@@ -53,8 +55,6 @@ interface ClientError {
   client_org_id: string
   error: string
 }
-/** A long day logs how far it got this often. */
-const PROGRESS_LOG_INTERVAL_MS = 5_000
 
 export function defaultOwner(): string {
   return `${process.pid}@${hostname()}`
@@ -100,7 +100,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       // A client whose rows cannot be read, built or written (an amount past what a 64-bit column
       // holds, a sum SQLite cannot add, a staging insert refused) fails alone: the other clients of
       // the day are written and its previous rows are kept. Only a store that is itself unusable
-      // fails the day (SPEC §5, README "Fault isolation per client").
+      // fails the day (README, "How a day is computed").
       const rowFailures: ClientError[] = []
       const failClient = (client: string, reason: string) => {
         day.discard(client)
