@@ -221,11 +221,14 @@ export type MoneyFormat = 'number' | 'string'
  * back into the safe range, so a safe result proves the double path exact. Otherwise BigInt.
  */
 export function addNano(a: Nano, b: Nano): Nano {
-  if (typeof a === 'number' && typeof b === 'number') {
-    const sum = a + b
-    if (Number.isSafeInteger(sum)) return sum
+  if (typeof a === 'number') {
+    if (typeof b === 'number') {
+      const sum = a + b
+      if (Number.isSafeInteger(sum)) return sum
+    }
+    return BigInt(a) + BigInt(b)
   }
-  return BigInt(a) + BigInt(b)
+  return typeof b === 'bigint' ? a + b : a + BigInt(b)
 }
 
 /** a + b where null (an amount not known yet, e.g. PLN without a rate) makes the sum null. */

@@ -162,7 +162,8 @@ export const MonthQuery = Type.Object(
   { additionalProperties: false },
 )
 
-export const TodayQuery = Type.Object(MoneyQuery, { additionalProperties: false })
+/** /today took no query before `money`: other parameters (a cache buster, say) are still let through. */
+export const TodayQuery = Type.Object(MoneyQuery)
 
 const DayFigure = <S extends TInteger | TUnsafe<number | string>>(name: string, figure: S) =>
   Type.Union([Type.Object({ usage_date: DateString, [name]: figure }), Type.Null()])

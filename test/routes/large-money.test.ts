@@ -171,5 +171,6 @@ t.test('?money takes number or string only', async (t) => {
   const bad = await app.inject({ url: `/usage/clients/acme/daily?${RANGE}&money=float` })
   t.equal(bad.statusCode, 400)
   t.equal((await app.inject({ url: '/usage/clients/acme/today?money=bogus' })).statusCode, 400)
+  t.equal((await app.inject({ url: '/usage/clients/acme/today?_=1700000000' })).statusCode, 200, '/today still lets other parameters through')
   t.equal((await app.inject({ url: `/usage/clients/acme/daily?${RANGE}&money=number` })).statusCode, 200)
 })
