@@ -51,12 +51,12 @@ const count = <K extends string>(key: K, description?: string) => column({ key, 
 const text = <K extends string>(key: K, description?: string) => column({ key, json: key, kind: 'text', nullable: false, description })
 
 // The measures: what a summary row sums, named as the tables and the JSON contract name them.
-export const TOTAL_TOKENS = count('total_tokens')
-export const INPUT_TOKENS = count('input_tokens')
-export const OUTPUT_TOKENS = count('output_tokens')
-export const TOTAL_REQUESTS = count('total_requests', 'Raw usage records (LLM requests)')
-export const RAW_COST = column({ key: 'raw_cost_nano_usd', json: 'raw_cost_usd', kind: 'money', nullable: false, description: 'Raw provider cost, USD, no markup' })
-export const MARKUP_COST = column({ key: 'markup_cost_nano_usd', json: 'markup_cost_usd', kind: 'money', nullable: false, description: 'Marked-up cost, USD' })
+const TOTAL_TOKENS = count('total_tokens')
+const INPUT_TOKENS = count('input_tokens')
+const OUTPUT_TOKENS = count('output_tokens')
+const TOTAL_REQUESTS = count('total_requests', 'Raw usage records (LLM requests)')
+const RAW_COST = column({ key: 'raw_cost_nano_usd', json: 'raw_cost_usd', kind: 'money', nullable: false, description: 'Raw provider cost, USD, no markup' })
+const MARKUP_COST = column({ key: 'markup_cost_nano_usd', json: 'markup_cost_usd', kind: 'money', nullable: false, description: 'Marked-up cost, USD' })
 export const MARKUP_COST_PLN = column({
   key: 'markup_cost_nano_pln',
   json: 'markup_cost_pln',
@@ -84,7 +84,7 @@ export const RATES = [
   }),
 ] as const
 
-export const DATA_SOURCE = text('data_source')
+const DATA_SOURCE = text('data_source')
 export const PRIMARY_MODEL = text('primary_model', 'Model with the most tokens that day (ties: first by name)')
 export const UNIQUE_USERS = count('unique_users')
 
@@ -123,7 +123,6 @@ export type JsonOf<Cs extends readonly Column[]> = { [C in Cs[number] as C['json
 
 export type Measures = RowOf<typeof MEASURES>
 export type RawMeasures = RowOf<typeof RAW_MEASURES>
-export type Rates = RowOf<typeof RATES>
 
 /** A count as bound into a summary column: only an exact integer is stored. */
 function countToStored(value: number, key: string): number {
