@@ -51,8 +51,8 @@ function toClientAggregate(entry: ClientChunkEntry): ClientAggregate {
   return { client_org_id: entry.client_org_id, rows: entry.rows.map((r) => toAggregate(entry.client_org_id, r)) }
 }
 
-/** Walks the window on `conn` (synchronously, so nothing else uses it meanwhile) into an array. */
-export function readDayOn(conn: Database.Database, window: { startMs: number; endMs: number }): ClientAggregate[] {
+/** Walks the window on `conn` into an array. */
+function readDayOn(conn: Database.Database, window: { startMs: number; endMs: number }): ClientAggregate[] {
   const clients: ClientAggregate[] = []
   walkDayByClient(
     conn,

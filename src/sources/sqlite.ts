@@ -4,7 +4,7 @@ import type { Db } from '../db/open.js'
 import type { Clock } from '../clock.js'
 import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
 import { AGGREGATE_SQL, GROUP_SQL, safe, windowHasAtLeast } from './sqlite-sql.js'
-import { readDayInThread, readDayInWorker, readDayOn } from './sqlite-day.js'
+import { readDayInThread, readDayInWorker } from './sqlite-day.js'
 
 export interface SqliteSourceOptions {
   db: Db
@@ -83,19 +83,18 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
     dataSource: 'sqlite',
     dialect: 'sqlite',
 
-    // Whole days are read client by client, so that one client whose sums cannot be read fails
-    // alone: from a file, large days in a worker thread (sqlite-day.ts); in memory, on the writer.
-    aggregateClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): AsyncIterable<ClientAggregate> {
-      if (reader && options.path) {
-        const read = { path: options.path, startMs: window.startMs, endMs: window.endMs, signal }
-        const large = windowHasAtLeast(reader, window, options.workerMinRecords ?? WORKER_MIN_RECORDS)
-        return large ? readDayInWorker(read) : readDayInThread(read)
-      }
-      return (async function* () {
-        signal?.throwIfAborted()
-        yield* readDayOn(writer, window)
-      })()
-    },
+    // A file-backed store reads whole days client by client, large ones in a worker thread
+    // (sqlite-day.ts), so that one client whose sums cannot be read fails alone. (In memory, for
+    // tests, the day is one grouped query: such a client fails the day.)
+    ...(reader && options.path
+      ? {
+          aggregateClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): AsyncIterable<ClientAggregate> {
+            const read = { path: options.path!, startMs: window.startMs, endMs: window.endMs, signal }
+            const large = windowHasAtLeast(reader, window, options.workerMinRecords ?? WORKER_MIN_RECORDS)
+            return large ? readDayInWorker(read) : readDayInThread(read)
+          },
+        }
+      : {}),
 
     async *aggregate(window, aggregateOptions: AggregateOptions = {}) {
       const params: Record<string, unknown> = { startMs: window.startMs, endMs: window.endMs }

@@ -101,14 +101,6 @@ function wrapFailing(db: Db, isBroken: () => boolean): UsageSource {
       }
       return real.aggregate(window, options)
     },
-    aggregateClients(window, signal) {
-      if (isBroken()) {
-        return (async function* () {
-          throw new Error('store unreachable: connection refused')
-        })()
-      }
-      return real.aggregateClients!(window, signal)
-    },
   }
 }
 
