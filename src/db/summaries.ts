@@ -32,18 +32,6 @@ const MODELS = tableSpec('client_model_daily_usage', 1, [MODEL, ...STORED_MEASUR
 const CLIENTS = tableSpec('client_daily_usage', 0, [...STORED_MEASURES, PRIMARY_MODEL, UNIQUE_USERS])
 const TABLES = [USERS, MODELS, CLIENTS] as const
 
-/**
- * SQLite errors that say the database itself cannot be used now (full, I/O, busy or locked,
- * read-only, corrupt, out of memory): not one client's fault, so they fail the whole day. Every
- * other error while staging a client (a constraint, a value out of range) is that client's.
- */
-const STORE_FAILURE_CODE = /^SQLITE_(FULL|IOERR|NOMEM|BUSY|LOCKED|READONLY|CORRUPT|CANTOPEN|NOTADB|PERM|INTERRUPT|ABORT|PROTOCOL|NOLFS|AUTH)/
-
-export function isStoreFailure(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && STORE_FAILURE_CODE.test(code)
-}
-
 const sqlType = (c: Column) => (c.kind === 'count' || c.kind === 'money' ? 'INTEGER' : 'TEXT')
 
 export interface CommitDayInput {

@@ -9,6 +9,7 @@
 // units and nano-units, two sums that cannot overflow, joined exactly in BigInt.
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './open.js'
+import { isIntegerOverflow } from './sqlite-errors.js'
 import {
   CLIENT_SUMS,
   DAILY,
@@ -102,10 +103,6 @@ function stmt(db: Db, sql: string): Statement {
     byText.set(sql, s)
   }
   return s
-}
-
-function isIntegerOverflow(error: unknown): boolean {
-  return error instanceof Error && (error as { code?: string }).code === 'SQLITE_ERROR' && error.message === 'integer overflow'
 }
 
 function readSums<Cs extends readonly Column[]>(db: Db, query: SumsQuery<Cs>, params: unknown[]): RowOf<Cs>[] {

@@ -1,6 +1,7 @@
 // The embedded store's aggregation SQL, shared by the source and its day reader worker.
 // Values are always bound parameters; nothing is interpolated.
 import type { Database } from 'better-sqlite3'
+import { isIntegerOverflow } from '../db/sqlite-errors.js'
 
 /** Grouped sums over a window (`@startMs`, `@endMs`); the caller appends filters and GROUP_SQL. */
 export const AGGREGATE_SQL = `
@@ -38,8 +39,7 @@ export function safe(n: bigint): number {
  * token sum past 2^53. Reading that client again gives the same error; other clients are fine.
  */
 export function isClientDataError(error: unknown): boolean {
-  if (error instanceof RangeError) return true
-  return error instanceof Error && (error as { code?: string }).code === 'SQLITE_ERROR' && error.message === 'integer overflow'
+  return error instanceof RangeError || isIntegerOverflow(error)
 }
 
 /**

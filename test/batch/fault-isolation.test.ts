@@ -44,6 +44,17 @@ function insertRaw(db: Db, rows: Array<{ id: string; client: string; tokens?: nu
   })()
 }
 
+/** One database folder per test, shared by the app and its source. */
+const dirs = new WeakMap<Test, string>()
+function dbDir(t: Test): string {
+  let dir = dirs.get(t)
+  if (!dir) {
+    dir = t.testdir({})
+    dirs.set(t, dir)
+  }
+  return dir
+}
+
 function captureLog() {
   const lines: Array<Record<string, unknown>> = []
   const destination = new Writable({
@@ -131,17 +142,6 @@ for (const [mode, workerMinRecords] of [
       'the other client is written; the failed ones have no rows',
     )
   })
-}
-
-/** One database folder per test, shared by the app and its source. */
-const dirs = new WeakMap<Test, string>()
-function dbDir(t: Test): string {
-  let dir = dirs.get(t)
-  if (!dir) {
-    dir = t.testdir({})
-    dirs.set(t, dir)
-  }
-  return dir
 }
 
 t.test("a staging insert refused for one client (the store delivered it twice) fails that client and keeps its rows", async (t) => {
