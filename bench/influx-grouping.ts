@@ -48,8 +48,8 @@ async function drain(rows: AsyncIterable<AggregateRow>): Promise<{ rows: number;
   let cost = 0n
   for await (const r of rows) {
     count++
-    records += r.records
-    cost += r.cost_nano_usd
+    records += r.total_requests
+    cost += BigInt(r.raw_cost_nano_usd)
   }
   return { rows: count, records, cost }
 }

@@ -91,9 +91,9 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const started = process.hrtime.bigint()
     let rows = 0
     let records = 0n
-    for (const r of statement.iterate({ startMs, endMs }) as IterableIterator<{ records: bigint }>) {
+    for (const r of statement.iterate({ startMs, endMs }) as IterableIterator<{ total_requests: bigint }>) {
       rows += 1
-      records += r.records
+      records += r.total_requests
     }
     const ms = elapsedMs(started)
     conn.close()

@@ -1,9 +1,24 @@
-// Exact money. Amounts are integers in nano-units (1e-9 USD or PLN) held as bigint while computed;
-// rates (markup, USD/PLN) are exact decimals. Nothing here ever adds or multiplies a float.
+// Exact money. Amounts are integers in nano-units (1e-9 USD or PLN); rates (markup, USD/PLN) are
+// exact decimals. Nothing here ever adds or multiplies a float unless every step is provably exact.
 
 export const NANO_DIGITS = 9
 const NANO_PER_UNIT = 10n ** BigInt(NANO_DIGITS)
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+/** The range of a 64-bit signed integer: what an SQLite INTEGER column holds. */
+export const INT64_MAX = 2n ** 63n - 1n
+export const INT64_MIN = -(2n ** 63n)
+
+/**
+ * An amount in nano-units: a number only while it is a safe integer (|n| < 2^53, so exact), a
+ * bigint otherwise (or whenever it was computed in BigInt). Reads and sums stay in doubles in the
+ * common case and switch to BigInt exactly where a double would round.
+ */
+export type Nano = number | bigint
+
+/** An amount that a summary column (64-bit signed integer) cannot hold. */
+export class MoneyRangeError extends RangeError {
+  override name = 'MoneyRangeError'
+}
 
 /** An exact decimal: value = units / 10^scale. */
 export interface Decimal {
@@ -118,11 +133,12 @@ function parsedRate(text: string): Decimal {
 }
 
 /** amountNano × rate, rounded half-even back to nano-units. */
-export function multiplyNano(amountNano: bigint, rate: Decimal | string): bigint {
+export function multiplyNano(amountNano: Nano, rate: Decimal | string): bigint {
   const r = typeof rate === 'string' ? parsedRate(rate) : rate
   const denominator = 10n ** BigInt(r.scale)
-  const small = smallMultiplyNano(amountNano, r.units, denominator)
-  return small ?? divRoundHalfEven(amountNano * r.units, denominator)
+  const amount = BigInt(amountNano)
+  const small = smallMultiplyNano(amount, r.units, denominator)
+  return small ?? divRoundHalfEven(amount * r.units, denominator)
 }
 
 /**
@@ -158,8 +174,16 @@ function smallMultiplyNano(amountNano: bigint, units: bigint, denominator: bigin
   return BigInt(productNegative ? -q : q)
 }
 
-/** Nano-units → exact decimal text with 9 decimals ("0.000000150"), for CSV and logs. */
-export function nanoToDecimalText(nano: bigint | number): string {
+/** Nano-units → exact decimal text with 9 decimals ("0.000000150"), for CSV, logs and `?money=string`. */
+export function nanoToDecimalText(nano: Nano): string {
+  if (typeof nano === 'number' && Number.isSafeInteger(nano)) {
+    // For a safe integer the remainder is exact, and so is the quotient of the exact multiple of 1e9
+    // left after taking it away (a division whose exact result is representable is not rounded).
+    const abs = Math.abs(nano)
+    const remainder = abs % 1e9
+    const fraction = String(remainder)
+    return `${nano < 0 ? '-' : ''}${(abs - remainder) / 1e9}.${'000000000'.slice(fraction.length)}${fraction}`
+  }
   const n = BigInt(nano)
   const negative = n < 0n
   const abs = negative ? -n : n
@@ -172,7 +196,7 @@ export function nanoToDecimalText(nano: bigint | number): string {
  * Nano-units → a JSON number. The decimal text is parsed by the platform, which yields the double
  * nearest to it; below 1e15 nano-units (one million) that double prints back as the same decimal.
  */
-export function nanoToNumber(nano: bigint | number): number {
+export function nanoToNumber(nano: Nano): number {
   // For a safe integer n, n / 1e9 is one correctly rounded division of two exact doubles: the double
   // nearest to the exact decimal, which is what parsing the decimal text yields, without the text.
   if (typeof nano === 'number') {
@@ -183,16 +207,59 @@ export function nanoToNumber(nano: bigint | number): number {
   return Number(nanoToDecimalText(nano))
 }
 
-/** A nano amount from SQLite (number or bigint) as bigint; refuses non-integers. */
-export function asNano(value: bigint | number): bigint {
-  if (typeof value === 'bigint') return value
-  if (!Number.isSafeInteger(value)) throw new RangeError(`not a safe integer nano amount: ${value}`)
-  return BigInt(value)
+/** An amount in the JSON form a read asked for: a number (at most 9 decimals) or exact decimal text. */
+export function nanoToJson(nano: Nano, format: MoneyFormat): number | string {
+  return format === 'string' ? nanoToDecimalText(nano) : nanoToNumber(nano)
 }
 
-/** A bigint nano amount as a JS number for storage; refuses values that would lose precision. */
-export function nanoToSafeNumber(nano: bigint): number {
-  const n = Number(nano)
-  if (!Number.isSafeInteger(n)) throw new RangeError(`nano amount exceeds 2^53: ${nano}`)
-  return n
+/** How reads answer money: JSON numbers (the default) or exact decimal strings (`?money=string`). */
+export type MoneyFormat = 'number' | 'string'
+
+/**
+ * a + b, exact. Two safe integers are added as doubles: a correctly rounded sum whose magnitude is
+ * at most 2^53 - 1 is the exact sum (it is representable), and an exact sum beyond that cannot round
+ * back into the safe range, so a safe result proves the double path exact. Otherwise BigInt.
+ */
+export function addNano(a: Nano, b: Nano): Nano {
+  if (typeof a === 'number') {
+    if (typeof b === 'number') {
+      const sum = a + b
+      if (Number.isSafeInteger(sum)) return sum
+    }
+    return BigInt(a) + BigInt(b)
+  }
+  return typeof b === 'bigint' ? a + b : a + BigInt(b)
+}
+
+/** a + b where null (an amount not known yet, e.g. PLN without a rate) makes the sum null. */
+export function addNullableNano(a: Nano | null, b: Nano | null): Nano | null {
+  return a === null || b === null ? null : addNano(a, b)
+}
+
+/**
+ * The nano amount of an SQLite integer read as a safe number, or beyond 2^53 as decimal text, or
+ * (a sum too large for SQLite's 64-bit SUM) as "units:nanos", the sums of its whole units and of
+ * its nano-unit remainders (db/summary-reads.ts).
+ */
+export function nanoFromSql(value: number | bigint | string): Nano {
+  if (typeof value !== 'string') return value
+  const colon = value.indexOf(':')
+  return colon < 0 ? BigInt(value) : BigInt(value.slice(0, colon)) * NANO_PER_UNIT + BigInt(value.slice(colon + 1))
+}
+
+/**
+ * An amount as bound into a summary column: a number while safe, a bigint up to the 64-bit limit.
+ * Beyond ±(2^63 - 1) nothing can store it exactly: refused, naming what overflowed.
+ */
+export function nanoToStored(nano: Nano, column: string): number | bigint {
+  if (typeof nano === 'number') {
+    if (Number.isSafeInteger(nano)) return nano
+    throw new MoneyRangeError(`${column} is not an integer nano amount: ${nano}`)
+  }
+  if (nano > INT64_MAX || nano < INT64_MIN) {
+    throw new MoneyRangeError(
+      `${column} of ${nano} nano-units (${nanoToDecimalText(nano)}) is outside what a 64-bit summary column holds (±${INT64_MAX} nano-units)`,
+    )
+  }
+  return nano >= -MAX_SAFE && nano <= MAX_SAFE ? Number(nano) : nano
 }

@@ -1,13 +1,16 @@
 import t from 'tap'
 import {
   DecimalError,
-  asNano,
+  addNano,
+  addNullableNano,
+  MoneyRangeError,
+  nanoFromSql,
   canonicalDecimal,
   divRoundHalfEven,
   multiplyNano,
   nanoToDecimalText,
   nanoToNumber,
-  nanoToSafeNumber,
+  nanoToStored,
   parseDecimal,
   toNano,
 } from '../src/money.js'
@@ -302,32 +305,41 @@ t.test('summing nano-units is exact where summing floats is not', async (t) => {
   t.not(floatTotal, 0.15, 'the float sum drifts, which is why money is never added as floats')
 })
 
-t.test('nanoToSafeNumber refuses amounts at or beyond 2^53', async (t) => {
+t.test('nanoToStored binds safe amounts as numbers, larger ones as bigint, and refuses what int64 cannot hold', async (t) => {
   const max = 2n ** 53n - 1n // 9007199254740991
-  t.equal(nanoToSafeNumber(max), 9007199254740991)
-  t.equal(nanoToSafeNumber(-max), -9007199254740991)
-  t.equal(nanoToSafeNumber(0n), 0)
-  t.equal(nanoToSafeNumber(150n), 150)
-  t.throws(() => nanoToSafeNumber(max + 1n), RangeError, '2^53 itself is not safe')
-  t.throws(() => nanoToSafeNumber(max + 2n), RangeError, '2^53 + 1 would round to 2^53')
-  t.throws(() => nanoToSafeNumber(-(max + 1n)), RangeError)
-  t.throws(() => nanoToSafeNumber(10n ** 18n), RangeError, 'a billion USD in nano')
-
-  // A large total built by exact addition stays exact as bigint, and only storage refuses it.
-  let total = 0n
-  for (let i = 0; i < 1000; i++) total += 9_007_199_254_741n
-  t.equal(total, 9_007_199_254_741_000n)
-  t.throws(() => nanoToSafeNumber(total), RangeError)
+  t.equal(nanoToStored(max, 'x'), 9007199254740991)
+  t.equal(nanoToStored(-max, 'x'), -9007199254740991)
+  t.equal(nanoToStored(0n, 'x'), 0)
+  t.equal(nanoToStored(150, 'x'), 150)
+  t.equal(nanoToStored(max + 1n, 'x'), 9007199254740992n, '2^53 is bound exactly, as a bigint')
+  t.equal(nanoToStored(10n ** 18n, 'x'), 10n ** 18n, 'a billion USD in nano')
+  t.equal(nanoToStored(2n ** 63n - 1n, 'x'), 2n ** 63n - 1n, 'the largest int64')
+  t.equal(nanoToStored(-(2n ** 63n), 'x'), -(2n ** 63n), 'the smallest int64')
+  t.throws(() => nanoToStored(2n ** 63n, 'markup_cost_nano_pln'), { name: 'MoneyRangeError', message: /markup_cost_nano_pln of 9223372036854775808 nano-units/ })
+  t.throws(() => nanoToStored(-(2n ** 63n) - 1n, 'x'), MoneyRangeError)
+  t.throws(() => nanoToStored(2 ** 53, 'x'), MoneyRangeError, 'an unsafe double is no exact amount')
+  t.throws(() => nanoToStored(1.5, 'x'), MoneyRangeError)
 })
 
-t.test('asNano takes SQLite integers and refuses anything else', async (t) => {
-  t.equal(asNano(150), 150n)
-  t.equal(asNano(150n), 150n)
-  t.equal(asNano(-7), -7n)
-  t.equal(asNano(Number.MAX_SAFE_INTEGER), 9007199254740991n)
-  t.throws(() => asNano(1.5), RangeError)
-  t.throws(() => asNano(2 ** 53), RangeError)
-  t.throws(() => asNano(NaN), RangeError)
+t.test('addNano stays in doubles only while exact', async (t) => {
+  const max = Number.MAX_SAFE_INTEGER
+  t.equal(addNano(1, 2), 3)
+  t.equal(addNano(max - 1, 1), max, 'up to 2^53 - 1 as a number')
+  t.equal(addNano(max, 1), 9007199254740992n, 'past it, exact in BigInt')
+  t.equal(addNano(max, max), 18014398509481982n)
+  t.equal(addNano(-max, -1), -9007199254740992n)
+  t.equal(addNano(5n, 7), 12n, 'a bigint part keeps the sum in BigInt')
+  t.equal(addNullableNano(1, null), null)
+  t.equal(addNullableNano(null, 1n), null)
+  t.equal(addNullableNano(2, 3), 5)
+})
+
+t.test('nanoFromSql takes numbers, decimal text beyond 2^53 and split sums', async (t) => {
+  t.equal(nanoFromSql(150), 150)
+  t.equal(nanoFromSql('9007199254740993'), 9007199254740993n)
+  t.equal(nanoFromSql('-9223372036854775808'), -(2n ** 63n))
+  t.equal(nanoFromSql('18446744073:709551616'), 18_446_744_073_709_551_616n, 'units and nano-units joined')
+  t.equal(nanoFromSql('-1:-5'), -1_000_000_005n, 'negative parts keep their sign')
 })
 
 t.test('nanoToDecimalText writes exactly nine decimals', async (t) => {

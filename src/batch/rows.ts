@@ -1,14 +1,10 @@
 // From grouped raw sums to priced summary rows (SPEC §4, §5 step 4). Pure: no I/O, no clock.
+import { addMeasures, zeroRawMeasures, type RawMeasures } from '../measures.js'
 import { multiplyNano } from '../money.js'
 import type { AggregateRow, DataSource } from '../sources/types.js'
 
-export interface Sums {
-  input_tokens: number
-  output_tokens: number
-  total_tokens: number
-  total_requests: number
-  raw_cost_nano_usd: bigint
-}
+/** Raw sums of a group of records: tokens, requests, raw cost (measures.ts). */
+export type Sums = RawMeasures
 
 export interface Pricing {
   markup_cost_nano_usd: bigint
@@ -37,26 +33,14 @@ export interface PriceInputs {
   dataSource: DataSource
 }
 
-function emptySums(): Sums {
-  return { input_tokens: 0, output_tokens: 0, total_tokens: 0, total_requests: 0, raw_cost_nano_usd: 0n }
-}
-
-function addInto(target: Sums, s: Sums): void {
-  target.input_tokens += s.input_tokens
-  target.output_tokens += s.output_tokens
-  target.total_tokens += s.total_tokens
-  target.total_requests += s.total_requests
-  target.raw_cost_nano_usd += s.raw_cost_nano_usd
-}
-
 /** Each row is priced from its own raw sum: markup, then PLN, each rounded half-even once. */
 export function price(sums: Sums, inputs: PriceInputs): Sums & Pricing {
   const markup = multiplyNano(sums.raw_cost_nano_usd, inputs.markupRate)
   // Spelled out rather than spread: the batch prices every row of a day.
   return {
+    total_tokens: sums.total_tokens,
     input_tokens: sums.input_tokens,
     output_tokens: sums.output_tokens,
-    total_tokens: sums.total_tokens,
     total_requests: sums.total_requests,
     raw_cost_nano_usd: sums.raw_cost_nano_usd,
     markup_cost_nano_usd: markup,
@@ -99,24 +83,10 @@ export function addToGroups(clients: ClientGroups, r: AggregateRow): void {
   // Sources may yield the same key twice (e.g. a missing tag and an explicit 'unknown'): sum them.
   const g = models.get(r.model)
   if (!g) {
-    models.set(r.model, {
-      external_user: r.external_user,
-      model: r.model,
-      sums: {
-        input_tokens: r.input_tokens,
-        output_tokens: r.output_tokens,
-        total_tokens: r.total_tokens,
-        total_requests: r.records,
-        raw_cost_nano_usd: r.cost_nano_usd,
-      },
-    })
+    models.set(r.model, { external_user: r.external_user, model: r.model, sums: addMeasures(zeroRawMeasures(), r) })
     return
   }
-  g.sums.input_tokens += r.input_tokens
-  g.sums.output_tokens += r.output_tokens
-  g.sums.total_tokens += r.total_tokens
-  g.sums.total_requests += r.records
-  g.sums.raw_cost_nano_usd += r.cost_nano_usd
+  addMeasures(g.sums, r)
 }
 
 /** Every (user, model) group of one client's grouped rows. */
@@ -133,7 +103,7 @@ export function buildClientDay(
   const users: UserModelRow[] = []
   const modelSums = new Map<string, Sums>()
   const userNames = new Set<string>()
-  const clientSums = emptySums()
+  const clientSums = zeroRawMeasures()
   for (const g of groups) {
     const row = price(g.sums, inputs) as UserModelRow
     row.external_user = g.external_user
@@ -141,11 +111,11 @@ export function buildClientDay(
     users.push(row)
     let m = modelSums.get(g.model)
     if (!m) {
-      m = emptySums()
+      m = zeroRawMeasures()
       modelSums.set(g.model, m)
     }
-    addInto(m, g.sums)
-    addInto(clientSums, g.sums)
+    addMeasures(m, g.sums)
+    addMeasures(clientSums, g.sums)
     userNames.add(g.external_user)
   }
   const models: ModelRow[] = [...modelSums].map(([model, sums]) => ({ model, ...price(sums, inputs) }))

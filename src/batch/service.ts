@@ -7,6 +7,7 @@ import { isRawPurged } from '../db/archives.js'
 import { markupsInForce } from '../db/pricing.js'
 import { claimRun, finishRun, getRun, hasSuccessBeside, runningRuns, touchHeartbeat, type RunOutcome } from '../db/runs.js'
 import type { BatchRunRow, RunTrigger } from '../db/schema.js'
+import { isStoreFailure } from '../db/sqlite-errors.js'
 import { openDayStaging, type DayStaging } from '../db/summaries.js'
 import type { RateProvider } from '../rates/types.js'
 import type { AggregateRow, UsageSource } from '../sources/types.js'
@@ -48,6 +49,13 @@ const YIELD_EVERY_ROWS = 5_000
 const YIELD_EVERY_CLIENTS = 20
 /** A long day logs how far it got this often. */
 const PROGRESS_LOG_INTERVAL_MS = 5_000
+/** A run names at most this many failed clients in its warnings; its `errors` list them all. */
+const MAX_CLIENT_WARNINGS = 20
+
+interface ClientError {
+  client_org_id: string
+  error: string
+}
 
 export function defaultOwner(): string {
   return `${process.pid}@${hostname()}`
@@ -92,36 +100,60 @@ export function createBatchService(deps: BatchServiceDeps) {
       // is never held in memory whole; the day is replaced from the staging in one transaction.
       staging = openDayStaging(db)
       const day = staging
+      // A client whose rows cannot be read, built or written (an amount past what a 64-bit column
+      // holds, a sum SQLite cannot add, a staging insert refused) fails alone: the other clients of
+      // the day are written and its previous rows are kept. Only a store that is itself unusable
+      // fails the day (README, "How a day is computed").
+      const rowFailures: ClientError[] = []
+      const failClient = (client: string, reason: string) => {
+        day.discard(client)
+        rowFailures.push({ client_org_id: client, error: reason })
+        log.warn({ client, reason }, 'client summaries not written; its previous summaries are kept')
+      }
       const stage = (groups: ClientGroups) => {
         for (const [client, userModels] of groups) {
-          day.add(
-            buildClientDay(client, groupsOf(userModels), {
-              markupRate: markups.get(client) ?? deps.defaultMarkupRate,
-              usdPln,
-              dataSource: source.dataSource,
-            }),
-          )
+          try {
+            day.add(
+              buildClientDay(client, groupsOf(userModels), {
+                markupRate: markups.get(client) ?? deps.defaultMarkupRate,
+                usdPln,
+                dataSource: source.dataSource,
+              }),
+            )
+          } catch (error) {
+            if (isStoreFailure(error)) throw error
+            failClient(client, describe(error))
+          }
         }
       }
-      const { records, clientErrors } = await aggregateDay(window, log, stage)
+      const { records, clientErrors } = await aggregateDay(window, log, stage, failClient)
       // Only the grace period running out aborts a started day: a stop request alone lets it finish
       // (SPEC §8), and a day that has not started yet never starts (checked above).
       abortController.signal.throwIfAborted()
 
       // Reruns count what they corrected; a first run of a date has nothing to correct.
       const counted = hasSuccessBeside(db, date, run.id, 'before')
-      const failedClients = new Set(clientErrors.map((e) => e.client_org_id))
+      const failedClients = new Set([...clientErrors, ...rowFailures].map((e) => e.client_org_id))
       const clientsProcessed = day.clients
       // Clients that failed keep their previous rows; the others are replaced (SPEC §5 step 5).
       const replaced = day.commit({ date, runId: run.id, now: iso(), failedClients })
-      // A day with a failed client is not a success: it stays due for catch-up and alerts.
+      for (const f of rowFailures.slice(0, MAX_CLIENT_WARNINGS)) {
+        warnings.push(`client ${JSON.stringify(f.client_org_id)}: summaries not written, previous ones kept: ${f.error}`)
+      }
+      if (rowFailures.length > MAX_CLIENT_WARNINGS) {
+        warnings.push(`${rowFailures.length - MAX_CLIENT_WARNINGS} more client(s) not written, previous summaries kept (see the run's errors)`)
+      }
+      // A client whose aggregation failed (the store did not answer for it) makes the day a failure:
+      // it stays due for catch-up and alerts, and a later run can succeed. A client whose rows could
+      // not be built or written fails the same way on every rerun until its data changes: the day
+      // succeeds with a warning naming it.
       const partial = clientErrors.length > 0
       const outcome: RunOutcome = {
         status: partial ? 'failed' : warnings.length > 0 ? 'succeeded_with_warnings' : 'succeeded',
         error_message: partial
           ? `${clientErrors.length} client(s) could not be aggregated; their previous summaries are kept (first: ${clientErrors[0]!.client_org_id}: ${clientErrors[0]!.error})`
           : null,
-        client_errors: clientErrors,
+        client_errors: [...clientErrors, ...rowFailures],
         finished_at: iso(),
         duration_ms: clock.now() - started,
         clients_processed: clientsProcessed,
@@ -191,23 +223,26 @@ export function createBatchService(deps: BatchServiceDeps) {
    * The day's grouped sums, handed to `stage` client by client as each client's sums are complete:
    * client by client from the source when configured (InfluxQL) or offered (SQLite), else one
    * grouped query whose rows are grouped as they stream in and staged at the end.
-   * Per client, a failing client is reported and left out; otherwise any failure throws.
+   * Per client, a client whose query fails is reported in `clientErrors` and left out, and one whose
+   * sums the source cannot read (its data, not the store) goes to `failClient`; otherwise any
+   * failure throws.
    */
   async function aggregateDay(
     window: { startMs: number; endMs: number },
     log: Logger,
     stage: (groups: ClientGroups) => void,
-  ): Promise<{ records: number; clientErrors: Array<{ client_org_id: string; error: string }> }> {
+    failClient: (client: string, reason: string) => void,
+  ): Promise<{ records: number; clientErrors: ClientError[] }> {
     const signal = abortController.signal
     let records = 0
     let clients = 0
     let lastProgress = performance.now()
-    const clientErrors: Array<{ client_org_id: string; error: string }> = []
+    const clientErrors: ClientError[] = []
     const stageRows = (rows: Iterable<AggregateRow>) => {
       const groups: ClientGroups = new Map()
       for (const row of rows) {
         addToGroups(groups, row)
-        records += row.records
+        records += row.total_requests
       }
       stage(groups)
       clients += groups.size
@@ -231,14 +266,17 @@ export function createBatchService(deps: BatchServiceDeps) {
       return { records, clientErrors }
     }
     if (source.aggregateClients) {
-      for await (const client of source.aggregateClients(window, signal)) stageRows(client.rows)
+      for await (const client of source.aggregateClients(window, signal)) {
+        if ('error' in client) failClient(client.client_org_id, client.error)
+        else stageRows(client.rows)
+      }
       return { records, clientErrors }
     }
     const all: ClientGroups = new Map()
     let rowCount = 0
     for await (const row of source.aggregate(window, { signal })) {
       addToGroups(all, row)
-      records += row.records
+      records += row.total_requests
       rowCount += 1
       if (rowCount % YIELD_EVERY_ROWS === 0) await new Promise((resolve) => setImmediate(resolve))
     }

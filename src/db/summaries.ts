@@ -7,74 +7,32 @@
 // Temporary tables live in the connection's private temp database: filling them takes no lock on
 // the main file, so ingestion and reads go on while a day is staged.
 import type { Statement } from 'better-sqlite3'
-import type { ClientDailyRow } from './schema.js'
 import type { Db } from './open.js'
-import type { ClientDay, Pricing, Sums } from '../batch/rows.js'
-import { nanoToSafeNumber } from '../money.js'
+import type { ClientDay } from '../batch/rows.js'
+import { compileRow, PRIMARY_MODEL, STORED_MEASURES, UNIQUE_USERS, USER_MODEL_SUMS_ROW, type Column } from '../measures.js'
 
-type Column = readonly [name: string, type: 'INTEGER' | 'TEXT']
-
-/** Stored value columns compared to decide "changed", in the order staged rows carry them. */
-const MEASURE_COLUMNS: readonly Column[] = [
-  ['total_tokens', 'INTEGER'],
-  ['input_tokens', 'INTEGER'],
-  ['output_tokens', 'INTEGER'],
-  ['total_requests', 'INTEGER'],
-  ['raw_cost_nano_usd', 'INTEGER'],
-  ['markup_cost_nano_usd', 'INTEGER'],
-  ['markup_cost_nano_pln', 'INTEGER'],
-  ['markup_rate', 'TEXT'],
-  ['exchange_rate_usd_pln', 'TEXT'],
-  ['exchange_rate_date', 'TEXT'],
-  ['data_source', 'TEXT'],
-]
-
+/**
+ * A summary table as staged: client_org_id, then its other natural-key columns, then the values
+ * compared to decide "changed". `row` turns a built row into the values bound after client_org_id:
+ * money exactly (a bigint past 2^53), and a value a 64-bit column cannot hold refused (measures.ts),
+ * which fails that client's staging only.
+ */
+function tableSpec<const Cs extends readonly Column[]>(table: string, keyCount: number, columns: Cs) {
+  return { table, keyColumns: columns.slice(0, keyCount), valueColumns: columns.slice(keyCount), row: compileRow(columns) }
+}
 interface TableSpec {
   table: string
-  /** Natural-key columns besides client_org_id and usage_date. */
   keyColumns: readonly Column[]
   valueColumns: readonly Column[]
 }
 
-const USERS: TableSpec = {
-  table: 'client_user_daily_usage',
-  keyColumns: [
-    ['external_user', 'TEXT'],
-    ['model', 'TEXT'],
-  ],
-  valueColumns: MEASURE_COLUMNS,
-}
-const MODELS: TableSpec = { table: 'client_model_daily_usage', keyColumns: [['model', 'TEXT']], valueColumns: MEASURE_COLUMNS }
-const CLIENTS: TableSpec = {
-  table: 'client_daily_usage',
-  keyColumns: [],
-  valueColumns: [...MEASURE_COLUMNS, ['primary_model', 'TEXT'], ['unique_users', 'INTEGER']],
-}
+const [EXTERNAL_USER, MODEL] = USER_MODEL_SUMS_ROW
+const USERS = tableSpec('client_user_daily_usage', 2, [EXTERNAL_USER, MODEL, ...STORED_MEASURES])
+const MODELS = tableSpec('client_model_daily_usage', 1, [MODEL, ...STORED_MEASURES])
+const CLIENTS = tableSpec('client_daily_usage', 0, [...STORED_MEASURES, PRIMARY_MODEL, UNIQUE_USERS])
 const TABLES = [USERS, MODELS, CLIENTS] as const
 
-type Priced = Sums & Pricing
-
-/**
- * A staged row: `keys`, then the priced row's measures in MEASURE_COLUMNS order, money as integers
- * (refusing values past 2^53), then `extra`.
- */
-function stagedValues(keys: string[], r: Priced, ...extra: Array<string | number>): Array<string | number | null> {
-  return [
-    ...keys,
-    r.total_tokens,
-    r.input_tokens,
-    r.output_tokens,
-    r.total_requests,
-    nanoToSafeNumber(r.raw_cost_nano_usd),
-    nanoToSafeNumber(r.markup_cost_nano_usd),
-    r.markup_cost_nano_pln === null ? null : nanoToSafeNumber(r.markup_cost_nano_pln),
-    r.markup_rate,
-    r.exchange_rate_usd_pln,
-    r.exchange_rate_date,
-    r.data_source,
-    ...extra,
-  ]
-}
+const sqlType = (c: Column) => (c.kind === 'count' || c.kind === 'money' ? 'INTEGER' : 'TEXT')
 
 export interface CommitDayInput {
   date: string
@@ -98,8 +56,13 @@ export interface ReplaceDayResult {
 }
 
 export interface DayStaging {
-  /** Stages one client's rows. A client staged twice is refused (it would be counted twice). */
+  /**
+   * Stages one client's rows, all or none. A client staged twice is refused (it would be counted
+   * twice), as is a value that a summary column cannot hold exactly.
+   */
   add(day: ClientDay): void
+  /** Removes a client's staged rows, if any: the commit then leaves its stored rows as they were. */
+  discard(clientOrgId: string): void
   /** Clients staged so far. */
   readonly clients: number
   /** Replaces the date's summary rows by the staged ones in one transaction (SPEC §5 step 5). */
@@ -113,6 +76,7 @@ interface StagedTable {
   name: string
   staged: number
   insert: Statement
+  discard: Statement
 }
 
 const stagingIds = new WeakMap<object, number>()
@@ -128,27 +92,29 @@ export function openDayStaging(db: Db): DayStaging {
   const tables: StagedTable[] = TABLES.map((spec) => {
     // Names are built from a table constant and an integer: nothing from outside reaches the SQL text.
     const name = `temp.${spec.table}_stage_${id}`
-    const keyNames = ['client_org_id', ...spec.keyColumns.map(([c]) => c)]
-    const columns = [['client_org_id', 'TEXT'] as Column, ...spec.keyColumns, ...spec.valueColumns]
+    const keyNames = ['client_org_id', ...spec.keyColumns.map((c) => c.key)]
+    const columns = [...spec.keyColumns, ...spec.valueColumns]
     conn.exec(`DROP TABLE IF EXISTS ${name}`)
     conn.exec(
-      `CREATE TABLE ${name} (${columns.map(([c, type]) => `${c} ${type}`).join(', ')}, PRIMARY KEY (${keyNames.join(', ')})) WITHOUT ROWID`,
+      `CREATE TABLE ${name} (client_org_id TEXT, ${columns.map((c) => `${c.key} ${sqlType(c)}`).join(', ')}, PRIMARY KEY (${keyNames.join(', ')})) WITHOUT ROWID`,
     )
     return {
       spec,
       name,
       staged: 0,
-      insert: conn.prepare(`INSERT INTO ${name} (${columns.map(([c]) => c).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`),
+      insert: conn.prepare(`INSERT INTO ${name} (client_org_id, ${columns.map((c) => c.key).join(', ')}) VALUES (?, ${columns.map(() => '?').join(', ')})`),
+      discard: conn.prepare(`DELETE FROM ${name} WHERE client_org_id = ?`),
     }
   })
   const [users, models, clients] = tables as [StagedTable, StagedTable, StagedTable]
-  let clientCount = 0
+  const staged = new Set<string>()
   let disposed = false
 
   const stageClient = conn.transaction((day: ClientDay) => {
-    for (const r of day.users) users.insert.run(stagedValues([day.client_org_id, r.external_user, r.model], r))
-    for (const r of day.models) models.insert.run(stagedValues([day.client_org_id, r.model], r))
-    clients.insert.run(stagedValues([day.client_org_id], day.client, day.client.primary_model, day.client.unique_users))
+    const client = day.client_org_id
+    for (const r of day.users) users.insert.run(client, USERS.row.toStored(r))
+    for (const r of day.models) models.insert.run(client, MODELS.row.toStored(r))
+    clients.insert.run(client, CLIENTS.row.toStored(day.client))
     users.staged += day.users.length
     models.staged += day.models.length
     clients.staged += 1
@@ -163,11 +129,16 @@ export function openDayStaging(db: Db): DayStaging {
   return {
     add(day) {
       if (disposed) throw new Error('day staging already committed or disposed')
+      if (staged.has(day.client_org_id)) throw new Error(`client ${JSON.stringify(day.client_org_id)} was staged twice for one day`)
       stageClient(day)
-      clientCount += 1
+      staged.add(day.client_org_id)
+    },
+    discard(clientOrgId) {
+      if (disposed || !staged.delete(clientOrgId)) return
+      for (const t of tables) t.staged -= t.discard.run(clientOrgId).changes
     },
     get clients() {
-      return clientCount
+      return staged.size
     },
     commit(input) {
       if (disposed) throw new Error('day staging already committed or disposed')
@@ -196,8 +167,8 @@ function replaceTable(
   params: { date: string; runId: number; now: string; failed: string },
 ): { inserted: number; updated: number; deleted: number } {
   const { spec, name } = t
-  const keyNames = spec.keyColumns.map(([c]) => c)
-  const valueNames = spec.valueColumns.map(([c]) => c)
+  const keyNames = spec.keyColumns.map((c) => c.key)
+  const valueNames = spec.valueColumns.map((c) => c.key)
   const sameKey = ['client_org_id', ...keyNames].map((c) => `s.${c} = t.${c}`).join(' AND ')
   const target = `main.${spec.table}`
   const hasRows = conn.prepare(`SELECT 1 FROM ${target} WHERE usage_date = ? LIMIT 1`).get(params.date) !== undefined
@@ -227,84 +198,4 @@ function replaceTable(
     )
     .run({ date: params.date, runId: params.runId, now: params.now }).changes
   return { inserted, updated, deleted }
-}
-
-/** A summary row's measures and the rates that priced them, as stored. */
-export type MeasureRead = Pick<
-  ClientDailyRow,
-  | 'total_tokens'
-  | 'input_tokens'
-  | 'output_tokens'
-  | 'total_requests'
-  | 'raw_cost_nano_usd'
-  | 'markup_cost_nano_usd'
-  | 'markup_cost_nano_pln'
-  | 'markup_rate'
-  | 'exchange_rate_usd_pln'
-  | 'exchange_rate_date'
->
-
-/** The columns a client's daily read answers with (JSON and CSV). */
-export type DailyRead = MeasureRead & Pick<ClientDailyRow, 'usage_date' | 'primary_model' | 'unique_users'>
-
-const DAILY_READ_COLUMNS: ReadonlyArray<keyof DailyRead> = [
-  'usage_date',
-  'total_tokens',
-  'input_tokens',
-  'output_tokens',
-  'total_requests',
-  'raw_cost_nano_usd',
-  'markup_cost_nano_usd',
-  'markup_cost_nano_pln',
-  'markup_rate',
-  'exchange_rate_usd_pln',
-  'exchange_rate_date',
-  'primary_model',
-  'unique_users',
-]
-
-const dailyRowsStatements = new WeakMap<object, Statement>()
-
-type DailyTuple = [string, number, number, number, number, number, number, number | null, string, string | null, string | null, string, number]
-
-/**
- * A client's daily rows over an inclusive date range, oldest first. This is the hot read of the
- * dashboards: one statement prepared per connection, read straight from better-sqlite3 rather than
- * built by drizzle on every call, only the columns answered, as arrays turned into objects here:
- * better-sqlite3 builds row objects property by property, at about twice the cost of a literal
- * (README, "Benchmark and reliability suite").
- */
-export function clientDailyRows(db: Db, clientOrgId: string, from: string, to: string): DailyRead[] {
-  let statement = dailyRowsStatements.get(db.$client)
-  if (!statement) {
-    statement = db.$client
-      .prepare(
-        `SELECT ${DAILY_READ_COLUMNS.join(', ')} FROM client_daily_usage
-         WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ? ORDER BY usage_date`,
-      )
-      .raw(true)
-    dailyRowsStatements.set(db.$client, statement)
-  }
-  const rows = statement.all(clientOrgId, from, to) as DailyTuple[]
-  const out: DailyRead[] = new Array(rows.length)
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!
-    // In DAILY_READ_COLUMNS order.
-    out[i] = {
-      usage_date: r[0],
-      total_tokens: r[1],
-      input_tokens: r[2],
-      output_tokens: r[3],
-      total_requests: r[4],
-      raw_cost_nano_usd: r[5],
-      markup_cost_nano_usd: r[6],
-      markup_cost_nano_pln: r[7],
-      markup_rate: r[8],
-      exchange_rate_usd_pln: r[9],
-      exchange_rate_date: r[10],
-      primary_model: r[11],
-      unique_users: r[12],
-    }
-  }
-  return out
 }

@@ -1,32 +1,33 @@
-// Read-side aggregation over the three summary tables for the /usage API. Sums are done by
-// SQLite over integer columns (exact int64) and read back as bigint, so nano-unit money never
-// passes through a float; totals of sums are added in bigint as well.
+// Reads of the three summary tables for the /usage API. Column lists come from the row descriptors
+// (measures.ts), so each read answers exactly the columns its JSON and CSV carry.
+//
+// Money stays exact at any size a 64-bit column holds, without making every read pay for BigInt:
+// an amount (or a sum) within ±(2^53 - 1) is read as a plain number, and only one beyond that comes
+// back as decimal text and is turned into a bigint (better-sqlite3 would otherwise round it to the
+// nearest double without a word). SQLite sums integers exactly in 64 bits and raises "integer
+// overflow" rather than wrap; a sum past that limit is read again with each amount split into
+// units and nano-units, two sums that cannot overflow, joined exactly in BigInt.
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './open.js'
+import { isIntegerOverflow } from './sqlite-errors.js'
+import {
+  CLIENT_SUMS,
+  DAILY,
+  MODEL_SUMS,
+  USER_MODEL_SUMS,
+  sumMeasures,
+  type Column,
+  type CompiledRow,
+  type RowOf,
+} from '../measures.js'
+import type { CLIENT_SUMS_ROW, DAILY_ROW, MODEL_SUMS_ROW, USER_SUMS_ROW } from '../measures.js'
 
-/** Summed measures of a set of summary rows. */
-export interface MeasureSums {
-  total_tokens: number
-  input_tokens: number
-  output_tokens: number
-  total_requests: number
-  raw_cost_nano_usd: bigint
-  markup_cost_nano_usd: bigint
-  /** Null as soon as one summed row has no PLN yet. */
-  markup_cost_nano_pln: bigint | null
-}
-
-export interface ClientOverviewRow extends MeasureSums {
-  client_org_id: string
-  days_with_usage: number
-}
-
-export interface ModelSumsRow extends MeasureSums {
-  model: string
-}
-
-export interface UserSumsRow extends MeasureSums {
-  external_user: string
+/** One day of one client, as stored (money in nano-units). */
+export type DailyRead = RowOf<typeof DAILY_ROW>
+/** A client's sums over a range, with the days it had usage. */
+export type ClientSumsRow = RowOf<typeof CLIENT_SUMS_ROW>
+export type ModelSumsRow = RowOf<typeof MODEL_SUMS_ROW>
+export type UserSumsRow = RowOf<typeof USER_SUMS_ROW> & {
   /** The user's per-model breakdown; the user's sums are the sums of these. */
   models: ModelSumsRow[]
 }
@@ -37,62 +38,59 @@ export interface DayCounts {
   days_missing_pln: number
 }
 
-const SUM_COLUMNS = `
-  SUM(total_tokens) AS total_tokens,
-  SUM(input_tokens) AS input_tokens,
-  SUM(output_tokens) AS output_tokens,
-  SUM(total_requests) AS total_requests,
-  SUM(raw_cost_nano_usd) AS raw_cost_nano_usd,
-  SUM(markup_cost_nano_usd) AS markup_cost_nano_usd,
-  SUM(markup_cost_nano_pln) AS markup_cost_nano_pln,
-  SUM(markup_cost_nano_pln IS NULL) AS missing_pln`
+const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
-type RawSums = Record<string, bigint | string | null>
-
-function toSums(r: RawSums): MeasureSums {
-  return {
-    total_tokens: Number(r.total_tokens),
-    input_tokens: Number(r.input_tokens),
-    output_tokens: Number(r.output_tokens),
-    total_requests: Number(r.total_requests),
-    raw_cost_nano_usd: r.raw_cost_nano_usd as bigint,
-    markup_cost_nano_usd: r.markup_cost_nano_usd as bigint,
-    // SUM ignores NULLs: a partial PLN sum would look like a real total, so it is dropped.
-    markup_cost_nano_pln: (r.missing_pln as bigint) > 0n ? null : ((r.markup_cost_nano_pln as bigint | null) ?? 0n),
-  }
+/** An integer expression read as a number while safe, else as decimal text (money.ts nanoFromSql). */
+function exactInteger(expression: string): string {
+  return `CASE WHEN ${expression} BETWEEN -${MAX_SAFE} AND ${MAX_SAFE} THEN ${expression} ELSE CAST(${expression} AS TEXT) END`
 }
 
-export function zeroSums(): MeasureSums {
-  return {
-    total_tokens: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    total_requests: 0,
-    raw_cost_nano_usd: 0n,
-    markup_cost_nano_usd: 0n,
-    markup_cost_nano_pln: 0n,
-  }
+/** A column of a stored row, money read exactly. */
+function storedColumn(c: Column): string {
+  return c.kind === 'money' ? `${exactInteger(c.key)} AS ${c.key}` : c.key
 }
 
-/** Exact sums of sums; PLN null when any part lacks it. */
-export function addSums(parts: Iterable<MeasureSums>): MeasureSums {
-  const out = zeroSums()
-  for (const p of parts) {
-    out.total_tokens += p.total_tokens
-    out.input_tokens += p.input_tokens
-    out.output_tokens += p.output_tokens
-    out.total_requests += p.total_requests
-    out.raw_cost_nano_usd += p.raw_cost_nano_usd
-    out.markup_cost_nano_usd += p.markup_cost_nano_usd
-    out.markup_cost_nano_pln =
-      out.markup_cost_nano_pln === null || p.markup_cost_nano_pln === null ? null : out.markup_cost_nano_pln + p.markup_cost_nano_pln
+/**
+ * The sum of a measure over a group. A nullable amount (PLN) sums to null as soon as one summed row
+ * lacks it: a partial PLN sum would look like a real total. `split` is the form that cannot overflow.
+ */
+function summedColumn(c: Column, split: boolean): string {
+  let sum: string
+  if (c.kind === 'money') {
+    sum = split ? `SUM(${c.key} / 1000000000) || ':' || SUM(${c.key} % 1000000000)` : exactInteger(`SUM(${c.key})`)
+  } else {
+    // TOTAL never overflows; a count past 2^63 is no count this service can produce.
+    sum = split ? `TOTAL(${c.key})` : `SUM(${c.key})`
   }
-  return out
+  return `${c.nullable ? `CASE WHEN COUNT(${c.key}) < COUNT(*) THEN NULL ELSE ${sum} END` : sum} AS ${c.key}`
+}
+
+interface SumsQuery<Cs extends readonly Column[]> {
+  row: CompiledRow<Cs>
+  /** The statement text, and the same with every sum split (after an "integer overflow"). */
+  sql: string
+  splitSql: string
+}
+
+/**
+ * A grouped read whose select list is the row's columns in order: group columns by name, measures
+ * summed, and the named extras (e.g. days_with_usage) as given.
+ */
+function sumsQuery<Cs extends readonly Column[]>(
+  row: CompiledRow<Cs>,
+  extras: Record<string, string>,
+  rest: (selectList: string) => string,
+): SumsQuery<Cs> {
+  const select = (split: boolean) =>
+    row.columns
+      .map((c) => (c.key in extras ? `${extras[c.key]} AS ${c.key}` : c.kind === 'count' || c.kind === 'money' ? summedColumn(c, split) : c.key))
+      .join(', ')
+  return { row, sql: rest(select(false)), splitSql: rest(select(true)) }
 }
 
 const statements = new WeakMap<object, Map<string, Statement>>()
 
-/** Prepared once per connection; every integer read back as bigint. */
+/** Prepared once per connection, rows read as arrays. */
 function stmt(db: Db, sql: string): Statement {
   let byText = statements.get(db.$client)
   if (!byText) {
@@ -101,63 +99,96 @@ function stmt(db: Db, sql: string): Statement {
   }
   let s = byText.get(sql)
   if (!s) {
-    s = db.$client.prepare(sql).safeIntegers(true)
+    s = db.$client.prepare(sql).raw(true)
     byText.set(sql, s)
   }
   return s
 }
 
-/** Every client with usage in [from, to], with its sums and days with usage, by client id. */
-export function clientsOverview(db: Db, from: string, to: string): ClientOverviewRow[] {
-  const rows = stmt(
-    db,
-    `SELECT client_org_id, COUNT(*) AS days_with_usage, ${SUM_COLUMNS}
-       FROM client_daily_usage WHERE usage_date >= ? AND usage_date <= ?
-      GROUP BY client_org_id ORDER BY client_org_id`,
-  ).all(from, to) as RawSums[]
-  return rows.map((r) => ({ client_org_id: r.client_org_id as string, ...toSums(r), days_with_usage: Number(r.days_with_usage) }))
+function readSums<Cs extends readonly Column[]>(db: Db, query: SumsQuery<Cs>, params: unknown[]): RowOf<Cs>[] {
+  let values: unknown[][]
+  try {
+    values = stmt(db, query.sql).all(...params) as unknown[][]
+  } catch (error) {
+    if (!isIntegerOverflow(error)) throw error
+    values = stmt(db, query.splitSql).all(...params) as unknown[][]
+  }
+  const out: RowOf<Cs>[] = new Array(values.length)
+  for (let i = 0; i < values.length; i++) out[i] = query.row.fromValues(values[i]!)
+  return out
 }
+
+const DAILY_SQL = `SELECT ${DAILY.columns.map(storedColumn).join(', ')} FROM client_daily_usage
+  WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ? ORDER BY usage_date`
+
+/**
+ * A client's daily rows over an inclusive date range, oldest first. This is the hot read of the
+ * dashboards: one statement prepared per connection, only the columns answered, read as arrays and
+ * turned into row objects by a function compiled from the descriptors (better-sqlite3 builds row
+ * objects property by property, at about twice the cost of a literal).
+ */
+export function clientDailyRows(db: Db, clientOrgId: string, from: string, to: string): DailyRead[] {
+  const values = stmt(db, DAILY_SQL).all(clientOrgId, from, to) as unknown[][]
+  const out: DailyRead[] = new Array(values.length)
+  for (let i = 0; i < values.length; i++) out[i] = DAILY.fromValues(values[i]!)
+  return out
+}
+
+const CLIENTS_QUERY = sumsQuery(
+  CLIENT_SUMS,
+  { days_with_usage: 'COUNT(*)' },
+  (select) => `SELECT ${select} FROM client_daily_usage WHERE usage_date >= ? AND usage_date <= ? GROUP BY client_org_id ORDER BY client_org_id`,
+)
+
+/** Every client with usage in [from, to], with its sums and days with usage, by client id. */
+export function clientsOverview(db: Db, from: string, to: string): ClientSumsRow[] {
+  return readSums(db, CLIENTS_QUERY, [from, to])
+}
+
+const MODELS_QUERY = sumsQuery(
+  MODEL_SUMS,
+  {},
+  (select) =>
+    `SELECT ${select} FROM client_model_daily_usage WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ?
+      GROUP BY model ORDER BY SUM(total_tokens) DESC, model`,
+)
 
 /** A client's per-model sums over [from, to] (client_model_daily_usage), most tokens first, then by name. */
 export function clientModelSums(db: Db, clientOrgId: string, from: string, to: string): ModelSumsRow[] {
-  const rows = stmt(
-    db,
-    `SELECT model, ${SUM_COLUMNS}
-       FROM client_model_daily_usage WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ?
-      GROUP BY model ORDER BY SUM(total_tokens) DESC, model`,
-  ).all(clientOrgId, from, to) as RawSums[]
-  return rows.map((r) => ({ model: r.model as string, ...toSums(r) }))
+  return readSums(db, MODELS_QUERY, [clientOrgId, from, to])
 }
+
+const USER_MODELS_QUERY = sumsQuery(
+  USER_MODEL_SUMS,
+  {},
+  (select) =>
+    `SELECT ${select} FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ?
+      GROUP BY external_user, model ORDER BY external_user, SUM(total_tokens) DESC, model`,
+)
 
 /** A client's per-user sums over [from, to] with each user's per-model breakdown (client_user_daily_usage). */
 export function clientUserSums(db: Db, clientOrgId: string, from: string, to: string): UserSumsRow[] {
-  const rows = stmt(
-    db,
-    `SELECT external_user, model, ${SUM_COLUMNS}
-       FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ?
-      GROUP BY external_user, model ORDER BY external_user, SUM(total_tokens) DESC, model`,
-  ).all(clientOrgId, from, to) as RawSums[]
   const byUser = new Map<string, ModelSumsRow[]>()
-  for (const r of rows) {
-    const user = r.external_user as string
-    let models = byUser.get(user)
+  for (const r of readSums(db, USER_MODELS_QUERY, [clientOrgId, from, to])) {
+    let models = byUser.get(r.external_user)
     if (!models) {
       models = []
-      byUser.set(user, models)
+      byUser.set(r.external_user, models)
     }
-    models.push({ model: r.model as string, ...toSums(r) })
+    const { external_user: _user, ...model } = r
+    models.push(model)
   }
-  return [...byUser].map(([external_user, models]) => ({ external_user, ...addSums(models), models }))
+  return [...byUser].map(([external_user, models]) => ({ external_user, ...sumMeasures(models), models }))
 }
 
 /** Distinct users of a client over [from, to]: distinct external_user values, not a sum of daily counts. */
 export function distinctUsers(db: Db, clientOrgId: string, from: string, to: string): number {
   const row = stmt(
     db,
-    `SELECT COUNT(DISTINCT external_user) AS n FROM client_user_daily_usage
+    `SELECT COUNT(DISTINCT external_user) FROM client_user_daily_usage
       WHERE client_org_id = ? AND usage_date >= ? AND usage_date <= ?`,
-  ).get(clientOrgId, from, to) as { n: bigint }
-  return Number(row.n)
+  ).get(clientOrgId, from, to) as [number]
+  return row[0]
 }
 
 /** Days with rows in a summary table over [from, to] (for one client, or all), and how many lack PLN on some row. */
@@ -168,20 +199,21 @@ export function dayCounts(
   from: string,
   to: string,
 ): DayCounts {
-  const row = stmt(
+  const [days, missing] = stmt(
     db,
-    `SELECT COUNT(DISTINCT usage_date) AS days,
-            COUNT(DISTINCT CASE WHEN markup_cost_nano_pln IS NULL THEN usage_date END) AS missing
+    `SELECT COUNT(DISTINCT usage_date),
+            COUNT(DISTINCT CASE WHEN markup_cost_nano_pln IS NULL THEN usage_date END)
        FROM ${table} WHERE (@client IS NULL OR client_org_id = @client) AND usage_date >= @from AND usage_date <= @to`,
-  ).get({ client: clientOrgId, from, to }) as { days: bigint; missing: bigint }
-  return { days_with_usage: Number(row.days), days_missing_pln: Number(row.missing) }
+  ).get({ client: clientOrgId, from, to }) as [number, number]
+  return { days_with_usage: days, days_missing_pln: missing }
 }
 
 /** The stored USD/PLN rate of a usage date, if any (for pricing today's live figures). */
 export function storedUsdPlnRate(db: Db, usageDate: string): { rate: string; effective_date: string } | undefined {
-  return stmt(
+  const row = stmt(
     db,
     `SELECT rate, effective_date FROM daily_exchange_rates
       WHERE usage_date = ? AND currency_from = 'USD' AND currency_to = 'PLN'`,
-  ).get(usageDate) as { rate: string; effective_date: string } | undefined
+  ).get(usageDate) as [string, string] | undefined
+  return row && { rate: row[0], effective_date: row[1] }
 }

@@ -16,7 +16,7 @@ import {
   VoidResponse,
 } from '../schemas/events.js'
 import { dayWindow, localDateOf, today } from '../clock.js'
-import { nanoToNumber } from '../money.js'
+import { nanoToJson } from '../money.js'
 import { resolveRange } from './usage.js'
 
 const InvalidEventsError = createError('FST_INVALID_EVENTS', '%s', 400)
@@ -176,7 +176,7 @@ export const voidRoutes: FastifyPluginAsyncTypebox = async (app) => {
             input_tokens: v.input_tokens,
             output_tokens: v.output_tokens,
             total_tokens: v.total_tokens,
-            cost_usd: nanoToNumber(v.cost_nano_usd),
+            cost_usd: nanoToJson(v.cost_nano_usd, request.query.money ?? 'number'),
             timestamp: new Date(v.occurred_at_ms).toISOString(),
             received_at: new Date(v.received_at_ms).toISOString(),
           },

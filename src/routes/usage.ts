@@ -1,20 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { addDays, daysBetween, monthBounds, today } from '../clock.js'
-import { clientDailyRows, type DailyRead, type MeasureRead } from '../db/summaries.js'
 import {
-  addSums,
+  clientDailyRows,
   clientModelSums,
   clientsOverview,
   clientUserSums,
   dayCounts,
   distinctUsers,
+  type DailyRead,
   type DayCounts,
-  type MeasureSums,
 } from '../db/summary-reads.js'
 import { preferredMediaType } from '../accept.js'
 import { CSV_CONTENT_TYPE, toCsv, type CsvValue } from '../csv.js'
-import { divRoundHalfEven, nanoToDecimalText, nanoToNumber } from '../money.js'
+import { CLIENT_SUMS, DAILY, MODEL_SUMS, PRICED, TOTALS, USER_MODEL_SUMS, USER_SUMS, sumMeasures, type Measures } from '../measures.js'
+import { divRoundHalfEven, nanoToJson, type MoneyFormat } from '../money.js'
 import { ErrorResponse } from '../schemas/common.js'
 import {
   ClientIdParam,
@@ -24,6 +24,7 @@ import {
   MonthQuery,
   RangeQuery,
   SummaryResponse,
+  TodayQuery,
   TodayResponse,
   UsersResponse,
 } from '../schemas/usage.js'
@@ -42,85 +43,16 @@ export const MAX_READ_RANGE_DAYS = 366
 /** How many models the month summary lists. */
 export const SUMMARY_TOP_MODELS = 5
 
-type MeasureRow = MeasureRead
-
-export function pricedToJson(row: MeasureRow) {
-  return {
-    total_tokens: row.total_tokens,
-    input_tokens: row.input_tokens,
-    output_tokens: row.output_tokens,
-    total_requests: row.total_requests,
-    raw_cost_usd: nanoToNumber(row.raw_cost_nano_usd),
-    markup_cost_usd: nanoToNumber(row.markup_cost_nano_usd),
-    markup_cost_pln: row.markup_cost_nano_pln === null ? null : nanoToNumber(row.markup_cost_nano_pln),
-    markup_rate: Number(row.markup_rate),
-    exchange_rate_usd_pln: row.exchange_rate_usd_pln === null ? null : Number(row.exchange_rate_usd_pln),
-    exchange_rate_date: row.exchange_rate_date,
-  }
-}
-
-/** Exact totals of rows: nano sums exact, PLN null as soon as one row lacks it. */
-export function totalsOf(rows: MeasureRow[]) {
-  let missingPln = 0
-  const t = { total_tokens: 0, input_tokens: 0, output_tokens: 0, total_requests: 0 }
-  // Stored amounts are non-negative safe integers: summed as doubles, every partial sum is at most
-  // the final one, so a safe final sum means every step was exact. Otherwise sum again in BigInt.
-  let rawN = 0
-  let markupN = 0
-  let plnN = 0
-  let nonNegative = true
-  for (const r of rows) {
-    t.total_tokens += r.total_tokens
-    t.input_tokens += r.input_tokens
-    t.output_tokens += r.output_tokens
-    t.total_requests += r.total_requests
-    rawN += r.raw_cost_nano_usd
-    markupN += r.markup_cost_nano_usd
-    if (r.raw_cost_nano_usd < 0 || r.markup_cost_nano_usd < 0) nonNegative = false
-    if (r.markup_cost_nano_pln === null) missingPln += 1
-    else {
-      plnN += r.markup_cost_nano_pln
-      if (r.markup_cost_nano_pln < 0) nonNegative = false
-    }
-  }
-  let raw: number | bigint = rawN
-  let markup: number | bigint = markupN
-  let pln: number | bigint = plnN
-  if (!nonNegative || !Number.isSafeInteger(rawN) || !Number.isSafeInteger(markupN) || !Number.isSafeInteger(plnN)) {
-    raw = 0n
-    markup = 0n
-    pln = 0n
-    for (const r of rows) {
-      raw += BigInt(r.raw_cost_nano_usd)
-      markup += BigInt(r.markup_cost_nano_usd)
-      if (r.markup_cost_nano_pln !== null) pln += BigInt(r.markup_cost_nano_pln)
-    }
-  }
-  return {
-    ...t,
-    raw_cost_usd: nanoToNumber(raw),
-    markup_cost_usd: nanoToNumber(markup),
-    markup_cost_pln: missingPln > 0 ? null : nanoToNumber(pln),
-    days_missing_pln: missingPln,
-  }
-}
-
-/** Summed measures (several days) as JSON. */
-export function sumsToJson(s: MeasureSums) {
-  return {
-    total_tokens: s.total_tokens,
-    input_tokens: s.input_tokens,
-    output_tokens: s.output_tokens,
-    total_requests: s.total_requests,
-    raw_cost_usd: nanoToNumber(s.raw_cost_nano_usd),
-    markup_cost_usd: nanoToNumber(s.markup_cost_nano_usd),
-    markup_cost_pln: s.markup_cost_nano_pln === null ? null : nanoToNumber(s.markup_cost_nano_pln),
-  }
-}
-
 /** Totals of listed rows: exact sums of exactly those rows, with the range's day counts. */
-function totalsOfSums(rows: MeasureSums[], days: DayCounts) {
-  return { ...sumsToJson(addSums(rows)), ...days }
+function totalsJson(rows: Iterable<Measures>, days: DayCounts, money: MoneyFormat) {
+  return TOTALS.toJson({ ...sumMeasures(rows), ...days }, money)
+}
+
+/** Day counts of daily rows: each row is one day. */
+function dailyDayCounts(rows: DailyRead[]): DayCounts {
+  let missing = 0
+  for (const r of rows) if (r.markup_cost_nano_pln === null) missing += 1
+  return { days_with_usage: rows.length, days_missing_pln: missing }
 }
 
 /** from/to defaults (the current month so far) and limits, in the business time zone. */
@@ -152,75 +84,6 @@ function sendCsv(reply: FastifyReply, header: readonly string[], rows: Iterable<
   return reply.code(200).type(CSV_CONTENT_TYPE).send(toCsv(header, rows))
 }
 
-const SUM_HEADER = [
-  'total_tokens',
-  'input_tokens',
-  'output_tokens',
-  'total_requests',
-  'raw_cost_usd',
-  'markup_cost_usd',
-  'markup_cost_pln',
-] as const
-
-function sumsCsv(s: MeasureSums): CsvValue[] {
-  return [
-    s.total_tokens,
-    s.input_tokens,
-    s.output_tokens,
-    s.total_requests,
-    nanoToDecimalText(s.raw_cost_nano_usd),
-    nanoToDecimalText(s.markup_cost_nano_usd),
-    s.markup_cost_nano_pln === null ? null : nanoToDecimalText(s.markup_cost_nano_pln),
-  ]
-}
-
-const DAILY_HEADER = [
-  'usage_date',
-  ...SUM_HEADER,
-  'markup_rate',
-  'exchange_rate_usd_pln',
-  'exchange_rate_date',
-  'primary_model',
-  'unique_users',
-] as const
-
-function dailyCsv(r: DailyRead): CsvValue[] {
-  return [
-    r.usage_date,
-    r.total_tokens,
-    r.input_tokens,
-    r.output_tokens,
-    r.total_requests,
-    nanoToDecimalText(r.raw_cost_nano_usd),
-    nanoToDecimalText(r.markup_cost_nano_usd),
-    r.markup_cost_nano_pln === null ? null : nanoToDecimalText(r.markup_cost_nano_pln),
-    r.markup_rate,
-    r.exchange_rate_usd_pln,
-    r.exchange_rate_date,
-    r.primary_model,
-    r.unique_users,
-  ]
-}
-
-function dailyToJson(r: DailyRead) {
-  // pricedToJson's fields spelled out: this runs for every row of the dashboards' hottest read.
-  return {
-    usage_date: r.usage_date,
-    total_tokens: r.total_tokens,
-    input_tokens: r.input_tokens,
-    output_tokens: r.output_tokens,
-    total_requests: r.total_requests,
-    raw_cost_usd: nanoToNumber(r.raw_cost_nano_usd),
-    markup_cost_usd: nanoToNumber(r.markup_cost_nano_usd),
-    markup_cost_pln: r.markup_cost_nano_pln === null ? null : nanoToNumber(r.markup_cost_nano_pln),
-    markup_rate: Number(r.markup_rate),
-    exchange_rate_usd_pln: r.exchange_rate_usd_pln === null ? null : Number(r.exchange_rate_usd_pln),
-    exchange_rate_date: r.exchange_rate_date,
-    primary_model: r.primary_model,
-    unique_users: r.unique_users,
-  }
-}
-
 const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
 const csvDescription = ' Answers CSV (header row, one line per row, exact decimals) for `?format=csv` or `Accept: text/csv`.'
 
@@ -246,18 +109,13 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
       const clients = clientsOverview(db, from, to)
-      if (wantsCsv(request)) {
-        return sendCsv(
-          reply,
-          ['client_org_id', ...SUM_HEADER, 'days_with_usage'],
-          clients.map((c) => [c.client_org_id, ...sumsCsv(c), c.days_with_usage]),
-        )
-      }
+      if (wantsCsv(request)) return sendCsv(reply, CLIENT_SUMS.header, clients.map(CLIENT_SUMS.toCsv))
+      const money = request.query.money ?? 'number'
       return {
         from,
         to,
-        clients: clients.map((c) => ({ client_org_id: c.client_org_id, ...sumsToJson(c), days_with_usage: c.days_with_usage })),
-        totals: totalsOfSums(clients, dayCounts(db, 'client_daily_usage', null, from, to)),
+        clients: clients.map((c) => CLIENT_SUMS.toJson(c, money)),
+        totals: totalsJson(clients, dayCounts(db, 'client_daily_usage', null, from, to), money),
       }
     },
   )
@@ -281,13 +139,14 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
       const rows = clientDailyRows(db, request.params.id, from, to)
-      if (wantsCsv(request)) return sendCsv(reply, DAILY_HEADER, rows.map(dailyCsv))
+      if (wantsCsv(request)) return sendCsv(reply, DAILY.header, rows.map(DAILY.toCsv))
+      const money = request.query.money ?? 'number'
       return {
         client_org_id: request.params.id,
         from,
         to,
-        days: rows.map(dailyToJson),
-        totals: { ...totalsOf(rows), days_with_usage: rows.length },
+        days: rows.map((r) => DAILY.toJson(r, money)),
+        totals: totalsJson(rows, dailyDayCounts(rows), money),
       }
     },
   )
@@ -313,20 +172,17 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (wantsCsv(request)) {
         return sendCsv(
           reply,
-          ['external_user', 'model', ...SUM_HEADER],
-          users.flatMap((u) => u.models.map((m) => [u.external_user, m.model, ...sumsCsv(m)])),
+          USER_MODEL_SUMS.header,
+          users.flatMap((u) => u.models.map((m) => USER_MODEL_SUMS.toCsv({ external_user: u.external_user, ...m }))),
         )
       }
+      const money = request.query.money ?? 'number'
       return {
         client_org_id: id,
         from,
         to,
-        users: users.map((u) => ({
-          external_user: u.external_user,
-          ...sumsToJson(u),
-          models: u.models.map((m) => ({ model: m.model, ...sumsToJson(m) })),
-        })),
-        totals: totalsOfSums(users, dayCounts(db, 'client_user_daily_usage', id, from, to)),
+        users: users.map((u) => ({ ...USER_SUMS.toJson(u, money), models: u.models.map((m) => MODEL_SUMS.toJson(m, money)) })),
+        totals: totalsJson(users, dayCounts(db, 'client_user_daily_usage', id, from, to), money),
       }
     },
   )
@@ -348,13 +204,14 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
       const id = request.params.id
       const models = clientModelSums(db, id, from, to)
-      if (wantsCsv(request)) return sendCsv(reply, ['model', ...SUM_HEADER], models.map((m) => [m.model, ...sumsCsv(m)]))
+      if (wantsCsv(request)) return sendCsv(reply, MODEL_SUMS.header, models.map(MODEL_SUMS.toCsv))
+      const money = request.query.money ?? 'number'
       return {
         client_org_id: id,
         from,
         to,
-        models: models.map((m) => ({ model: m.model, ...sumsToJson(m) })),
-        totals: totalsOfSums(models, dayCounts(db, 'client_model_daily_usage', id, from, to)),
+        models: models.map((m) => MODEL_SUMS.toJson(m, money)),
+        totals: totalsJson(models, dayCounts(db, 'client_model_daily_usage', id, from, to), money),
       }
     },
   )
@@ -380,37 +237,36 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { from, to } = monthBounds(month)
       const id = request.params.id
       const rows = clientDailyRows(db, id, from, to)
-      const totals = { ...totalsOf(rows), days_with_usage: rows.length }
+      const money = request.query.money ?? 'number'
+      const sums = sumMeasures(rows)
       let busiest: DailyRead | undefined
       let costliest: DailyRead | undefined
-      let markup = 0n
-      let pln: bigint | null = 0n
       for (const r of rows) {
-        // Rows come oldest first; strict comparisons keep the earliest day on a tie.
+        // Rows come oldest first; strict comparisons keep the earliest day on a tie. A number and a
+        // bigint compare by value.
         if (!busiest || r.total_tokens > busiest.total_tokens) busiest = r
         if (!costliest || r.markup_cost_nano_usd > costliest.markup_cost_nano_usd) costliest = r
-        markup += BigInt(r.markup_cost_nano_usd)
-        pln = pln === null || r.markup_cost_nano_pln === null ? null : pln + BigInt(r.markup_cost_nano_pln)
       }
       const days = BigInt(rows.length)
+      const average = (total: bigint | number) => nanoToJson(rows.length ? divRoundHalfEven(BigInt(total), days) : 0, money)
       return {
         client_org_id: id,
         month,
         from,
         to,
-        totals,
-        days: rows.map(dailyToJson),
-        average_daily_tokens: rows.length ? Math.round((totals.total_tokens / rows.length) * 100) / 100 : 0,
-        average_daily_cost_usd: rows.length ? nanoToNumber(divRoundHalfEven(markup, days)) : 0,
-        average_daily_cost_pln: pln === null ? null : rows.length ? nanoToNumber(divRoundHalfEven(pln, days)) : 0,
+        totals: TOTALS.toJson({ ...sums, ...dailyDayCounts(rows) }, money),
+        days: rows.map((r) => DAILY.toJson(r, money)),
+        average_daily_tokens: rows.length ? Math.round((sums.total_tokens / rows.length) * 100) / 100 : 0,
+        average_daily_cost_usd: average(sums.markup_cost_nano_usd),
+        average_daily_cost_pln: sums.markup_cost_nano_pln === null ? null : average(sums.markup_cost_nano_pln),
         busiest_day: busiest ? { usage_date: busiest.usage_date, total_tokens: busiest.total_tokens } : null,
         highest_cost_day: costliest
-          ? { usage_date: costliest.usage_date, markup_cost_usd: nanoToNumber(costliest.markup_cost_nano_usd) }
+          ? { usage_date: costliest.usage_date, markup_cost_usd: nanoToJson(costliest.markup_cost_nano_usd, money) }
           : null,
         unique_users: distinctUsers(db, id, from, to),
         top_models: clientModelSums(db, id, from, to)
           .slice(0, SUMMARY_TOP_MODELS)
-          .map((m) => ({ model: m.model, ...sumsToJson(m) })),
+          .map((m) => MODEL_SUMS.toJson(m, money)),
       }
     },
   )
@@ -427,7 +283,8 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "in force today; PLN only when today's rate is already stored. Cached for 30 s per client. Not a bill: the batch " +
           'writes the day once it is over.',
         params: ClientIdParam,
-        response: { 200: TodayResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse },
+        querystring: TodayQuery,
+        response: { 200: TodayResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse },
       },
     },
     async (request) => {
@@ -442,6 +299,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw new RawStoreUnavailableError()
       }
       const c = live.day.client
+      const money = request.query.money ?? 'number'
       return {
         client_org_id: request.params.id,
         usage_date: live.usage_date,
@@ -450,16 +308,13 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         note: 'live figures for today so far; not billed until the batch has processed the day',
         window_start: new Date(live.window_start_ms).toISOString(),
         as_of: new Date(live.as_of_ms).toISOString(),
-        ...sumsToJson(c),
-        markup_rate: Number(c.markup_rate),
-        exchange_rate_usd_pln: c.exchange_rate_usd_pln === null ? null : Number(c.exchange_rate_usd_pln),
-        exchange_rate_date: c.exchange_rate_date,
+        ...PRICED.toJson(c, money),
         primary_model: c.primary_model === '' ? null : c.primary_model,
         unique_users: c.unique_users,
         models: live.day.models
           .slice()
           .sort((a, b) => b.total_tokens - a.total_tokens || (a.model < b.model ? -1 : 1))
-          .map((m) => ({ model: m.model, ...sumsToJson(m) })),
+          .map((m) => MODEL_SUMS.toJson(m, money)),
       }
     },
   )

@@ -24,27 +24,6 @@ export const ErrorResponse = Type.Object(
 )
 export type ErrorBody = Static<typeof ErrorResponse>
 
-export const Money = (description: string) => Type.Number({ description: `${description} (at most 9 decimals)` })
-export const NullableMoney = (description: string) => Type.Union([Money(description), Type.Null()])
-
-/** Measures named as the summary tables name them. */
-export const MeasureProperties = {
-  total_tokens: Type.Integer(),
-  input_tokens: Type.Integer(),
-  output_tokens: Type.Integer(),
-  total_requests: Type.Integer({ description: 'Raw usage records (LLM requests)' }),
-  raw_cost_usd: Money('Raw provider cost, USD, no markup'),
-  markup_cost_usd: Money('Marked-up cost, USD'),
-  markup_cost_pln: NullableMoney('Marked-up cost, PLN at the day\'s NBP rate; null while no rate is known'),
-}
-
-export const PricedProperties = {
-  ...MeasureProperties,
-  markup_rate: Type.Number({ description: 'Markup multiplier that priced the row' }),
-  exchange_rate_usd_pln: Type.Union([Type.Number(), Type.Null()], { description: 'USD/PLN rate that priced the row' }),
-  exchange_rate_date: Type.Union([DateString, Type.Null()], { description: 'Effective date of the NBP table used' }),
-}
-
 export const Run = Type.Object(
   {
     id: Type.Integer(),

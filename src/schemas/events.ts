@@ -1,5 +1,6 @@
 import { Type } from 'typebox'
-import { DateRangeQuery, DateString, ErrorResponse, Money } from './common.js'
+import { DateRangeQuery, DateString, ErrorResponse } from './common.js'
+import { Money, MoneyQuery } from './usage.js'
 
 export const MAX_EVENTS_PER_REQUEST = 5_000
 /** 5,000 records of a few hundred bytes each fit comfortably; anything larger is refused with 413. */
@@ -88,7 +89,7 @@ export const ExternalDeletesResponse = Type.Object(
   },
 )
 
-export const VoidedQuery = Type.Object({ ...DateRangeQuery }, { additionalProperties: false })
+export const VoidedQuery = Type.Object({ ...DateRangeQuery, ...MoneyQuery }, { additionalProperties: false })
 
 export const VoidedRecord = Type.Object(
   {

@@ -1,14 +1,79 @@
-import { Type } from 'typebox'
+import { Type, type TInteger, type TNumber, type TString, type TUnsafe } from 'typebox'
+import {
+  CLIENT_SUMS_ROW,
+  DAILY_ROW,
+  MARKUP_COST_PLN,
+  MODEL_SUMS_ROW,
+  PRICED_ROW,
+  TOTALS_ROW,
+  USER_SUMS_ROW,
+  type Column,
+} from '../measures.js'
 import { MAX_DATE, MIN_DATE } from '../clock.js'
-import { ClientIdParam, DateRangeQuery, DateString, MeasureProperties, PricedProperties } from './common.js'
+import { ClientIdParam, DateRangeQuery, DateString } from './common.js'
+
+/** The text form of an amount under `?money=string`: exact, 9 decimals. */
+const MONEY_TEXT_PATTERN = '^-?[0-9]+\\.[0-9]{9}$'
+
+/**
+ * An amount: a JSON number with at most 9 decimals (exact below one million), or with
+ * `?money=string` its exact decimal text. Declared as one multi-type schema rather than a union:
+ * the serialiser then picks by `typeof` instead of validating each value against each branch.
+ */
+export function Money<N extends boolean = false>(description: string, nullable?: N): TUnsafe<N extends true ? number | string | null : number | string> {
+  return Type.Unsafe({
+    type: nullable ? ['number', 'string', 'null'] : ['number', 'string'],
+    pattern: MONEY_TEXT_PATTERN,
+    description: `${description}. A number (at most 9 decimals), or with \`?money=string\` exact decimal text (9 decimals)`,
+  })
+}
+
+type SchemaOf<C extends Column> = C['kind'] extends 'count'
+  ? TInteger
+  : C['kind'] extends 'money'
+    ? TUnsafe<C['nullable'] extends true ? number | string | null : number | string>
+    : C['kind'] extends 'rate'
+      ? C['nullable'] extends true
+        ? TUnsafe<number | null>
+        : TNumber
+      : C['nullable'] extends true
+        ? TUnsafe<string | null>
+        : TString
+
+type PropertiesOf<Cs extends readonly Column[]> = { [C in Cs[number] as C['json']]: SchemaOf<C> }
+
+function columnSchema(c: Column, description = c.description) {
+  const described = description === undefined ? {} : { description }
+  switch (c.kind) {
+    case 'count':
+      return Type.Integer(described)
+    case 'money':
+      return Money(description ?? c.json, c.nullable)
+    case 'rate':
+      return c.nullable ? Type.Unsafe({ type: ['number', 'null'], ...described }) : Type.Number(described)
+    case 'text': {
+      const format = c.date ? { format: 'date', ...(description === undefined ? { description: 'A calendar date, YYYY-MM-DD' } : {}) } : {}
+      return c.nullable ? Type.Unsafe({ type: ['string', 'null'], ...format, ...described }) : Type.String({ ...format, ...described })
+    }
+  }
+}
+
+/** The JSON properties of a row, from its column descriptors; `descriptions` override per context. */
+function columnProperties<const Cs extends readonly Column[]>(columns: Cs, descriptions: Partial<Record<string, string>> = {}): PropertiesOf<Cs> {
+  return Object.fromEntries(columns.map((c) => [c.json, columnSchema(c, descriptions[c.json] ?? c.description)])) as PropertiesOf<Cs>
+}
+
+/** `?money=string`: every money field as exact decimal text. */
+export const MoneyQuery = {
+  money: Type.Optional(
+    Type.Enum(['number', 'string'], {
+      description: 'How money fields are answered: JSON numbers with at most 9 decimals (default), or `string`: exact decimal text with 9 decimals',
+    }),
+  ),
+}
 
 export const DailyRow = Type.Object(
-  {
-    usage_date: DateString,
-    ...PricedProperties,
-    primary_model: Type.String({ description: 'Model with the most tokens that day (ties: first by name)' }),
-    unique_users: Type.Integer(),
-  },
+  columnProperties(DAILY_ROW),
   {
     title: 'DailyRow',
     examples: [
@@ -32,14 +97,7 @@ export const DailyRow = Type.Object(
 )
 
 export const Totals = Type.Object(
-  {
-    ...MeasureProperties,
-    markup_cost_pln: Type.Union([Type.Number(), Type.Null()], {
-      description: 'Sum of the rows\' PLN; null when any row in the range has no PLN yet',
-    }),
-    days_with_usage: Type.Integer(),
-    days_missing_pln: Type.Integer({ description: 'Days in the range whose PLN is not known yet' }),
-  },
+  columnProperties(TOTALS_ROW, { [MARKUP_COST_PLN.json]: "Sum of the rows' PLN; null when any row in the range has no PLN yet" }),
   { title: 'Totals', description: 'Sums of exactly the rows listed' },
 )
 
@@ -48,7 +106,7 @@ export const OutputFormat = Type.Enum(['json', 'csv'], {
 })
 
 /** from/to of a list endpoint, plus the output format. */
-export const RangeQuery = Type.Object({ ...DateRangeQuery, format: Type.Optional(OutputFormat) }, { additionalProperties: false })
+export const RangeQuery = Type.Object({ ...DateRangeQuery, format: Type.Optional(OutputFormat), ...MoneyQuery }, { additionalProperties: false })
 
 export const DailyResponse = Type.Object(
   {
@@ -62,22 +120,17 @@ export const DailyResponse = Type.Object(
 )
 
 /** Measures summed over several days: no single markup or exchange rate applies. */
-export const SummedMeasures = {
-  ...MeasureProperties,
-  markup_cost_pln: Type.Union([Type.Number(), Type.Null()], {
-    description: 'Sum of the PLN of the summed rows (each at its own day\'s rate); null when any of them has no PLN yet',
-  }),
+const SUMMED = {
+  [MARKUP_COST_PLN.json]: "Sum of the PLN of the summed rows (each at its own day's rate); null when any of them has no PLN yet",
 }
 
-export const ModelRow = Type.Object(
-  { model: Type.String({ examples: ['anthropic/claude-sonnet-4'] }), ...SummedMeasures },
-  { title: 'ModelUsage' },
-)
+export const ModelRow = Type.Object(columnProperties(MODEL_SUMS_ROW, { model: 'Model id as sent by the producer', ...SUMMED }), {
+  title: 'ModelUsage',
+})
 
 export const UserRow = Type.Object(
   {
-    external_user: Type.String({ description: 'The user id as sent by the producer; `unknown` when it sent none' }),
-    ...SummedMeasures,
+    ...columnProperties(USER_SUMS_ROW, SUMMED),
     models: Type.Array(ModelRow, { description: 'The user\'s usage per model; the user\'s figures are their sums' }),
   },
   { title: 'UserUsage' },
@@ -93,10 +146,7 @@ export const ModelsResponse = Type.Object(
   { title: 'ModelsResponse' },
 )
 
-export const ClientRow = Type.Object(
-  { client_org_id: Type.String(), ...SummedMeasures, days_with_usage: Type.Integer() },
-  { title: 'ClientUsage' },
-)
+export const ClientRow = Type.Object(columnProperties(CLIENT_SUMS_ROW, SUMMED), { title: 'ClientUsage' })
 
 export const ClientsResponse = Type.Object(
   { from: DateString, to: DateString, clients: Type.Array(ClientRow), totals: Totals },
@@ -108,11 +158,15 @@ export const MonthQuery = Type.Object(
     month: Type.Optional(
       Type.String({ format: 'month', description: `YYYY-MM, from ${MIN_DATE.slice(0, 7)} to ${MAX_DATE.slice(0, 7)}; default the current month`, examples: ['2026-11'] }),
     ),
+    ...MoneyQuery,
   },
   { additionalProperties: false },
 )
 
-const DayFigure = (name: string, figure: ReturnType<typeof Type.Number> | ReturnType<typeof Type.Integer>) =>
+/** /today took no query before `money`: other parameters (a cache buster, say) are still let through. */
+export const TodayQuery = Type.Object(MoneyQuery)
+
+const DayFigure = <S extends TInteger | TUnsafe<number | string>>(name: string, figure: S) =>
   Type.Union([Type.Object({ usage_date: DateString, [name]: figure }), Type.Null()])
 
 export const SummaryResponse = Type.Object(
@@ -124,12 +178,10 @@ export const SummaryResponse = Type.Object(
     totals: Totals,
     days: Type.Array(DailyRow, { description: 'Daily breakdown; each day\'s PLN is at that day\'s stored rate' }),
     average_daily_tokens: Type.Number({ description: 'Total tokens / days with usage (0 without usage), 2 decimals' }),
-    average_daily_cost_usd: Type.Number({ description: 'Marked-up USD / days with usage, rounded half-even to 9 decimals' }),
-    average_daily_cost_pln: Type.Union([Type.Number(), Type.Null()], {
-      description: 'Marked-up PLN / days with usage; null while any day lacks PLN',
-    }),
+    average_daily_cost_usd: Money('Marked-up USD / days with usage, rounded half-even to 9 decimals'),
+    average_daily_cost_pln: Money('Marked-up PLN / days with usage; null while any day lacks PLN', true),
     busiest_day: DayFigure('total_tokens', Type.Integer()),
-    highest_cost_day: DayFigure('markup_cost_usd', Type.Number()),
+    highest_cost_day: DayFigure('markup_cost_usd', Money('Marked-up USD of the costliest day')),
     unique_users: Type.Integer({ description: 'Distinct users over the month (not a sum of daily counts)' }),
     top_models: Type.Array(ModelRow, { description: 'Models by tokens over the month, most first (at most 5)' }),
   },
@@ -145,7 +197,7 @@ export const TodayResponse = Type.Object(
     note: Type.String(),
     window_start: Type.String({ format: 'date-time', description: 'Start of today in the business time zone' }),
     as_of: Type.String({ format: 'date-time', description: 'When the figures were aggregated (cached briefly)' }),
-    ...PricedProperties,
+    ...columnProperties(PRICED_ROW),
     primary_model: Type.Union([Type.String(), Type.Null()]),
     unique_users: Type.Integer(),
     models: Type.Array(ModelRow),

@@ -152,9 +152,9 @@ export function createFluxSource(options: FluxSourceOptions): UsageSource {
           input_tokens: numeric(row.input_tokens, 'input_tokens', true),
           output_tokens: numeric(row.output_tokens, 'output_tokens', true),
           total_tokens: numeric(row.total_tokens, 'total_tokens', true),
+          total_requests: numeric(row.records, 'records', true),
           // The server summed floats: round that sum once, through its shortest round-trip text.
-          cost_nano_usd: toNano(numeric(row.cost_usd, 'cost_usd', false)),
-          records: numeric(row.records, 'records', true),
+          raw_cost_nano_usd: toNano(numeric(row.cost_usd, 'cost_usd', false)),
         }
       }
       lastError = null

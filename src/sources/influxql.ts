@@ -1,5 +1,6 @@
 // InfluxQL over plain HTTP (`GET /query`): InfluxDB 1.x, 2.x through its v1-compatible API
 // (db = bucket) and 3.x Core/Enterprise, which have no Flux.
+import { addMeasures } from '../measures.js'
 import { toNano } from '../money.js'
 import {
   InfluxQueryError,
@@ -144,9 +145,9 @@ function seriesRows(series: Series): AggregateRow[] {
       input_tokens: integerAt(row, at('input_tokens'), 'input_tokens'),
       output_tokens: integerAt(row, at('output_tokens'), 'output_tokens'),
       total_tokens: integerAt(row, at('total_tokens'), 'total_tokens'),
+      total_requests: integerAt(row, at('records'), 'records'),
       // The server summed floats: round that sum once, through its shortest round-trip text.
-      cost_nano_usd: toNano(cost),
-      records: integerAt(row, at('records'), 'records'),
+      raw_cost_nano_usd: toNano(cost),
     })
   }
   return out
@@ -170,11 +171,7 @@ export async function* mergeUnknownUsers(rows: AsyncIterable<AggregateRow>): Asy
       held.set(key, { ...row, external_user: 'unknown' })
       continue
     }
-    prior.input_tokens += row.input_tokens
-    prior.output_tokens += row.output_tokens
-    prior.total_tokens += row.total_tokens
-    prior.cost_nano_usd += row.cost_nano_usd
-    prior.records += row.records
+    addMeasures(prior, row)
   }
   yield* held.values()
 }

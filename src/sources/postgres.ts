@@ -3,6 +3,7 @@
 import type { Clock } from '../clock.js'
 import type { PgDb } from '../db/postgres/open.js'
 import { readWithCursor } from '../db/postgres/cursor.js'
+import { nanoFromSql } from '../money.js'
 import { safe } from './sqlite-sql.js'
 import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
 
@@ -61,8 +62,8 @@ function toRow(r: RawAggregate): AggregateRow {
     input_tokens: safe(BigInt(r.input_tokens)),
     output_tokens: safe(BigInt(r.output_tokens)),
     total_tokens: safe(BigInt(r.total_tokens)),
-    cost_nano_usd: BigInt(r.cost_nano_usd),
-    records: safe(BigInt(r.records)),
+    raw_cost_nano_usd: nanoFromSql(r.cost_nano_usd),
+    total_requests: safe(BigInt(r.records)),
   }
 }
 
@@ -90,7 +91,7 @@ export function createPostgresSource(options: PostgresSourceOptions): UsageSourc
     },
 
     async *aggregateClients(window, signal): AsyncGenerator<ClientAggregate> {
-      let current: ClientAggregate | undefined
+      let current: { client_org_id: string; rows: AggregateRow[] } | undefined
       for await (const batch of readWithCursor<RawAggregate>(pool, BY_CLIENT_SQL, [window.startMs, window.endMs], { batchRows: cursorRows, signal })) {
         for (const r of batch) {
           if (current && current.client_org_id !== r.client_org_id) {

@@ -19,8 +19,10 @@ export interface DayWorkerData {
   chunkRows: number
 }
 
+export type ClientChunkEntry = { client_org_id: string; rows: ClientRow[] } | { client_org_id: string; error: string }
+
 export type DayWorkerMessage =
-  | { type: 'clients'; clients: Array<{ client_org_id: string; rows: ClientRow[] }> }
+  | { type: 'clients'; clients: ClientChunkEntry[] }
   | { type: 'done' }
   | { type: 'error'; message: string }
 
@@ -39,7 +41,7 @@ function run(data: DayWorkerData, post: (m: DayWorkerMessage) => void): void {
   const conn = new Database(data.path, { readonly: true, fileMustExist: true })
   try {
     conn.pragma(`busy_timeout = ${data.busyTimeoutMs}`)
-    let chunk: Array<{ client_org_id: string; rows: ClientRow[] }> = []
+    let chunk: ClientChunkEntry[] = []
     let chunkRows = 0
     const flush = () => {
       takeCredit()
@@ -47,11 +49,16 @@ function run(data: DayWorkerData, post: (m: DayWorkerMessage) => void): void {
       chunk = []
       chunkRows = 0
     }
-    walkDayByClient(conn, data, (client, rows) => {
-      chunk.push({ client_org_id: client, rows })
-      chunkRows += rows.length
-      if (chunkRows >= data.chunkRows) flush()
-    })
+    walkDayByClient(
+      conn,
+      data,
+      (client, rows) => {
+        chunk.push({ client_org_id: client, rows })
+        chunkRows += rows.length
+        if (chunkRows >= data.chunkRows) flush()
+      },
+      (client, error) => chunk.push({ client_org_id: client, error }),
+    )
     if (chunk.length > 0) flush()
     post({ type: 'done' })
   } finally {

@@ -3,9 +3,9 @@
 // it neither blocks the service's event loop (probes, reads and ingestion go on) nor waits for the
 // batch, which builds and stages each client while the next ones are read.
 import { Worker } from 'node:worker_threads'
-import type { ClientAggregate } from './types.js'
+import type { AggregateRow, ClientAggregate } from './types.js'
 import Database from 'better-sqlite3'
-import type { DayWorkerData, DayWorkerMessage } from './sqlite-day-worker.js'
+import type { ClientChunkEntry, DayWorkerData, DayWorkerMessage } from './sqlite-day-worker.js'
 import { walkDayByClient, type ClientRow } from './sqlite-sql.js'
 
 /** Chunks posted but not yet taken by the batch, at most. */
@@ -33,7 +33,7 @@ export interface ReadDayOptions {
   busyTimeoutMs?: number
 }
 
-function toAggregate(client: string, r: ClientRow) {
+function toAggregate(client: string, r: ClientRow): AggregateRow {
   return {
     client_org_id: client,
     external_user: r[0],
@@ -41,9 +41,26 @@ function toAggregate(client: string, r: ClientRow) {
     input_tokens: r[2],
     output_tokens: r[3],
     total_tokens: r[4],
-    cost_nano_usd: r[5],
-    records: r[6],
+    total_requests: r[6],
+    raw_cost_nano_usd: r[5],
   }
+}
+
+function toClientAggregate(entry: ClientChunkEntry): ClientAggregate {
+  if ('error' in entry) return entry
+  return { client_org_id: entry.client_org_id, rows: entry.rows.map((r) => toAggregate(entry.client_org_id, r)) }
+}
+
+/** Walks the window on `conn` into an array. */
+function readDayOn(conn: Database.Database, window: { startMs: number; endMs: number }): ClientAggregate[] {
+  const clients: ClientAggregate[] = []
+  walkDayByClient(
+    conn,
+    window,
+    (client, rows) => clients.push(toClientAggregate({ client_org_id: client, rows })),
+    (client, error) => clients.push({ client_org_id: client, error }),
+  )
+  return clients
 }
 
 /**
@@ -53,10 +70,10 @@ function toAggregate(client: string, r: ClientRow) {
 export async function* readDayInThread(options: ReadDayOptions): AsyncGenerator<ClientAggregate> {
   options.signal?.throwIfAborted()
   const conn = new Database(options.path, { readonly: true, fileMustExist: true })
-  const clients: ClientAggregate[] = []
+  let clients: ClientAggregate[]
   try {
     conn.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`)
-    walkDayByClient(conn, options, (client, rows) => clients.push({ client_org_id: client, rows: rows.map((r) => toAggregate(client, r)) }))
+    clients = readDayOn(conn, options)
   } finally {
     conn.close()
   }
@@ -114,7 +131,7 @@ export async function* readDayInWorker(options: ReadDayOptions): AsyncGenerator<
       if (!message) throw new Error('SQLite day reader stopped before reading the whole day')
       if (message.type === 'error') throw new Error(`SQLite day reader failed: ${message.message}`)
       if (message.type === 'done') return
-      for (const c of message.clients) yield { client_org_id: c.client_org_id, rows: c.rows.map((r) => toAggregate(c.client_org_id, r)) }
+      for (const c of message.clients) yield toClientAggregate(c)
       // The chunk is consumed: the worker may post another.
       Atomics.add(counter, 0, 1)
       Atomics.notify(counter, 0)

@@ -1,12 +1,13 @@
 // The embedded store's aggregation SQL, shared by the source and its day reader worker.
 // Values are always bound parameters; nothing is interpolated.
 import type { Database } from 'better-sqlite3'
+import { isIntegerOverflow } from '../db/sqlite-errors.js'
 
 /** Grouped sums over a window (`@startMs`, `@endMs`); the caller appends filters and GROUP_SQL. */
 export const AGGREGATE_SQL = `
   SELECT client_org_id, external_user, model,
          SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-         SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS cost_nano_usd, COUNT(*) AS records
+         SUM(total_tokens) AS total_tokens, SUM(cost_nano_usd) AS raw_cost_nano_usd, COUNT(*) AS total_requests
   FROM usage_events
   WHERE occurred_at >= @startMs AND occurred_at < @endMs`
 export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
@@ -37,7 +38,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 /** external_user, model, input, output, total tokens, cost (nano-USD), records. */
 export type ClientRow = [string, string, number, number, number, bigint, number]
 
-/** An exact SQLite sum (read as bigint) as a number; refuses what a double cannot hold exactly. */
+/** An exact SQLite count or token sum (read as bigint) as a number; refuses what a double cannot hold exactly. */
 export function safe(n: bigint): number {
   const v = Number(n)
   if (!Number.isSafeInteger(v)) throw new RangeError(`aggregate exceeds 2^53: ${n}`)
@@ -45,15 +46,25 @@ export function safe(n: bigint): number {
 }
 
 /**
+ * An error of one client's data rather than of the store: SQLite's 64-bit SUM overflowing, or a
+ * token sum past 2^53. Reading that client again gives the same error; other clients are fine.
+ */
+export function isClientDataError(error: unknown): boolean {
+  return error instanceof RangeError || isIntegerOverflow(error)
+}
+
+/**
  * Walks a window client by client on `conn`: clients in index order (one index probe each), each
  * client's sums from a range scan of (client_org_id, occurred_at). Together the same rows as the one
  * grouped query, read from one snapshot (a single read transaction). Synchronous; `onClient` sees
- * every client with records, once.
+ * every client with records, once, or `onClientError` sees why its sums cannot be read (a client
+ * data error, see isClientDataError); any other error ends the walk.
  */
 export function walkDayByClient(
   conn: Database,
   window: { startMs: number; endMs: number },
   onClient: (clientOrgId: string, rows: ClientRow[]) => void,
+  onClientError: (clientOrgId: string, message: string) => void,
 ): void {
   const first = conn.prepare(FIRST_CLIENT_SQL).pluck()
   const next = conn.prepare(NEXT_CLIENT_SQL).pluck()
@@ -68,18 +79,27 @@ export function walkDayByClient(
     while (key !== undefined) {
       const rows: ClientRow[] = []
       const params = { client: key, startMs: window.startMs, endMs: window.endMs }
-      for (const r of sums.iterate(params) as IterableIterator<[string, string, bigint, bigint, bigint, bigint, bigint]>) {
-        rows.push([r[0], r[1], safe(r[2]), safe(r[3]), safe(r[4]), r[5], safe(r[6])])
+      let client: string | undefined
+      try {
+        client = strictUtf8.decode(key)
+      } catch {
+        client = undefined
       }
-      if (rows.length > 0) {
-        let client: string | undefined
-        try {
-          client = strictUtf8.decode(key)
-        } catch {
-          const name = key.toString('utf8')
-          illFormed.set(name, [...(illFormed.get(name) ?? []), ...rows])
+      try {
+        for (const r of sums.iterate(params) as IterableIterator<[string, string, bigint, bigint, bigint, bigint, bigint]>) {
+          rows.push([r[0], r[1], safe(r[2]), safe(r[3]), safe(r[4]), r[5], safe(r[6])])
         }
-        if (client !== undefined) onClient(client, rows)
+        if (rows.length > 0) {
+          if (client !== undefined) onClient(client, rows)
+          else {
+            const name = key.toString('utf8')
+            illFormed.set(name, [...(illFormed.get(name) ?? []), ...rows])
+          }
+        }
+      } catch (error) {
+        if (!isClientDataError(error)) throw error
+        const name = client ?? key.toString('utf8')
+        onClientError(name, `${(error as Error).message} in the sums of client ${JSON.stringify(name)}`)
       }
       key = next.get({ after: key }) as Buffer | undefined
     }

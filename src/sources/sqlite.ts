@@ -25,12 +25,12 @@ export interface SqliteSourceOptions {
 
 const WORKER_MIN_RECORDS = 20_000
 
-type RawAggregate = Omit<AggregateRow, 'cost_nano_usd' | 'input_tokens' | 'output_tokens' | 'total_tokens' | 'records'> & {
+type RawAggregate = Pick<AggregateRow, 'client_org_id' | 'external_user' | 'model'> & {
   input_tokens: bigint
   output_tokens: bigint
   total_tokens: bigint
-  cost_nano_usd: bigint
-  records: bigint
+  raw_cost_nano_usd: bigint
+  total_requests: bigint
 }
 
 export { AGGREGATE_SQL, GROUP_SQL } from './sqlite-sql.js'
@@ -181,8 +181,8 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
       input_tokens: safe(r.input_tokens),
       output_tokens: safe(r.output_tokens),
       total_tokens: safe(r.total_tokens),
-      cost_nano_usd: r.cost_nano_usd,
-      records: safe(r.records),
+      total_requests: safe(r.total_requests),
+      raw_cost_nano_usd: r.raw_cost_nano_usd,
     }
   }
 
@@ -190,7 +190,9 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
     dataSource: 'sqlite',
     dialect: 'sqlite',
 
-    // A file-backed store reads whole days client by client, large ones in a worker thread (sqlite-day.ts).
+    // A file-backed store reads whole days client by client, large ones in a worker thread
+    // (sqlite-day.ts), so that one client whose sums cannot be read fails alone. (In memory, for
+    // tests, the day is one grouped query: such a client fails the day.)
     ...(reader && options.path
       ? {
           aggregateClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): AsyncIterable<ClientAggregate> {

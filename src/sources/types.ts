@@ -1,5 +1,6 @@
 // The raw usage store seen by the batch and the API. Only modules in src/sources read raw usage.
 import type { DayWindow } from '../clock.js'
+import type { RawMeasures } from '../measures.js'
 
 /** One validated raw usage record (SPEC §3), ready to store. */
 export interface UsageEvent {
@@ -17,25 +18,22 @@ export interface UsageEvent {
   occurred_at_ms: number
 }
 
-/** Sums of raw records of one (client, user, model) group over a window. */
-export interface AggregateRow {
+/**
+ * Sums of raw records of one (client, user, model) group over a window: tokens, the number of
+ * records (`total_requests`) and the raw cost in nano-USD (`raw_cost_nano_usd`), rounded once
+ * (half-even) when the store sums floats.
+ */
+export type AggregateRow = RawMeasures & {
   client_org_id: string
   external_user: string
   model: string
-  input_tokens: number
-  output_tokens: number
-  total_tokens: number
-  /** Sum of raw cost, rounded once (half-even) to nano-USD when the store sums floats. */
-  cost_nano_usd: bigint
-  /** Number of raw records in the group. */
-  records: number
 }
 
-/** Every aggregate row of one client over a window. */
-export interface ClientAggregate {
-  client_org_id: string
-  rows: AggregateRow[]
-}
+/**
+ * Every aggregate row of one client over a window, or why that client's sums could not be read
+ * (e.g. a sum past what the store's 64-bit integers hold): that client fails alone.
+ */
+export type ClientAggregate = { client_org_id: string; rows: AggregateRow[] } | { client_org_id: string; error: string }
 
 export type DataSource = 'sqlite' | 'influxdb_first'
 

@@ -24,8 +24,8 @@ t.test('rows sharing a key are merged, not duplicated', async (t) => {
     input_tokens: 1,
     output_tokens: 2,
     total_tokens: 3,
-    cost_nano_usd: cost,
-    records: 1,
+    total_requests: 1,
+    raw_cost_nano_usd: cost,
   })
   const grouped = groupByClient([row('unknown', 5n), row('unknown', 7n), row('alice', 1n)])
   const groups = [...groupsOf(grouped.get('c')!)]

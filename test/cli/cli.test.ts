@@ -88,17 +88,14 @@ t.test('migrate, run a range, status', async (t) => {
 
 t.test('a failed day makes the exit code 1', async (t) => {
   const env = { SQLITE_PATH: join(t.testdir({}), 'u.db') }
-  // Two token counts whose sum passes 2^53: the day cannot be summed exactly and fails loudly.
+  // Retention removed the raw records of the 20th: rerunning it would bill nothing, so the day fails.
   prepareDatabase(env.SQLITE_PATH, (db) => {
-    const insert = db.$client.prepare(
-      'INSERT INTO usage_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    )
-    const at = Date.parse('2026-11-20T10:00:00Z')
-    insert.run('a', 'c', 'm', 'u', 5e15, 0, 5e15, 1, at, at)
-    insert.run('b', 'c', 'm', 'u', 5e15, 0, 5e15, 1, at, at)
+    db.$client
+      .prepare("INSERT INTO raw_archives (usage_date, file_name, row_count, purged_at) VALUES ('2026-11-20', NULL, 2, '2026-11-28T00:00:00.000Z')")
+      .run()
   })
   const r = await cli(['run', '--from', '2026-11-19', '--to', '2026-11-20'], env)
   t.equal(r.code, 1)
   t.match(r.out, /2026-11-19\s+1\s+cli\s+succeeded_with_warnings/)
-  t.match(r.out, /2026-11-20\s+2\s+cli\s+failed\s.*exceeds 2\^53/)
+  t.match(r.out, /2026-11-20\s+2\s+cli\s+failed\s.*removed by retention/)
 })

@@ -191,14 +191,14 @@ export function expectedRows(data: Dataset, date: string, clientOrgId?: string):
       input_tokens: 0,
       output_tokens: 0,
       total_tokens: 0,
-      cost_nano_usd: 0n,
-      records: 0,
+      total_requests: 0,
+      raw_cost_nano_usd: 0n,
     }
     g.input_tokens += e.input_tokens
     g.output_tokens += e.output_tokens
     g.total_tokens += e.total_tokens
-    g.cost_nano_usd += e.cost_nano_usd
-    g.records += 1
+    g.raw_cost_nano_usd = BigInt(g.raw_cost_nano_usd) + e.cost_nano_usd
+    g.total_requests += 1
     groups.set(key, g)
   }
   return sortRows([...groups.values()])
@@ -227,6 +227,10 @@ export async function collectByClient(t: Test, source: UsageSource, date: string
   for await (const client of source.aggregateClients(dayWindow(date, TZ))) {
     t.notOk(seen.has(client.client_org_id), `${JSON.stringify(client.client_org_id)} delivered once`)
     seen.add(client.client_org_id)
+    if ('error' in client) {
+      t.fail(`${client.client_org_id} could not be read: ${client.error}`)
+      continue
+    }
     t.ok(client.rows.length > 0, 'a delivered client has rows')
     t.ok(client.rows.every((r) => r.client_org_id === client.client_org_id), 'a client carries only its own rows')
     rows.push(...client.rows)
@@ -234,9 +238,10 @@ export async function collectByClient(t: Test, source: UsageSource, date: string
   return sortRows(rows)
 }
 
-/** bigint made comparable by value for tap's deep equality, and its type checked. */
+/** Nano amounts made comparable by value for tap's deep equality, and checked to be exact integers. */
 function comparable(rows: AggregateRow[]): unknown[] {
-  return rows.map((r) => ({ ...r, cost_nano_usd: typeof r.cost_nano_usd === 'bigint' ? `${r.cost_nano_usd}n` : `not a bigint: ${String(r.cost_nano_usd)}` }))
+  const exact = (n: bigint | number) => (typeof n === 'bigint' || Number.isSafeInteger(n) ? `${n} nano` : `not an exact integer: ${n}`)
+  return rows.map((r) => ({ ...r, raw_cost_nano_usd: exact(r.raw_cost_nano_usd) }))
 }
 
 export function runSourceContract(t: Test, makeFixture: FixtureFactory): void {
@@ -249,8 +254,8 @@ export function runSourceContract(t: Test, makeFixture: FixtureFactory): void {
     await writeLegacy(data.legacy)
 
     const expected = expectedRows(data, DAY)
-    t.ok(expected.some((r) => r.external_user === 'unknown' && r.records > 1), 'dataset merges tagless and unknown users')
-    t.ok(expected.some((r) => r.cost_nano_usd === 150n), 'dataset has a 0.000000150 group')
+    t.ok(expected.some((r) => r.external_user === 'unknown' && r.total_requests > 1), 'dataset merges tagless and unknown users')
+    t.ok(expected.some((r) => r.raw_cost_nano_usd === 150n), 'dataset has a 0.000000150 group')
     t.strictSame(comparable(await collect(source, DAY)), comparable(expected))
     const byClient = await collectByClient(t, source, DAY)
     if (byClient) t.strictSame(comparable(byClient), comparable(expected), 'client by client: the same rows')
@@ -307,8 +312,8 @@ export function runSourceContract(t: Test, makeFixture: FixtureFactory): void {
     await source.ingest([{ ...base, request_id: 'same-ms-2' }, { ...base, request_id: 'same-ms-3' }])
     const rows = await collect(source, DAY)
     t.equal(rows.length, 1)
-    t.equal(rows[0]?.records, 3, 'retry-1 once, same-ms-2 and same-ms-3 each')
-    t.equal(rows[0]?.cost_nano_usd, 450n)
+    t.equal(rows[0]?.total_requests, 3, 'retry-1 once, same-ms-2 and same-ms-3 each')
+    t.equal(BigInt(rows[0]!.raw_cost_nano_usd), 450n)
     t.equal(rows[0]?.total_tokens, 33)
   })
 

@@ -243,6 +243,43 @@ t.test('daily, users, models and clients: exact figures, totals equal the rows',
   })
 })
 
+t.test('CSV and JSON answer the same columns, and CSV money is the ?money=string text, for every list read', async (t) => {
+  const { app } = await seeded(t)
+  const range = 'from=2026-11-01&to=2026-11-30'
+  const cell = (v: unknown) => (v === null ? '' : String(v))
+  const csvOf = async (url: string) => {
+    const body = (await app.inject({ url: `${url}${url.includes('?') ? '&' : '?'}format=csv` })).body
+    t.notMatch(body, /"/, 'no quoted cells in this dataset, so splitting on commas is exact')
+    const [header, ...lines] = body.split('\r\n').filter((l) => l !== '')
+    return { header: header!.split(','), lines: lines.map((l) => l.split(',')) }
+  }
+  const jsonOf = async (url: string) => (await app.inject({ url: `${url}${url.includes('?') ? '&' : '?'}money=string` })).json()
+  const lists: Array<[string, string]> = [
+    [`/usage/clients?${range}`, 'clients'],
+    [`/usage/clients/acme/daily?${range}`, 'days'],
+    [`/usage/clients/acme/models?${range}`, 'models'],
+  ]
+  for (const [url, key] of lists) {
+    const csv = await csvOf(url)
+    const rows = (await jsonOf(url))[key] as Array<Record<string, unknown>>
+    t.ok(rows.length > 1, `${url}: rows to compare`)
+    t.same(csv.header, Object.keys(rows[0]!), `${url}: CSV header == JSON keys`)
+    t.same(csv.lines, rows.map((r) => Object.values(r).map(cell)), `${url}: CSV cells == JSON (?money=string) values`)
+  }
+  // /users nests each user's models in JSON; its CSV has one line per (user, model).
+  const csv = await csvOf(`/usage/clients/acme/users?${range}`)
+  const users = (await jsonOf(`/usage/clients/acme/users?${range}`)).users as Array<Record<string, unknown> & { models: Array<Record<string, unknown>> }>
+  t.ok(users.length > 1 && users.every((u) => u.models.length > 0))
+  const { models: _models, ...user } = users[0]!
+  t.same(csv.header, ['external_user', ...Object.keys(users[0]!.models[0]!)], '/users: CSV header == external_user + JSON model keys')
+  t.same(csv.header.filter((h) => h !== 'model'), Object.keys(user), '/users: and the JSON user keys')
+  t.same(
+    csv.lines,
+    users.flatMap((u) => u.models.map((m) => [u.external_user, ...Object.values(m)].map(cell))),
+    '/users: CSV cells == JSON (?money=string) values',
+  )
+})
+
 t.test('month summary', async (t) => {
   const { app, events } = await seeded(t)
   const exp = expected(events, 'acme', '2026-11-01', '2026-11-30')

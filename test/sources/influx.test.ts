@@ -47,7 +47,7 @@ t.test('auto on InfluxDB 2 chooses Flux and logs the choice once', async (t) => 
     { level: 'info', obj: { version: 'v2.7.11', query_language: 'flux', chosen_by: 'auto', measurement: 'usage_tracking' }, msg: 'InfluxDB query dialect chosen' },
   ])
   await source.ingest([event])
-  t.match(await collect(source, DAY_FOR_TESTS), [{ client_org_id: 'acme', records: 1, cost_nano_usd: 150n }])
+  t.match(await collect(source, DAY_FOR_TESTS), [{ client_org_id: 'acme', total_requests: 1, raw_cost_nano_usd: 150n }])
 })
 
 t.test('auto with an unreachable server starts, never guesses, and refuses work with a clear 503', async (t) => {
@@ -109,10 +109,10 @@ t.test('InfluxDB 3: InfluxQL with a Bearer token, /api/v2/write, streamed chunks
   await source.ingest([event])
   const rows = await collect(source, DAY_FOR_TESTS)
   t.strictSame(
-    rows.map((r) => ({ ...r, cost_nano_usd: String(r.cost_nano_usd) })),
+    rows.map((r) => ({ ...r, raw_cost_nano_usd: String(r.raw_cost_nano_usd) })),
     [
-      { client_org_id: 'acme', external_user: 'bob', model: 'm', input_tokens: 5, output_tokens: 5, total_tokens: 10, cost_nano_usd: '300000000', records: 1 },
-      { client_org_id: 'acme', external_user: 'unknown', model: 'm', input_tokens: 11, output_tokens: 22, total_tokens: 33, cost_nano_usd: '300000000', records: 3 },
+      { client_org_id: 'acme', external_user: 'bob', model: 'm', input_tokens: 5, output_tokens: 5, total_tokens: 10, raw_cost_nano_usd: '300000000', total_requests: 1 },
+      { client_org_id: 'acme', external_user: 'unknown', model: 'm', input_tokens: 11, output_tokens: 22, total_tokens: 33, raw_cost_nano_usd: '300000000', total_requests: 3 },
     ],
   )
   const write = requests.find((r) => r.url.pathname === '/api/v2/write')!
@@ -140,5 +140,5 @@ t.test('auto on InfluxDB 1.x (real influxd) chooses InfluxQL and /write', { skip
   t.equal(source.dialect, 'influxql')
   t.match(log.lines[0]?.obj, { version: /^1\.6/, query_language: 'influxql' })
   await source.ingest([event])
-  t.match(await collect(source, DAY_FOR_TESTS), [{ client_org_id: 'acme', records: 1, cost_nano_usd: 150n }])
+  t.match(await collect(source, DAY_FOR_TESTS), [{ client_org_id: 'acme', total_requests: 1, raw_cost_nano_usd: 150n }])
 })

@@ -123,8 +123,8 @@ if (skip) {
       rows.push(...outcome.rows)
     }
     t.strictSame(
-      sortRows(rows).map((r) => ({ ...r, cost_nano_usd: String(r.cost_nano_usd) })),
-      expectedRows(data, DAY_FOR_TESTS).map((r) => ({ ...r, cost_nano_usd: String(r.cost_nano_usd) })),
+      sortRows(rows).map((r) => ({ ...r, raw_cost_nano_usd: String(r.raw_cost_nano_usd) })),
+      expectedRows(data, DAY_FOR_TESTS).map((r) => ({ ...r, raw_cost_nano_usd: String(r.raw_cost_nano_usd) })),
     )
   })
 

@@ -3,7 +3,7 @@ import { aggregateByClient, type ClientOutcome } from '../../src/sources/per-cli
 import type { AggregateRow, UsageSource } from '../../src/sources/types.js'
 
 function row(client: string, user: string): AggregateRow {
-  return { client_org_id: client, external_user: user, model: 'm', input_tokens: 1, output_tokens: 1, total_tokens: 2, cost_nano_usd: 1n, records: 1 }
+  return { client_org_id: client, external_user: user, model: 'm', input_tokens: 1, output_tokens: 1, total_tokens: 2, total_requests: 1, raw_cost_nano_usd: 1n }
 }
 
 function stubSource(inFlight: { now: number; max: number }): UsageSource {
