@@ -6,6 +6,7 @@ import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
 import { cronProblem } from './scheduler/cron.js'
 import { redactText } from './redact.js'
+import { RATE_POLICIES } from './db/enums.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
 
@@ -26,7 +27,7 @@ export const EnvSchema = Type.Object({
   // the day and money
   BUSINESS_TIMEZONE: Type.String({ minLength: 1, default: 'Europe/Warsaw' }),
   USAGE_MARKUP_MULTIPLIER: Type.String({ pattern: DECIMAL_PATTERN, default: '1.3' }),
-  EXCHANGE_RATE_POLICY: Type.Enum(['previous-business-day', 'same-day'], { default: 'previous-business-day' }),
+  EXCHANGE_RATE_POLICY: Type.Enum([...RATE_POLICIES], { default: 'previous-business-day' }),
   NBP_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.nbp.pl/api' }),
   // Per attempt, not per resolution: a day's worst case is about (retries + 1) × timeout plus backoff.
   NBP_TIMEOUT_MS: PositiveInt(10_000, 120_000),

@@ -7,7 +7,8 @@
 // restart does not reset them. Everything else (HTTP, NBP requests, InfluxDB queries) is what this
 // process did, counted in memory.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
-import { RUN_STATUSES, RUN_TRIGGERS, type RunStatus, type RunTrigger } from './db/schema.js'
+import { CLOSED_RUN_STATUSES, RUN_TRIGGERS, SUCCESS_STATUSES, type RunTrigger } from './db/enums.js'
+import { isOneOf } from './db/enums.js'
 import { closedRunTotals, datesWithPlnMissing, lastSuccessDate, settledRunId, type ClosedRunTotals } from './db/runs.js'
 import type { Db } from './db/open.js'
 import type { Clock } from './clock.js'
@@ -46,9 +47,6 @@ export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_a
 /** Label for requests that matched no route: raw URLs would make label cardinality unbounded. */
 export const UNMATCHED_ROUTE = 'unmatched'
 
-/** Statuses a closed run can have: every one of them is a series of usage_batch_runs_total from the start. */
-export const CLOSED_RUN_STATUSES = RUN_STATUSES.filter((s): s is Exclude<RunStatus, 'running'> => s !== 'running')
-const SUCCESS_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'succeeded_with_warnings'])
 
 /** What the database says at scrape time. Each reader may throw: its families are then left out of that scrape. */
 export interface LedgerReadings {
@@ -294,7 +292,7 @@ function registerLedgerFamilies(registry: Registry, ledger: LedgerReadings, scra
   const byKey = (rows: ClosedRunTotals[]) => new Map(rows.map((r) => [key(r.status, r.trigger), r]))
   const sumOfSuccesses = (pick: (r: ClosedRunTotals) => number) => (): Sample[] | undefined => {
     const rows = totals()
-    return rows && [{ labels: {}, value: rows.filter((r) => SUCCESS_STATUSES.has(r.status)).reduce((n, r) => n + pick(r), 0) }]
+    return rows && [{ labels: {}, value: rows.filter((r) => isOneOf(SUCCESS_STATUSES, r.status)).reduce((n, r) => n + pick(r), 0) }]
   }
 
   computedFamily(registry, METRIC_NAMES.batchRuns, 'Batch day runs closed on this database (any process), by final status and trigger', 'counter', () => {

@@ -1,7 +1,7 @@
 // Webhook delivery: a JSON POST with a Slack-compatible `text` and a structured body, retried with
 // exponential backoff. Never throws: a failed delivery is logged and reported through a callback.
 import type { Logger } from 'pino'
-import type { AlertKind } from '../db/schema.js'
+import type { AlertKind } from '../db/enums.js'
 import { redactText } from '../redact.js'
 
 export interface Alert {

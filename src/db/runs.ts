@@ -2,7 +2,8 @@
 // UNIQUE index allows one `running` row per date, across every process sharing the file.
 import { and, desc, eq, gt, gte, inArray, lt, lte, ne, sql, type SQL } from 'drizzle-orm'
 import type { Db } from './open.js'
-import { influxdbBatchRuns, type BatchRunRow, type RunStatus, type RunTrigger } from './schema.js'
+import { influxdbBatchRuns, type BatchRunRow } from './schema.js'
+import type { RunStatus, RunTrigger } from './enums.js'
 import type { DataSource } from '../sources/types.js'
 import { redactText } from '../redact.js'
 

@@ -1,7 +1,9 @@
-// SPEC §6. Table names are fixed (the Open WebUI side reads them); natural keys are UNIQUE.
+// The tables (docs/data-model.md#tables). Table names are fixed (the Open WebUI side reads them);
+// natural keys are UNIQUE.
 // Money columns are integers in nano-units and say so in their names; rates are exact decimal text.
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { ALERT_KINDS, DATA_SOURCES, RATE_SOURCES, RUN_STATUSES, RUN_TRIGGERS } from './enums.js'
 
 export const usageEvents = sqliteTable(
   'usage_events',
@@ -67,7 +69,7 @@ function measures() {
     /** The USD/PLN rate that priced the row (exact decimal text) and its NBP effective date. */
     exchange_rate_usd_pln: text('exchange_rate_usd_pln'),
     exchange_rate_date: text('exchange_rate_date'),
-    data_source: text('data_source', { enum: ['influxdb_first', 'sqlite'] }).notNull(),
+    data_source: text('data_source', { enum: DATA_SOURCES }).notNull(),
     batch_run_id: integer('batch_run_id').notNull(),
     created_at: text('created_at').notNull(),
     updated_at: text('updated_at').notNull(),
@@ -133,16 +135,13 @@ export const dailyExchangeRates = sqliteTable(
     effective_date: text('effective_date').notNull(),
     /** NBP table number, e.g. 237/A/NBP/2024; null for a manual rate. */
     table_no: text('table_no'),
-    source: text('source', { enum: ['nbp', 'manual'] }).notNull(),
+    source: text('source', { enum: RATE_SOURCES }).notNull(),
     policy: text('policy').notNull(),
     fetched_at: text('fetched_at').notNull(),
     note: text('note'),
   },
   (t) => [uniqueIndex('daily_exchange_rates_key_uq').on(t.usage_date, t.currency_from, t.currency_to)],
 )
-
-export const RUN_STATUSES = ['running', 'succeeded', 'succeeded_with_warnings', 'failed', 'abandoned', 'interrupted'] as const
-export const RUN_TRIGGERS = ['schedule', 'catchup', 'api', 'cli'] as const
 
 export const influxdbBatchRuns = sqliteTable(
   'influxdb_batch_runs',
@@ -154,7 +153,7 @@ export const influxdbBatchRuns = sqliteTable(
     started_at: text('started_at').notNull(),
     finished_at: text('finished_at'),
     duration_ms: integer('duration_ms'),
-    data_source: text('data_source', { enum: ['influxdb_first', 'sqlite'] }).notNull(),
+    data_source: text('data_source', { enum: DATA_SOURCES }).notNull(),
     clients_processed: integer('clients_processed').notNull().default(0),
     records_processed: integer('records_processed').notNull().default(0),
     summaries_written: integer('summaries_written').notNull().default(0),
@@ -210,8 +209,6 @@ export const rawArchives = sqliteTable('raw_archives', {
   restored_at: text('restored_at'),
 })
 
-export const ALERT_KINDS = ['run_failed', 'day_without_success', 'pln_missing', 'cost_spike'] as const
-
 /** Alerts delivered, one row per condition (kind, date, client): the dedup key survives a restart. */
 export const alertsSent = sqliteTable(
   'alerts_sent',
@@ -245,8 +242,5 @@ export type ClientModelDailyRow = typeof clientModelDailyUsage.$inferSelect
 export type ExchangeRateRow = typeof dailyExchangeRates.$inferSelect
 export type BatchRunRow = typeof influxdbBatchRuns.$inferSelect
 export type ClientPricingRow = typeof clientPricing.$inferSelect
-export type RunStatus = (typeof RUN_STATUSES)[number]
-export type RunTrigger = (typeof RUN_TRIGGERS)[number]
 export type RawArchiveRow = typeof rawArchives.$inferSelect
 export type AlertSentRow = typeof alertsSent.$inferSelect
-export type AlertKind = (typeof ALERT_KINDS)[number]

@@ -2,7 +2,6 @@
 import t from 'tap'
 import { register as globalRegistry } from 'prom-client'
 import {
-  CLOSED_RUN_STATUSES,
   DAY_DURATION_BUCKETS_S,
   databaseLedger,
   dateToEpochSeconds,
@@ -10,7 +9,7 @@ import {
   INFLUXDB_ONLY_METRICS,
   METRIC_NAMES,
 } from '../../src/metrics.js'
-import { RUN_TRIGGERS } from '../../src/db/schema.js'
+import { CLOSED_RUN_STATUSES, RUN_TRIGGERS } from '../../src/db/enums.js'
 import { abandonDeadRuns, claimRun, closedRunTotals, finishRun } from '../../src/db/runs.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'

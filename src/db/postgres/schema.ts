@@ -18,9 +18,7 @@
 // until it is.
 import { sql } from 'drizzle-orm'
 import { bigint, customType, index, pgTable, uniqueIndex } from 'drizzle-orm/pg-core'
-import type { AlertKind, RunStatus, RunTrigger } from '../schema.js'
-
-type DataSource = 'influxdb_first' | 'sqlite'
+import type { AlertKind, DataSource, RunStatus, RunTrigger } from '../enums.js'
 
 /** Text that sorts bytewise (see above); `T` narrows it to an enum's values, as text({ enum }) does. */
 function text<T extends string = string>(name: string) {
