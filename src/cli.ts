@@ -10,7 +10,7 @@ import { isOneOf, SUCCESS_STATUSES } from './db/enums.js'
 import { createLogger } from './logger.js'
 import { isMainModule } from './main-module.js'
 import { createServices, openStore, type BatchRunRow } from './services.js'
-import { compileSchedule, formatLocal } from './scheduler/cron.js'
+import { compileSchedule, formatLocal } from './cron.js'
 
 export const USAGE = `usage: usage-batch <command> [options]
 

@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
-import { cronProblem } from './scheduler/cron.js'
+import { cronProblem } from './cron.js'
 import { redactText } from './redact.js'
 import { RATE_POLICIES } from './db/enums.js'
 

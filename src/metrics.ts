@@ -12,7 +12,7 @@ import { isOneOf } from './db/enums.js'
 import type { ClosedRunTotals, Store } from './db/store.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
-import { compileSchedule } from './scheduler/cron.js'
+import { compileSchedule } from './cron.js'
 import { catchUpWindow, datesBehind } from './scheduler/due.js'
 
 /** Every metric this service defines; the Grafana dashboard, the alert rules and docs/operations.md#metrics use these names. */

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { addDays, dayWindow, localDateOf, today, type Clock } from '../clock.js'
+import type { DataSource } from '../db/enums.js'
 import type { DaySelection, Store } from '../db/store.js'
 import { archiveFileName, compareArchiveWithDb, inspectArchiveFile, writeDayArchive } from './archive.js'
 
@@ -46,7 +47,7 @@ export interface RetentionDay {
 }
 
 export interface RetentionReport {
-  mode: 'sqlite' | 'influxdb_first' | 'disabled'
+  mode: DataSource | 'disabled'
   /** Days before this date are eligible (null when nothing is). */
   cutoffDate: string | null
   days: RetentionDay[]

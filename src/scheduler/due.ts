@@ -4,7 +4,7 @@
 import { addDays, datesInRange, dayWindow, yesterday, type Clock } from '../clock.js'
 import type { Store } from '../db/store.js'
 import { FOREIGN_HOST_STALE_AFTER_MS } from './recovery.js'
-import type { CronSchedule } from './cron.js'
+import type { CronSchedule } from '../cron.js'
 
 export interface DueDeps {
   store: Store

@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import { addDays, datesInRange, yesterday, type Clock } from '../clock.js'
 import type { BatchRunRow, Store } from '../db/store.js'
 import type { BatchService } from '../batch/service.js'
-import { compileSchedule, formatLocal } from './cron.js'
+import { compileSchedule, formatLocal } from '../cron.js'
 import { abandonStaleRuns, datesToCatchUp } from './recovery.js'
 
 /** The two timer functions the scheduler uses; tests pass a manual implementation. */

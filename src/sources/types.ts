@@ -3,7 +3,7 @@
 // (ingestion, voids, retention, archives), and the embedded sources write through it.
 import type { DayWindow } from '../clock.js'
 import type { DataSource } from '../db/enums.js'
-import type { VoidResult } from '../db/store.js'
+import type { StoreHealth, VoidResult } from '../db/store.js'
 import type { RawMeasures } from '../measures.js'
 import type { UsageEvent, VoidedEvent } from '../usage-event.js'
 
@@ -48,10 +48,8 @@ export interface ExternalDeletes {
   not_found: string[]
 }
 
-export interface SourceHealth {
-  status: 'up' | 'down'
-  detail: Record<string, unknown>
-}
+/** A raw store answers (up) or not (down), with the details /health shows: the store's own shape. */
+export type SourceHealth = StoreHealth
 
 export interface AggregateOptions {
   /** Restrict to one client (per-client querying, /today). */
