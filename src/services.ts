@@ -179,7 +179,7 @@ export async function createServices(config: Config, deps: ServiceDeps): Promise
 
 /**
  * The store and the raw store the configuration names. Migrations run here, before the server
- * listens (docs/operations.md#migrations).
+ * listens (docs/data-model.md#tables).
  */
 async function openStores(config: Config, deps: ServiceDeps, clock: Clock): Promise<{ store: Store; source: UsageSource }> {
   const { log } = deps

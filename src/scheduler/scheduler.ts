@@ -1,4 +1,4 @@
-// The in-process scheduler (docs/operations.md#the-scheduler): one timer armed for the next cron tick
+// The in-process scheduler (docs/operations.md#scheduler): one timer armed for the next cron tick
 // in the business time zone, start-up recovery and catch-up. It owns timers and nothing else: every
 // date goes through the batch service, whose claim in the store is the only single-flight mechanism.
 // Ticks and catch-up run only while this process is the leader (always, with one process per store).
