@@ -125,12 +125,15 @@ t.test('connection refused: bounded retries, network error', async (t) => {
 t.test('a hanging server is cut off by the per-attempt timeout', async (t) => {
   const nbp = await fake(t, { mode: 'hang' })
   const started = performance.now()
-  const e = await rejection(client(nbp.baseUrl, [], { timeoutMs: 100, maxRetries: 1 }).fetchUsdRates('2026-11-13', '2026-11-22'))
+  // 400 ms per attempt: long enough that each attempt's request reaches the fake server even on a
+  // loaded machine (at 100 ms the second one was sometimes cut before it arrived); a hang without
+  // the timeout would last until the test's own timeout.
+  const e = await rejection(client(nbp.baseUrl, [], { timeoutMs: 400, maxRetries: 1 }).fetchUsdRates('2026-11-13', '2026-11-22'))
   const elapsedMs = performance.now() - started
   t.equal(e.code, 'NBP_TIMEOUT')
   t.equal(e.attempts, 2)
   t.equal(nbp.requests.length, 2)
-  t.ok(elapsedMs < 1_500, `gave up after ${Math.round(elapsedMs)} ms`)
+  t.ok(elapsedMs >= 800 && elapsedMs < 10_000, `gave up after ${Math.round(elapsedMs)} ms`)
 })
 
 t.test('garbage and malformed bodies are errors, not rates, and not retried', async (t) => {
