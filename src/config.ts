@@ -85,7 +85,7 @@ export const SECRET_NAME = /TOKEN|PASSWORD|WEBHOOK/
 export type Env = Static<typeof EnvSchema>
 
 export type Config = Env & {
-  /** INFLUXDB_FIRST_ENABLED unset means "true when INFLUXDB_URL is set" (docs/configuration.md#the-raw-store). */
+  /** INFLUXDB_FIRST_ENABLED unset means "true when INFLUXDB_URL is set" (docs/data-model.md#modes). */
   influxdbFirst: boolean
   /** Canonical decimal text of USAGE_MARKUP_MULTIPLIER. */
   defaultMarkupRate: string

@@ -1,4 +1,4 @@
-// Start-up self-healing (docs/operations.md#recovery-and-catch-up): runs left `running` by a dead
+// Start-up self-healing (docs/operations.md#catch-up-at-start-up): runs left `running` by a dead
 // process become `abandoned`, and the dates of the last BATCH_CATCHUP_DAYS that never succeeded (or
 // still lack PLN) are found for catch-up.
 import { hostname } from 'node:os'
