@@ -238,10 +238,6 @@ export const databaseMetadata = sqliteTable('database_metadata', {
 })
 
 export type UsageEventRow = typeof usageEvents.$inferSelect
-export type UsageEventVoidRow = typeof usageEventVoids.$inferSelect
-export type ClientDailyRow = typeof clientDailyUsage.$inferSelect
-export type ClientUserDailyRow = typeof clientUserDailyUsage.$inferSelect
-export type ClientModelDailyRow = typeof clientModelDailyUsage.$inferSelect
 export type ExchangeRateRow = typeof dailyExchangeRates.$inferSelect
 export type BatchRunRow = typeof influxdbBatchRuns.$inferSelect
 export type ClientPricingRow = typeof clientPricing.$inferSelect

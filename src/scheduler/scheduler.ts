@@ -59,8 +59,6 @@ export interface SchedulerHandle {
   isLeader(): boolean
 }
 
-export type Scheduler = ReturnType<typeof createScheduler>
-
 export function createScheduler(deps: SchedulerDeps) {
   const { batch, clock, timeZone } = deps
   const isLeader = deps.isLeader ?? (() => true)

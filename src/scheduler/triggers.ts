@@ -39,7 +39,7 @@ export function cronJobTrigger(jobs: ToadScheduler, schedule: Pick<CronSchedule,
  * wake, so a stepped clock delays a tick by at most this much. (It also keeps delays below
  * setTimeout's 2^31 ms limit.)
  */
-export const MAX_SLEEP_MS = 15 * 60_000
+const MAX_SLEEP_MS = 15 * 60_000
 
 /** Tests: the ticks of `schedule` as the injected clock reaches them, on the injected timers. */
 export function clockTrigger(deps: { clock: Clock; timers: Timers; schedule: CronSchedule }): TickTrigger {
