@@ -121,7 +121,7 @@ async function main() {
 
     const baseEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, ...docker.env }
 
-    step('the image refuses to start on 0.0.0.0 without API tokens (SPEC §7)')
+    step('the image refuses to start on 0.0.0.0 without API tokens (docs/api.md#authentication)')
     {
       const refused = start(dir, docker.cmd, { ...baseEnv, HOST: '0.0.0.0', PORT: '0', SQLITE_PATH: join(dir, 'refused/usage.db') }, node)
       const timer = setTimeout(() => refused.child.kill('SIGKILL'), START_TIMEOUT_MS)

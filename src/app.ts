@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { fastifySchedule } from '@fastify/schedule'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import * as ajvFormatsModule from 'ajv-formats'
 import type { Config } from './config.js'
@@ -94,6 +95,8 @@ export async function buildApp(config: Config, services: Services): Promise<App>
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url}` }),
   )
 
+  // app.scheduler (toad-scheduler): the server puts the daily CronJob on it; its onClose hook stops the job.
+  await app.register(fastifySchedule)
   registerAuth(app, config)
   await registerOpenApi(app, APP_VERSION)
   await app.register(healthRoutes)

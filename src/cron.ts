@@ -1,6 +1,8 @@
-// When the next scheduled tick falls, from the cron expression in the business time zone.
-// croner does the calendar work (DST included); we only ever ask it "next after this instant",
-// so the answer depends on the injected clock and never on croner's own timers.
+// When the next scheduled tick falls, from the cron expression in the business time zone: what
+// /batch/status, /health and the due-day checks show. croner does the calendar work (DST included);
+// here we only ask it "next after this instant", so the answer follows the injected clock. The tick
+// itself fires from toad-scheduler's CronJob on the same croner (scheduler/triggers.ts), so the
+// two agree.
 import { Cron } from 'croner'
 import { localParts } from './clock.js'
 

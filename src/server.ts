@@ -98,7 +98,8 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     process.exit(1)
   }
   // After listen: catch-up may take a while, and /health/live and reads must answer meanwhile.
-  await services.scheduler.start()
+  // The daily job goes on the app's scheduler, so app.close() stops it too.
+  await services.scheduler.start(app.scheduler)
 }
 
 // Started directly (npm start, node dist/src/server.js), not imported by the CLI or tests.

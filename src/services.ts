@@ -21,11 +21,13 @@ import type { StorageResponse } from './schemas/storage.js'
 import { createLeader, createSingleProcessLeader, type Leader } from './scheduler/leader.js'
 import { abandonStaleRuns } from './scheduler/recovery.js'
 import { createScheduler, type SchedulerHandle, type Timers } from './scheduler/scheduler.js'
+import { cronJobTrigger } from './scheduler/triggers.js'
 import { influxdbCheck, type StoreStatus } from './sources/check.js'
 import { createInfluxSource } from './sources/influx.js'
 import { createSqliteSource } from './sources/sqlite.js'
 import type { UsageSource } from './sources/types.js'
 import type { Static } from 'typebox'
+import type { ToadScheduler } from 'toad-scheduler'
 
 export type { BatchRunRow, ClientPricingRow, DailyRead, DayCounts, UsdPlnRate } from './db/store.js'
 
@@ -56,10 +58,11 @@ export interface ServiceDeps {
 export interface SchedulerService extends SchedulerHandle {
   /**
    * With BATCH_SCHEDULER_ENABLED: leader election, recovery, catch-up (claimed before this resolves,
-   * run in the background) and the cron timer. Without: recovery only, so the dates of dead runs can
-   * be run again.
+   * run in the background) and the daily CronJob on `jobs`, the app's scheduler (`app.scheduler`,
+   * @fastify/schedule), which stops it when the app closes. Without: recovery only, so the dates of
+   * dead runs can be run again. Services built with injected timers (tests) tick from those instead.
    */
-  start(): Promise<void>
+  start(jobs?: ToadScheduler): Promise<void>
   /** No tick starts after this; the leadership is given up. */
   stop(): Promise<void>
   /** Resolves when neither catch-up nor a tick is running. */
@@ -238,7 +241,7 @@ function createSchedulerService(config: Config, deps: SchedulerServiceDeps): Sch
     enabled: () => config.BATCH_SCHEDULER_ENABLED,
     nextRun: () => (config.BATCH_SCHEDULER_ENABLED ? scheduler.nextRun() : null),
     isLeader: () => leader.isLeader(),
-    async start() {
+    async start(jobs) {
       // A signal may have arrived while the server was still starting.
       if (stopping) return
       if (!config.BATCH_SCHEDULER_ENABLED) {
@@ -249,7 +252,8 @@ function createSchedulerService(config: Config, deps: SchedulerServiceDeps): Sch
       }
       await leader.start()
       if (stopping) return
-      await scheduler.start()
+      const ticks = jobs && cronJobTrigger(jobs, { expression: config.BATCH_SCHEDULE_CRON, timeZone: config.BUSINESS_TIMEZONE }, log)
+      await scheduler.start(ticks)
     },
     async stop() {
       stopping = true

@@ -91,7 +91,7 @@ export function insertEventsDirect(conn: Database.Database, events: Iterable<Usa
   return inserted
 }
 
-/** The request body form of an event (SPEC §3), as a producer would send it. */
+/** The request body form of an event (docs/data-model.md#the-raw-record), as a producer would send it. */
 export function toRequestRecord(e: UsageEvent) {
   return {
     request_id: e.request_id,

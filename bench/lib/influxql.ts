@@ -33,7 +33,7 @@ export function literal(value: string): string {
 
 const FIELDS = 'sum("input_tokens") AS input_tokens, sum("output_tokens") AS output_tokens, sum("total_tokens") AS total_tokens, sum("cost_usd") AS cost_usd, count("input_tokens") AS records'
 
-/** The day's grouped sums in one statement (FACTS.md: verified form across DST). */
+/** The day's grouped sums in one statement, between the day's explicit UTC bounds (as src/sources/influxql.ts queries). */
 export function groupedDayQuery(window: { startMs: number; endMs: number }, timeZone: string, clientOrgId?: string): string {
   const where = [
     ...(clientOrgId !== undefined ? [`"client_org_id" = ${literal(clientOrgId)}`] : []),

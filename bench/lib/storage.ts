@@ -1,7 +1,7 @@
 // Bytes on disk per raw usage row and per summary row, measured on a real SQLite file filled by the
 // service's own ingest (POST /usage/events through the production app) and batch, with identifiers
-// as long as the earlier system's (FACTS: `mai_client_63a4eb6d_user_a1b2c3d4`). The figures size
-// the Kubernetes volume (README "Sizing the volume"); test/ops/deploy.test.ts re-measures a small
+// as long as the earlier system's (`mai_client_63a4eb6d_user_a1b2c3d4`). The figures size
+// the Kubernetes volume (docs/operations.md#sizing-the-volume); test/ops/deploy.test.ts re-measures a small
 // day so the documented figure cannot silently go stale. Pages are counted with SQLite's dbstat:
 // each table with its indexes (the request_id primary key is an index of its own).
 import { mkdtempSync, rmSync, statSync } from 'node:fs'

@@ -35,8 +35,6 @@ const SCAN_DAYS = 60
 /** PLN may be missing this many days before it is worth a person's attention (NBP outages are short). */
 const PLN_GRACE_DAYS = 2
 
-export type Alerting = ReturnType<typeof createAlerting>
-
 export function createAlerting(deps: AlertingDeps) {
   const { store } = deps
   const log = deps.log.child({ component: 'alerts' })

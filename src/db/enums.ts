@@ -8,7 +8,6 @@ export type RunStatus = (typeof RUN_STATUSES)[number]
 
 /** The closed runs that produced a day's summaries: the only ones that count as "done". */
 export const SUCCESS_STATUSES = ['succeeded', 'succeeded_with_warnings'] as const satisfies readonly RunStatus[]
-export type SuccessStatus = (typeof SUCCESS_STATUSES)[number]
 
 /** Every status a run can be closed with. */
 export const CLOSED_RUN_STATUSES = RUN_STATUSES.filter((s): s is Exclude<RunStatus, 'running'> => s !== 'running')

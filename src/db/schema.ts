@@ -1,6 +1,8 @@
 // The tables (docs/data-model.md#tables). Table names are fixed (the Open WebUI side reads them);
 // natural keys are UNIQUE.
 // Money columns are integers in nano-units and say so in their names; rates are exact decimal text.
+// db/postgres/schema.ts repeats these tables on purpose, in pg-core's builders: drizzle types a table
+// by its dialect, so the twins cannot share one definition (the one deliberate cross-file duplicate).
 import { getTableColumns, sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { ALERT_KINDS, DATA_SOURCES, RATE_SOURCES, RUN_STATUSES, RUN_TRIGGERS } from './enums.js'
@@ -90,6 +92,8 @@ export const clientDailyUsage = sqliteTable(
   ],
 )
 
+// The per-user and per-model tables have the same shape on purpose: each spells out its own natural
+// key and index names, which the migrations and the Open WebUI side know.
 export const clientUserDailyUsage = sqliteTable(
   'client_user_daily_usage',
   {
@@ -106,6 +110,7 @@ export const clientUserDailyUsage = sqliteTable(
   ],
 )
 
+// Same shape as client_user_daily_usage on purpose (its own natural key and index names).
 export const clientModelDailyUsage = sqliteTable(
   'client_model_daily_usage',
   {
@@ -233,10 +238,6 @@ export const databaseMetadata = sqliteTable('database_metadata', {
 })
 
 export type UsageEventRow = typeof usageEvents.$inferSelect
-export type UsageEventVoidRow = typeof usageEventVoids.$inferSelect
-export type ClientDailyRow = typeof clientDailyUsage.$inferSelect
-export type ClientUserDailyRow = typeof clientUserDailyUsage.$inferSelect
-export type ClientModelDailyRow = typeof clientModelDailyUsage.$inferSelect
 export type ExchangeRateRow = typeof dailyExchangeRates.$inferSelect
 export type BatchRunRow = typeof influxdbBatchRuns.$inferSelect
 export type ClientPricingRow = typeof clientPricing.$inferSelect

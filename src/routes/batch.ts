@@ -171,6 +171,7 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['batch'],
         summary: 'Scheduler state, runs in flight, last successful date',
+        description: 'The next tick as an instant and as wall time in BUSINESS_TIMEZONE; both null while this replica runs no scheduler.',
         response: { 200: StatusResponse, 401: ErrorResponse, 403: ErrorResponse },
       },
     },

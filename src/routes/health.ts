@@ -1,5 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import { HealthResponse, ProbeResponse } from '../schemas/health.js'
+
+/** A check's answer as it is: its status code (200 or 503) and its body. */
+function answer(reply: FastifyReply, { statusCode, body }: { statusCode: number; body: unknown }) {
+  return reply.code(statusCode).send(body)
+}
 
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { health } = app.services
@@ -23,10 +29,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ProbeResponse, 503: ProbeResponse },
       },
     },
-    async (_request, reply) => {
-      const { statusCode, body } = await health.ready()
-      return reply.code(statusCode).send(body)
-    },
+    async (_request, reply) => answer(reply, await health.ready()),
   )
 
   app.get(
@@ -36,12 +39,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['health'],
         summary: 'Overall health: healthy, degraded (200) or unhealthy (503), with each component',
+        description:
+          'Unhealthy only when SQLite does not accept a write or migrations are missing; InfluxDB, NBP and owed or failed ' +
+          'scheduled days make it degraded.',
         response: { 200: HealthResponse, 503: HealthResponse },
       },
     },
-    async (_request, reply) => {
-      const { statusCode, body } = await health.report()
-      return reply.code(statusCode).send(body)
-    },
+    async (_request, reply) => answer(reply, await health.report()),
   )
 }

@@ -31,7 +31,8 @@ function validMarkup(input: string | number): string {
 }
 
 export const pricingRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { store, config, clock } = app.services
+  const { config, clock } = app.services
+  const { pricing } = app.services.store
 
   app.get(
     '/clients/:id/pricing',
@@ -52,8 +53,8 @@ export const pricingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return {
         client_org_id: id,
         default_markup_rate: Number(config.defaultMarkupRate),
-        current_markup_rate: Number(await store.pricing.inForce(id, today(clock, config.BUSINESS_TIMEZONE), config.defaultMarkupRate)),
-        history: (await store.pricing.history(id)).map(entryToJson),
+        current_markup_rate: Number(await pricing.inForce(id, today(clock, config.BUSINESS_TIMEZONE), config.defaultMarkupRate)),
+        history: (await pricing.history(id)).map(entryToJson),
       }
     },
   )
@@ -84,7 +85,7 @@ export const pricingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const id = request.params.id
       const markup = validMarkup(request.body.markup_rate)
-      const row = await store.pricing.append({
+      const row = await pricing.append({
         client_org_id: id,
         effective_from: request.body.effective_from,
         markup_rate: markup,

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { TSchema } from 'typebox'
 import { monthBounds, today } from '../clock.js'
 import { resolveRange } from '../date-range.js'
 import { LiveFiguresUnavailableError, RawStoreUnavailableError } from '../errors.js'
@@ -56,10 +57,35 @@ function sendCsv(reply: FastifyReply, header: readonly string[], rows: Iterable<
 const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
 const csvDescription = ' Answers CSV (header row, one line per row, exact decimals) for `?format=csv` or `Accept: text/csv`.'
 
+/** The options of a client's range read (daily, users, models): the client in the path, from/to in the query, CSV too. */
+function clientRangeRead<R extends TSchema>(summary: string, description: string, response: R) {
+  return {
+    config: { auth: 'client' as const },
+    schema: {
+      tags: ['usage'],
+      summary,
+      description: description + csvDescription,
+      params: ClientIdParam,
+      querystring: RangeQuery,
+      response: { 200: response, ...readErrors },
+    },
+  }
+}
+
 export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, clock, config, today: todayView } = app.services
   const summaries = store.summaries
   const tz = config.BUSINESS_TIMEZONE
+  /** A range read's from/to (default the current month so far) and the money format asked for. */
+  const rangeOf = (query: { from?: string; to?: string; money?: MoneyFormat }) => ({
+    ...resolveRange(query, today(clock, tz)),
+    money: query.money ?? 'number',
+  })
+  /** Totals of listed rows, with the day counts of their table over the range (`id` null: every client). */
+  type SummaryTable = Parameters<typeof summaries.dayCounts>[0]
+  type DateRange = ReturnType<typeof resolveRange>
+  const totalsOf = async (rows: Iterable<Measures>, table: SummaryTable, id: string | null, range: DateRange, money: MoneyFormat) =>
+    totalsJson(rows, await summaries.dayCounts(table, id, range.from, range.to), money)
 
   app.get(
     '/usage/clients',
@@ -76,44 +102,29 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { from, to } = resolveRange(request.query, today(clock, tz))
-      const clients = await summaries.clientsOverview(from, to)
+      const { money, ...range } = rangeOf(request.query)
+      const clients = await summaries.clientsOverview(range.from, range.to)
       if (wantsCsv(request)) return sendCsv(reply, CLIENT_SUMS.header, clients.map(CLIENT_SUMS.toCsv))
-      const money = request.query.money ?? 'number'
-      return {
-        from,
-        to,
-        clients: clients.map((c) => CLIENT_SUMS.toJson(c, money)),
-        totals: totalsJson(clients, await summaries.dayCounts('client_daily_usage', null, from, to), money),
-      }
+      const totals = await totalsOf(clients, 'client_daily_usage', null, range, money)
+      return { ...range, clients: clients.map((c) => CLIENT_SUMS.toJson(c, money)), totals }
     },
   )
 
   app.get(
     '/usage/clients/:id/daily',
-    {
-      config: { auth: 'client' },
-      schema: {
-        tags: ['usage'],
-        summary: "A client's daily summaries",
-        description:
-          'One row per day with usage over from/to (inclusive; default the current month so far), with totals. ' +
-          'Each row carries the markup and USD/PLN rate that priced it.' +
-          csvDescription,
-        params: ClientIdParam,
-        querystring: RangeQuery,
-        response: { 200: DailyResponse, ...readErrors },
-      },
-    },
+    clientRangeRead(
+      "A client's daily summaries",
+      'One row per day with usage over from/to (inclusive; default the current month so far), with totals. ' +
+        'Each row carries the markup and USD/PLN rate that priced it.',
+      DailyResponse,
+    ),
     async (request, reply) => {
-      const { from, to } = resolveRange(request.query, today(clock, tz))
-      const rows = await summaries.clientDaily(request.params.id, from, to)
+      const { money, ...range } = rangeOf(request.query)
+      const rows = await summaries.clientDaily(request.params.id, range.from, range.to)
       if (wantsCsv(request)) return sendCsv(reply, DAILY.header, rows.map(DAILY.toCsv))
-      const money = request.query.money ?? 'number'
       return {
         client_org_id: request.params.id,
-        from,
-        to,
+        ...range,
         days: rows.map((r) => DAILY.toJson(r, money)),
         totals: totalsJson(rows, dailyDayCounts(rows), money),
       }
@@ -122,22 +133,15 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/usage/clients/:id/users',
-    {
-      config: { auth: 'client' },
-      schema: {
-        tags: ['usage'],
-        summary: "A client's usage per user, with a per-model breakdown",
-        description:
-          'Summed from the per-user-and-model daily rows over from/to. In CSV, one line per (user, model).' + csvDescription,
-        params: ClientIdParam,
-        querystring: RangeQuery,
-        response: { 200: UsersResponse, ...readErrors },
-      },
-    },
+    clientRangeRead(
+      "A client's usage per user, with a per-model breakdown",
+      'Summed from the per-user-and-model daily rows over from/to. In CSV, one line per (user, model).',
+      UsersResponse,
+    ),
     async (request, reply) => {
-      const { from, to } = resolveRange(request.query, today(clock, tz))
+      const { money, ...range } = rangeOf(request.query)
       const id = request.params.id
-      const users = await summaries.clientUserSums(id, from, to)
+      const users = await summaries.clientUserSums(id, range.from, range.to)
       if (wantsCsv(request)) {
         return sendCsv(
           reply,
@@ -145,43 +149,25 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
           users.flatMap((u) => u.models.map((m) => USER_MODEL_SUMS.toCsv({ external_user: u.external_user, ...m }))),
         )
       }
-      const money = request.query.money ?? 'number'
       return {
         client_org_id: id,
-        from,
-        to,
+        ...range,
         users: users.map((u) => ({ ...USER_SUMS.toJson(u, money), models: u.models.map((m) => MODEL_SUMS.toJson(m, money)) })),
-        totals: totalsJson(users, await summaries.dayCounts('client_user_daily_usage', id, from, to), money),
+        totals: await totalsOf(users, 'client_user_daily_usage', id, range, money),
       }
     },
   )
 
   app.get(
     '/usage/clients/:id/models',
-    {
-      config: { auth: 'client' },
-      schema: {
-        tags: ['usage'],
-        summary: "A client's usage per model",
-        description: 'Summed from the per-model daily rows over from/to, most tokens first.' + csvDescription,
-        params: ClientIdParam,
-        querystring: RangeQuery,
-        response: { 200: ModelsResponse, ...readErrors },
-      },
-    },
+    clientRangeRead("A client's usage per model", 'Summed from the per-model daily rows over from/to, most tokens first.', ModelsResponse),
     async (request, reply) => {
-      const { from, to } = resolveRange(request.query, today(clock, tz))
+      const { money, ...range } = rangeOf(request.query)
       const id = request.params.id
-      const models = await summaries.clientModelSums(id, from, to)
+      const models = await summaries.clientModelSums(id, range.from, range.to)
       if (wantsCsv(request)) return sendCsv(reply, MODEL_SUMS.header, models.map(MODEL_SUMS.toCsv))
-      const money = request.query.money ?? 'number'
-      return {
-        client_org_id: id,
-        from,
-        to,
-        models: models.map((m) => MODEL_SUMS.toJson(m, money)),
-        totals: totalsJson(models, await summaries.dayCounts('client_model_daily_usage', id, from, to), money),
-      }
+      const totals = await totalsOf(models, 'client_model_daily_usage', id, range, money)
+      return { client_org_id: id, ...range, models: models.map((m) => MODEL_SUMS.toJson(m, money)), totals }
     },
   )
 

@@ -1,15 +1,17 @@
-// The in-process scheduler (docs/operations.md#scheduler): one timer armed for the next cron tick
-// in the business time zone, start-up recovery and catch-up. It owns timers and nothing else: every
-// date goes through the batch service, whose claim in the store is the only single-flight mechanism.
-// Ticks and catch-up run only while this process is the leader (always, with one process per store).
+// The in-process scheduler (docs/operations.md#scheduler): the daily tick in the business time
+// zone, start-up recovery and catch-up. What fires the tick is a trigger (triggers.ts): a CronJob on
+// the app's scheduler in production. Every date goes through the batch service, whose claim in the
+// store is the only single-flight mechanism. Ticks and catch-up run only while this process is the
+// leader (always, with one process per store).
 import type { Logger } from 'pino'
 import { addDays, datesInRange, yesterday, type Clock } from '../clock.js'
 import type { BatchRunRow, Store } from '../db/store.js'
 import type { BatchService } from '../batch/service.js'
 import { compileSchedule, formatLocal } from '../cron.js'
 import { abandonStaleRuns, datesToCatchUp } from './recovery.js'
+import { clockTrigger, type TickTrigger } from './triggers.js'
 
-/** The two timer functions the scheduler uses; tests pass a manual implementation. */
+/** The two timer functions the scheduler's tests and the leader use; tests pass a manual implementation. */
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
@@ -20,13 +22,6 @@ export const systemTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 }
 
-/**
- * The timer never sleeps longer than this: the due time is re-checked against the clock on every
- * wake, so a suspended host or a stepped clock delays a tick by at most this much. (It also keeps
- * delays below setTimeout's 2^31 ms limit.)
- */
-export const MAX_SLEEP_MS = 15 * 60_000
-
 export interface SchedulerDeps {
   batch: BatchService
   store: Store
@@ -36,6 +31,7 @@ export interface SchedulerDeps {
   timeZone: string
   lookbackDays: number
   catchupDays: number
+  /** Tests: the injected timers that, with the clock, fire the ticks when start() is given no trigger. */
   timers?: Timers
   /** Whether this process may run ticks now (the scheduler leader); default always. */
   isLeader?: () => boolean
@@ -63,54 +59,20 @@ export interface SchedulerHandle {
   isLeader(): boolean
 }
 
-export type Scheduler = ReturnType<typeof createScheduler>
-
 export function createScheduler(deps: SchedulerDeps) {
   const { batch, clock, timeZone } = deps
-  const timers = deps.timers ?? systemTimers
   const isLeader = deps.isLeader ?? (() => true)
   const log = deps.log.child({ component: 'scheduler' })
   const schedule = compileSchedule(deps.cron, timeZone)
 
   let started = false
   let stopped = false
-  let timer: unknown
-  /** The tick the timer is armed for, epoch ms. */
-  let dueMs: number | null = null
+  let trigger: TickTrigger | undefined
   let currentTick: Promise<BatchRunRow[]> | null = null
   let catchUp: Promise<BatchRunRow[]> | null = null
 
   function recover() {
     return abandonStaleRuns({ store: deps.store, clock, log, batch, host: deps.host, pidAlive: deps.pidAlive })
-  }
-
-  function arm(fromMs: number) {
-    if (stopped) return
-    dueMs = schedule.next(fromMs)
-    if (dueMs === null) {
-      log.warn({ cron: deps.cron }, 'the cron expression has no further ticks; the scheduler is idle')
-      return
-    }
-    sleepUntilDue()
-  }
-
-  function sleepUntilDue() {
-    const delayMs = Math.min(Math.max(0, dueMs! - clock.now()), MAX_SLEEP_MS)
-    timer = timers.setTimeout(onTimer, delayMs)
-    // An armed timer must not keep a finishing process (the CLI, a test) alive.
-    ;(timer as { unref?: () => void } | undefined)?.unref?.()
-  }
-
-  function onTimer() {
-    timer = undefined
-    if (stopped || dueMs === null) return
-    const now = clock.now()
-    if (now < dueMs) return sleepUntilDue()
-    const due = dueMs
-    // Arm the following tick before running this one, from the later of "now" and "due", so a late
-    // wake-up runs one tick, never a burst of missed ones, and never the same tick twice.
-    arm(Math.max(now, due))
-    void tick()
   }
 
   async function runTick(): Promise<BatchRunRow[]> {
@@ -192,11 +154,14 @@ export function createScheduler(deps: SchedulerDeps) {
     ...handle,
 
     /**
-     * Recovery, then catch-up claims its dates, then the timer: both come before the first tick can
+     * Recovery, then catch-up claims its dates, then the trigger: both come before the first tick can
      * fire. Resolves once catch-up has claimed its dates (it runs them in the background).
+     * `ticks`: what fires the ticks (the app's CronJob); tests omit it and drive the injected timers.
      */
-    async start(): Promise<void> {
+    async start(ticks?: TickTrigger): Promise<void> {
       if (started) return
+      const chosen = ticks ?? (deps.timers ? clockTrigger({ clock, timers: deps.timers, schedule }) : undefined)
+      if (!chosen) throw new Error('scheduler.start: no trigger (the app\'s CronJob) and no injected timers')
       started = true
       try {
         await recover()
@@ -209,8 +174,17 @@ export function createScheduler(deps: SchedulerDeps) {
         log.error({ err: error }, 'catch-up failed')
         catchUp = Promise.resolve([])
       }
-      arm(clock.now())
-      if (dueMs !== null) log.info({ cron: deps.cron, timeZone, next: formatLocal(dueMs, timeZone) }, 'scheduler started')
+      if (stopped) return
+      const next = schedule.next(clock.now())
+      if (next === null) {
+        log.warn({ cron: deps.cron }, 'the cron expression has no further ticks; the scheduler is idle')
+        return
+      }
+      trigger = chosen
+      trigger.start(async () => {
+        if (!stopped) await tick()
+      })
+      log.info({ cron: deps.cron, timeZone, next: formatLocal(next, timeZone) }, 'scheduler started')
     },
 
     tick,
@@ -227,9 +201,8 @@ export function createScheduler(deps: SchedulerDeps) {
     /** No new tick after this; running days are the batch service's to finish or interrupt. */
     stop(): void {
       stopped = true
-      if (timer !== undefined) timers.clearTimeout(timer)
-      timer = undefined
-      dueMs = null
+      trigger?.stop()
+      trigger = undefined
     },
   }
 }

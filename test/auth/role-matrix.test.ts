@@ -1,4 +1,4 @@
-// Every token kind × every route → the expected 2xx/401/403 (SPEC §7), client isolation by every
+// Every token kind × every route → the expected 2xx/401/403 (docs/api.md#authentication), client isolation by every
 // route and parameter, the loopback-only default and AUTH_DISABLED.
 import t from 'tap'
 import { buildTestApp, postEvents, runBatch } from '../helper.js'

@@ -51,7 +51,7 @@ t.test('a run killed with SIGKILL is abandoned on restart and redone to the same
     await app.close()
     await services.close()
   })
-  await services.scheduler.start()
+  await services.scheduler.start(app.scheduler)
   const abandoned = await services.store.runs.get(running.id)
   t.equal(abandoned!.status, 'abandoned', 'the dead process’s run is abandoned at start')
   t.match(abandoned!.error_message, /stopped before it finished/)

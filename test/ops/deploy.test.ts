@@ -419,7 +419,7 @@ const alertRules = () => (parse(read('deploy/prometheus-rules.yaml')) as RuleFil
 t.test('prometheus-rules.yaml: the contract alerts, a severity on each; the PrometheusRule carries exactly its groups', async (t) => {
   const rules = alertRules()
   const names = rules.map((r) => r.alert)
-  t.ok(names.includes('UsageBatchRunFailed') && names.includes('UsageBatchBehind'), 'SPEC §9 names them')
+  t.ok(names.includes('UsageBatchRunFailed') && names.includes('UsageBatchBehind'), 'the contract names them (docs/operations.md#alerts)')
   t.equal(new Set(names).size, names.length, 'alert names unique')
   for (const rule of rules) t.match(rule.labels?.severity, /^(critical|warning)$/, `${rule.alert} has a severity`)
   const operator = parse(read('deploy/prometheus-rule.yaml')) as { apiVersion: string; kind: string; metadata: { name: string }; spec: RuleFile }

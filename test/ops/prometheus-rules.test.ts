@@ -40,8 +40,9 @@ t.test('promtool check metrics on a real scrape: only the contract name usage_ba
   t.ok(families.has(METRIC_NAMES.influxUp) && families.has(METRIC_NAMES.daysBehind))
 
   const { status, output } = promtool(['check', 'metrics'], scrape)
-  // SPEC §9 fixes the name usage_batch_days_behind; promtool reads "days" as a time unit, but the gauge
-  // counts dates, it measures no duration. That remark, and nothing else, is expected.
+  // The contract fixes the name usage_batch_days_behind (docs/operations.md#metrics); promtool reads
+  // "days" as a time unit, but the gauge counts dates, it measures no duration. That remark, and
+  // nothing else, is expected.
   t.same(
     output.split('\n').filter(Boolean),
     ['usage_batch_days_behind use base unit "seconds" instead of "days"'],

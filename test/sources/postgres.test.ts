@@ -92,7 +92,7 @@ if (postgresUnavailable()) {
 
   t.test('an ingest request is all or nothing', async (t) => {
     const { source, db } = await store(t, server)
-    // PostgreSQL refuses NUL in text (validation refuses it before, SPEC §9): the statement fails whole.
+    // PostgreSQL refuses NUL in text (validation refuses it before, docs/api.md#ingest): the statement fails whole.
     await t.rejects(source.ingest([event(1), event(2, { external_user: 'bad\u0000user' }), event(3)]))
     const { rows } = await db.$client.query('SELECT count(*)::int AS n FROM usage_events')
     t.equal(rows[0].n, 0, 'nothing of the failed request was stored')

@@ -1,5 +1,6 @@
 // The PostgreSQL twin of ../schema.ts: the same tables, columns, natural keys and index names, so
-// that one repository interface can answer byte-identical JSON from either store.
+// that one repository interface can answer byte-identical JSON from either store. Repeated on
+// purpose: drizzle types a table by its dialect, so the twins cannot share one definition.
 //
 // Type mapping (decided once, for every table):
 // - SQLite INTEGER is 64-bit, so every integer column is BIGINT here. Money (nano-units) is read as
@@ -116,6 +117,8 @@ export const clientDailyUsage = pgTable(
   ],
 )
 
+// The per-user and per-model tables have the same shape on purpose: each spells out its own natural
+// key and index names, which the migrations and the Open WebUI side know.
 export const clientUserDailyUsage = pgTable(
   'client_user_daily_usage',
   {
@@ -132,6 +135,7 @@ export const clientUserDailyUsage = pgTable(
   ],
 )
 
+// Same shape as client_user_daily_usage on purpose (its own natural key and index names).
 export const clientModelDailyUsage = pgTable(
   'client_model_daily_usage',
   {

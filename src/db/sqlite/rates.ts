@@ -1,6 +1,6 @@
 // Stored USD/PLN rates per usage date (docs/data-model.md#exchange-rates). A manual rate always wins:
 // NBP writes are conditional on the stored row not being manual, enforced in the same statement.
-import { and, asc, eq, gte, lte, sql } from 'drizzle-orm'
+import { and, asc, eq, gte, lte, sql, type SQL } from 'drizzle-orm'
 import { DATE_RULE, isValidDate } from '../../clock.js'
 import { formatDecimal, parseDecimal } from '../../money.js'
 import { isOneOf, RATE_POLICIES } from '../enums.js'
@@ -61,6 +61,24 @@ function requireDate(name: string, value: string): void {
   if (!isValidDate(value)) throw new RangeError(`${name} must be ${DATE_RULE} (got ${JSON.stringify(value)})`)
 }
 
+type RateTx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+/**
+ * Inserts the USD/PLN rate of `row.usage_date`, or replaces the stored one, only where `replaceWhere`
+ * holds when it is given. The one upsert of both writers: their key and replaced columns cannot drift.
+ */
+function upsertUsdPlnRate(db: Db | RateTx, row: Omit<typeof dailyExchangeRates.$inferInsert, 'currency_from' | 'currency_to'>, replaceWhere?: SQL) {
+  const { usage_date: _key, ...changes } = row
+  db.insert(dailyExchangeRates)
+    .values({ ...row, currency_from: USD, currency_to: PLN })
+    .onConflictDoUpdate({
+      target: [dailyExchangeRates.usage_date, dailyExchangeRates.currency_from, dailyExchangeRates.currency_to],
+      set: changes,
+      ...(replaceWhere ? { setWhere: replaceWhere } : {}),
+    })
+    .run()
+}
+
 /**
  * Stores a rate fetched from NBP unless a manual rate is already stored for the date, and answers
  * the rate stored afterwards: the NBP one, or the manual one that was kept.
@@ -68,10 +86,8 @@ function requireDate(name: string, value: string): void {
 export function saveNbpRate(db: Db, rate: NbpRateInput): UsdPlnRate {
   requireDate('usage_date', rate.usage_date)
   requireDate('effective_date', rate.effective_date)
-  const values = {
+  const row = {
     usage_date: rate.usage_date,
-    currency_from: USD,
-    currency_to: PLN,
     rate: positiveRateText(rate.rate),
     effective_date: rate.effective_date,
     table_no: rate.table_no,
@@ -82,39 +98,22 @@ export function saveNbpRate(db: Db, rate: NbpRateInput): UsdPlnRate {
   }
   // Insert and read back in one transaction so the answer is the row this write left behind.
   return db.transaction((tx) => {
-    tx.insert(dailyExchangeRates)
-      .values(values)
-      .onConflictDoUpdate({
-        target: [dailyExchangeRates.usage_date, dailyExchangeRates.currency_from, dailyExchangeRates.currency_to],
-        set: {
-          rate: values.rate,
-          effective_date: values.effective_date,
-          table_no: values.table_no,
-          source: values.source,
-          policy: values.policy,
-          fetched_at: values.fetched_at,
-          note: null,
-        },
-        setWhere: sql`${dailyExchangeRates.source} <> 'manual'`,
-      })
-      .run()
-    const row = tx
+    upsertUsdPlnRate(tx, row, sql`${dailyExchangeRates.source} <> 'manual'`)
+    const stored = tx
       .select()
       .from(dailyExchangeRates)
       .where(and(usdPln, eq(dailyExchangeRates.usage_date, rate.usage_date)))
       .get()
-    if (!row) throw new Error(`daily_exchange_rates ${rate.usage_date}: row missing right after upsert`)
-    return rowToUsdPlnRate(row)
+    if (!stored) throw new Error(`daily_exchange_rates ${rate.usage_date}: row missing right after upsert`)
+    return rowToUsdPlnRate(stored)
   })
 }
 
 /** Sets (or replaces) the manual rate of a date; it replaces an NBP rate too, and NBP never replaces it. */
 export function setManualRate(db: Db, input: ManualRateInput): UsdPlnRate {
   requireDate('usage_date', input.usage_date)
-  const values = {
+  const row = {
     usage_date: input.usage_date,
-    currency_from: USD,
-    currency_to: PLN,
     rate: positiveRateText(input.rate),
     // A manual rate is not a published table: it is effective for the date it is set for.
     effective_date: input.usage_date,
@@ -124,21 +123,7 @@ export function setManualRate(db: Db, input: ManualRateInput): UsdPlnRate {
     fetched_at: input.fetched_at,
     note: input.note ?? null,
   }
-  const { usage_date: _d, currency_from: _f, currency_to: _t, ...changes } = values
-  db.insert(dailyExchangeRates)
-    .values(values)
-    .onConflictDoUpdate({
-      target: [dailyExchangeRates.usage_date, dailyExchangeRates.currency_from, dailyExchangeRates.currency_to],
-      set: changes,
-    })
-    .run()
-  return {
-    usage_date: values.usage_date,
-    rate: values.rate,
-    effective_date: values.effective_date,
-    table_no: null,
-    source: 'manual',
-    policy: values.policy,
-    fetched_at: values.fetched_at,
-  }
+  upsertUsdPlnRate(db, row)
+  const { note: _note, ...rate } = row
+  return rate
 }
