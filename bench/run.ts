@@ -1,15 +1,17 @@
 // npm run bench [-- --events N --clients N --users N --models N --shapes few,many --orders time,shuffled --rounds N
-//                   --influx-events N --ingest-events N --quick --only batch|influx|ingest|reads --skip-5x]
+//                   --influx-events N --ingest-events N --reads-duration S --cpu-prof-dir DIR --quick
+//                   --only batch|influx|ingest|reads --skip-5x --out FILE]
 // Every figure is measured against a limit taken in the same run on the same machine, and reported
 // as a ratio: the machine is shared and loaded, so absolute numbers alone would mean little. Each
 // figure names the data it ran on: how many records, their shape (groups per client) and the order
 // they sit in the table (as producers post them, or shuffled), because the limit depends on both.
 // Exits 0 when everything ran (a missed target is reported, not a failure); non-zero on an error.
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { BENCH_DIR, runScenario, type ScenarioResult } from './lib/child.js'
+import { BENCH_DIR, ROOT_DIR, runScenario, type ScenarioResult } from './lib/child.js'
 import type { DataOrder, Shape } from './lib/data.js'
 import { influxdPath, startInfluxd } from './lib/influxd.js'
 
@@ -29,11 +31,14 @@ const { values: flags } = parseArgs({
     'ingest-events': { type: 'string' },
     'influx-events': { type: 'string' },
     'reads-duration': { type: 'string' },
+    'cpu-prof-dir': { type: 'string' },
     out: { type: 'string' },
   },
 })
 
 const quick = flags.quick === true
+// Scenarios inherit it and profile their measured section (bench/lib/child.ts, profiled).
+if (flags['cpu-prof-dir']) process.env.BENCH_CPU_PROFILE_DIR = resolve(flags['cpu-prof-dir'])
 const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v.replace(/[_,]/g, '')))
 const events = num(flags.events, quick ? 5_000 : 1_000_000)
 const clients = num(flags.clients, quick ? 20 : 500)
@@ -477,6 +482,8 @@ async function main() {
     totalMemoryBytes: totalmem(),
     loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
   }
+  // The product is measured compiled, as it ships (bench/lib/product.ts): build it when src/ is newer.
+  execFileSync(process.execPath, [join(ROOT_DIR, 'scripts', 'build-if-needed.mjs')], { cwd: ROOT_DIR, stdio: 'inherit' })
   log(`machine: ${machine.cores} cores, ${(machine.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB, load ${machine.loadAverageAtStart.join(' ')}; node ${machine.node}`)
   try {
     const baseline = await runScenario('baseline', { date: DAY })
@@ -523,7 +530,7 @@ async function main() {
       readConnections: READ_CONNECTIONS,
       readsDurationS,
     },
-    rssMethod: 'process.resourceUsage().maxRSS of a dedicated child process per scenario (node --import tsx)',
+    rssMethod: 'process.resourceUsage().maxRSS of a dedicated child process per scenario (node bench/lib/entry.mjs, the product compiled in dist/)',
     figures,
     notes,
     failures,
