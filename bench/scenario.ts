@@ -1,20 +1,19 @@
-// One measured scenario per process: `node --import tsx bench/scenario.ts <name> '<json args>'`.
+// One measured scenario per process: `node bench/lib/entry.mjs bench/scenario.ts <name> '<json args>'`.
 // Each prints one `RESULT {...}` line carrying its figures and its own peak RSS (maxRSS).
-// Timings cover only the measured work, never module loading or setup.
+// Timings cover only the measured work, never module loading or setup. The product is the compiled
+// one (bench/lib/product.ts).
 import Database from 'better-sqlite3'
 import Fastify from 'fastify'
 import { spawn } from 'node:child_process'
 import { copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { createBatchService } from '../src/batch/service.js'
 import { addDays, dayWindow, datesInRange, systemClock } from '../src/clock.js'
-import { openDb } from '../src/db/open.js'
 import type { RateProvider } from '../src/rates/types.js'
-import { AGGREGATE_SQL, GROUP_SQL, createSqliteSource } from '../src/sources/sqlite.js'
 import type { UsageEvent, UsageSource } from '../src/sources/types.js'
-import { BENCH_DIR, ROOT_DIR, reportResult } from './lib/child.js'
-import { clientName, generateDay, generateEvents, INSERT_EVENT_SQL, toLineProtocol, type DataOrder, type Shape } from './lib/data.js'
+import { BENCH_DIR, ROOT_DIR, profiled, reportResult } from './lib/child.js'
+import { clientName, generateDay, generateEvents, insertEvent, toLineProtocol, type DataOrder, type Shape } from './lib/data.js'
+import { AGGREGATE_SQL, GROUP_SQL, INSERT_EVENT_SQL, createBatchService, createSqliteSource, openDb } from './lib/product.js'
 import { ingestBody, postBodies, startService } from './lib/service.js'
 import { influxExec, writeLines } from './lib/influxd.js'
 import { BENCH_DB, MEASUREMENT, groupedDayQuery, listClients, loadInfluxSourceFactory, runChunkedQuery, type QueryTally } from './lib/influxql.js'
@@ -60,7 +59,7 @@ async function batchDay(source: UsageSource, db: ReturnType<typeof openDb>, date
     ...(perClientConcurrency === undefined ? {} : { perClientConcurrency }),
   })
   const started = process.hrtime.bigint()
-  const run = await batch.runDate(date, 'cli')
+  const run = await profiled('batch', () => batch.runDate(date, 'cli'))
   const ms = elapsedMs(started)
   if (run.status !== 'succeeded') throw new Error(`batch run ended ${run.status}: ${run.error_message}`)
   return { ms, records: run.records_processed, summaries: run.summaries_written, clients: run.clients_processed }
@@ -152,9 +151,11 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     })
     from.close()
     const started = process.hrtime.bigint()
-    db.$client.transaction(() => {
-      for (const t of tables) for (const row of t.rows) t.insert.run(row)
-    })()
+    await profiled('write-limit', async () =>
+      db.$client.transaction(() => {
+        for (const t of tables) for (const row of t.rows) t.insert.run(row)
+      })(),
+    )
     const ms = elapsedMs(started)
     db.$client.close()
     for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
@@ -214,12 +215,14 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const perTransaction = a.perRequest as number
     const flush = db.$client.transaction((from: number, to: number) => {
       let n = 0
-      for (let i = from; i < to; i++) n += insert.run({ ...events[i]!, received_at: NOW_MS }).changes
+      for (let i = from; i < to; i++) n += insertEvent(insert, events[i]!, NOW_MS)
       return n
     })
     const started = process.hrtime.bigint()
     let accepted = 0
-    for (let i = 0; i < events.length; i += perTransaction) accepted += flush(i, Math.min(i + perTransaction, events.length))
+    await profiled('ingest-direct', async () => {
+      for (let i = 0; i < events.length; i += perTransaction) accepted += flush(i, Math.min(i + perTransaction, events.length))
+    })
     const ms = elapsedMs(started)
     db.$client.close()
     return { ms, accepted, eventsPerSecond: (accepted / ms) * 1000 }
@@ -234,7 +237,7 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     for (let i = 0; i < events.length; i += perRequest) bodies.push(ingestBody(events.slice(i, i + perRequest)))
     let next = 0
     const started = process.hrtime.bigint()
-    const posted = await postBodies(service.port, () => bodies[next++], a.concurrency as number)
+    const posted = await profiled('ingest-http', () => postBodies(service.port, () => bodies[next++], a.concurrency as number))
     const ms = elapsedMs(started)
     await service.close()
     return { ms, ...posted, eventsPerSecond: (posted.accepted / ms) * 1000 }

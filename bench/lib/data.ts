@@ -4,6 +4,7 @@ import { usagePointLine } from '../../src/sources/line-protocol.js'
 import Database from 'better-sqlite3'
 import { nanoToDecimalText } from '../../src/money.js'
 import type { UsageEvent } from '../../src/sources/types.js'
+import { INSERT_EVENT_SQL } from '../../src/sources/sqlite-sql.js'
 
 export interface Shape {
   events: number
@@ -118,20 +119,17 @@ export function* generateDay(shape: Shape, window: { startMs: number; endMs: num
   }
 }
 
-/** The same SQL as the embedded source's ingest (src/sources/sqlite.ts). */
-export const INSERT_EVENT_SQL = `
-  INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-                            total_tokens, cost_nano_usd, occurred_at, received_at)
-  VALUES (@request_id, @client_org_id, @model, @external_user, @input_tokens, @output_tokens,
-          @total_tokens, @cost_nano_usd, @occurred_at_ms, @received_at)
-  ON CONFLICT (request_id) DO NOTHING`
+/** One record through the embedded store's own INSERT (src/sources/sqlite-sql.ts), bound as the store binds it; 1 if stored. */
+export function insertEvent(insert: Database.Statement, e: UsageEvent, receivedAt: number): number {
+  return insert.run(e.request_id, e.client_org_id, e.model, e.external_user, e.input_tokens, e.output_tokens, e.total_tokens, e.cost_nano_usd, e.occurred_at_ms, receivedAt).changes
+}
 
 /** Inserts events straight into a migrated database, in big transactions (setup speed only). */
 export function insertEventsDirect(conn: Database.Database, events: Iterable<UsageEvent>, perTransaction: number, receivedAt: number): number {
   const insert = conn.prepare(INSERT_EVENT_SQL)
   const flush = conn.transaction((batch: UsageEvent[]) => {
     let n = 0
-    for (const e of batch) n += insert.run({ ...e, received_at: receivedAt }).changes
+    for (const e of batch) n += insertEvent(insert, e, receivedAt)
     return n
   })
   let inserted = 0
