@@ -1,13 +1,10 @@
 // The product's own service in a benchmark process: the app on a SQLite file, listening on loopback,
 // and a producer posting to it over real HTTP. The only place the bench wires the service together.
 import { Agent, request as httpRequest } from 'node:http'
-import { buildApp } from '../../src/app.js'
 import { fixedClock } from '../../src/clock.js'
-import { loadConfig } from '../../src/config.js'
-import { openDb } from '../../src/db/open.js'
-import { createSqliteSource } from '../../src/sources/sqlite.js'
 import type { UsageEvent } from '../../src/sources/types.js'
 import { toRequestRecord } from './data.js'
+import { buildApp, createSqliteSource, loadConfig, openDb } from './product.js'
 
 export interface RunningService {
   port: number
