@@ -62,7 +62,7 @@ const rounds = num(flags.rounds, quick ? 1 : 3)
 const SCALE = 5
 /** The 5× day: the shape and order whose RSS growth is reported. */
 const FIVE_X = { shape: 'many' as ShapeName, order: 'time' as DataOrder }
-/** How producers post: requests of up to 5,000 records (SPEC §7), two in flight. */
+/** How producers post: requests of up to 5,000 records (docs/api.md), two in flight. */
 const INGEST_PER_REQUEST = 5_000
 const INGEST_CONCURRENCY = 2
 /** InfluxDB loads points far slower than SQLite inserts rows: its size is set on its own. */

@@ -10,10 +10,11 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { addDays, dayWindow, datesInRange, systemClock } from '../src/clock.js'
 import type { RateProvider } from '../src/rates/types.js'
-import type { UsageEvent, UsageSource } from '../src/sources/types.js'
+import type { UsageSource } from '../src/sources/types.js'
+import type { UsageEvent } from '../src/usage-event.js'
 import { BENCH_DIR, ROOT_DIR, profiled, reportResult } from './lib/child.js'
 import { clientName, generateDay, generateEvents, insertEvent, toLineProtocol, type DataOrder, type Shape } from './lib/data.js'
-import { AGGREGATE_SQL, GROUP_SQL, INSERT_EVENT_SQL, createBatchService, createSqliteSource, openDb } from './lib/product.js'
+import { AGGREGATE_SQL, GROUP_SQL, INSERT_EVENT_SQL, createBatchService, createSqliteSource, openDb, openSqliteStore } from './lib/product.js'
 import { ingestBody, postBodies, startService } from './lib/service.js'
 import { influxExec, writeLines } from './lib/influxd.js'
 import { BENCH_DB, MEASUREMENT, groupedDayQuery, listClients, loadInfluxSourceFactory, runChunkedQuery, type QueryTally } from './lib/influxql.js'
@@ -40,16 +41,16 @@ const fixedRate: RateProvider = {
 
 const silent = pino({ level: 'silent' })
 
-/** The three summary tables a batch day writes (SPEC §6). */
+/** The three summary tables a batch day writes (docs/data-model.md). */
 const SUMMARY_TABLES = ['client_user_daily_usage', 'client_model_daily_usage', 'client_daily_usage'] as const
 
 function elapsedMs(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e6
 }
 
-async function batchDay(source: UsageSource, db: ReturnType<typeof openDb>, date: string, perClientConcurrency?: number) {
+async function batchDay(source: UsageSource, store: ReturnType<typeof openSqliteStore>, date: string, perClientConcurrency?: number) {
   const batch = createBatchService({
-    db,
+    store,
     source,
     rates: fixedRate,
     clock: systemClock,
@@ -125,11 +126,11 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const path = a.path as string
     for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
     copyFileSync(a.source as string, path)
-    const db = openDb({ path })
-    const source = createSqliteSource({ db, clock: systemClock, path })
-    const out = await batchDay(source, db, a.date)
+    const store = openSqliteStore({ path })
+    const source = createSqliteSource({ store, clock: systemClock })
+    const out = await batchDay(source, store, a.date)
     await source.close()
-    db.$client.close()
+    await store.close()
     return out
   },
 
@@ -194,13 +195,13 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
   async 'influx-batch'(a) {
     const { factory, reason } = await loadInfluxSourceFactory()
     if (!factory) return { unavailable: reason }
-    const db = openDb({ path: a.path as string })
+    const store = openSqliteStore({ path: a.path as string })
     const source = factory({ url: a.url as string, database: BENCH_DB, measurement: MEASUREMENT, clock: systemClock, timeZone: TIME_ZONE })
     // perClient: the service's default INFLUXDB_AGGREGATION_MODE=per-client with its concurrency;
     // absent: one grouped query (INFLUXDB_AGGREGATION_MODE=grouped).
-    const out = await batchDay(source, db, a.date, a.perClient as number | undefined)
+    const out = await batchDay(source, store, a.date, a.perClient as number | undefined)
     await source.close()
-    db.$client.close()
+    await store.close()
     return out
   },
 

@@ -1,11 +1,12 @@
 // The environment, validated once against one TypeBox schema. Keys are the variable names of
-// SPEC §8 so that an error message and the README speak the same language.
+// docs/configuration.md so that an error message and the docs speak the same language.
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
-import { cronProblem } from './scheduler/cron.js'
+import { cronProblem } from './cron.js'
 import { redactText } from './redact.js'
+import { RATE_POLICIES } from './db/enums.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
 
@@ -26,7 +27,7 @@ export const EnvSchema = Type.Object({
   // the day and money
   BUSINESS_TIMEZONE: Type.String({ minLength: 1, default: 'Europe/Warsaw' }),
   USAGE_MARKUP_MULTIPLIER: Type.String({ pattern: DECIMAL_PATTERN, default: '1.3' }),
-  EXCHANGE_RATE_POLICY: Type.Enum(['previous-business-day', 'same-day'], { default: 'previous-business-day' }),
+  EXCHANGE_RATE_POLICY: Type.Enum([...RATE_POLICIES], { default: 'previous-business-day' }),
   NBP_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.nbp.pl/api' }),
   // Per attempt, not per resolution: a day's worst case is about (retries + 1) × timeout plus backoff.
   NBP_TIMEOUT_MS: PositiveInt(10_000, 120_000),
@@ -84,7 +85,7 @@ export const SECRET_NAME = /TOKEN|PASSWORD|WEBHOOK/
 export type Env = Static<typeof EnvSchema>
 
 export type Config = Env & {
-  /** SPEC §2: unset means "true when INFLUXDB_URL is set". */
+  /** INFLUXDB_FIRST_ENABLED unset means "true when INFLUXDB_URL is set" (docs/configuration.md#the-raw-store). */
   influxdbFirst: boolean
   /** Canonical decimal text of USAGE_MARKUP_MULTIPLIER. */
   defaultMarkupRate: string
@@ -94,7 +95,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-/** SPEC §9: a bearer token is at least this long; `openssl rand -hex 32` gives 64 characters. */
+/** A bearer token is at least this long (docs/api.md#authentication); `openssl rand -hex 32` gives 64 characters. */
 export const MIN_TOKEN_LENGTH = 16
 /** Placeholders a manifest or an example ships with; a token holding one was never replaced. */
 const PLACEHOLDER = /change[-_]?me/i

@@ -3,8 +3,8 @@
 import { usagePointLine } from '../../src/sources/line-protocol.js'
 import Database from 'better-sqlite3'
 import { nanoToDecimalText } from '../../src/money.js'
-import type { UsageEvent } from '../../src/sources/types.js'
-import { INSERT_EVENT_SQL } from '../../src/sources/sqlite-sql.js'
+import type { UsageEvent } from '../../src/usage-event.js'
+import { INSERT_EVENT_SQL } from '../../src/db/sqlite/raw-events.js'
 
 export interface Shape {
   events: number
@@ -145,7 +145,7 @@ export function insertEventsDirect(conn: Database.Database, events: Iterable<Usa
   return inserted
 }
 
-/** The request body form of an event (SPEC §3), as a producer would send it. */
+/** The request body form of an event (docs/data-model.md#the-raw-record), as a producer would send it. */
 export function toRequestRecord(e: UsageEvent) {
   return {
     request_id: e.request_id,

@@ -17,6 +17,9 @@ async function load<M>(module: string): Promise<M> {
 
 export const { buildApp } = await load<typeof import('../../src/app.js')>('app.js')
 export const { loadConfig } = await load<typeof import('../../src/config.js')>('config.js')
-export const { openDb } = await load<typeof import('../../src/db/open.js')>('db/open.js')
-export const { createSqliteSource, AGGREGATE_SQL, GROUP_SQL, INSERT_EVENT_SQL } = await load<typeof import('../../src/sources/sqlite.js')>('sources/sqlite.js')
+export const { openDb } = await load<typeof import('../../src/db/sqlite/open.js')>('db/sqlite/open.js')
+export const { openSqliteStore } = await load<typeof import('../../src/db/sqlite/store.js')>('db/sqlite/store.js')
+export const { INSERT_EVENT_SQL } = await load<typeof import('../../src/db/sqlite/raw-events.js')>('db/sqlite/raw-events.js')
+export const { createServices } = await load<typeof import('../../src/services.js')>('services.js')
+export const { createSqliteSource, AGGREGATE_SQL, GROUP_SQL } = await load<typeof import('../../src/sources/sqlite.js')>('sources/sqlite.js')
 export const { createBatchService } = await load<typeof import('../../src/batch/service.js')>('batch/service.js')

@@ -2,9 +2,10 @@
 // and a producer posting to it over real HTTP. The only place the bench wires the service together.
 import { Agent, request as httpRequest } from 'node:http'
 import { fixedClock } from '../../src/clock.js'
-import type { UsageEvent } from '../../src/sources/types.js'
+import { pino } from 'pino'
+import type { UsageEvent } from '../../src/usage-event.js'
 import { toRequestRecord } from './data.js'
-import { buildApp, createSqliteSource, loadConfig, openDb } from './product.js'
+import { buildApp, createServices, loadConfig } from './product.js'
 
 export interface RunningService {
   port: number
@@ -16,10 +17,8 @@ export interface RunningService {
 /** The service as `npm start` runs it (embedded store, scheduler off, logging off), on `path`. */
 export async function startService(path: string, nowMs: number): Promise<RunningService> {
   const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
-  const clock = fixedClock(nowMs)
-  const db = openDb({ path })
-  const source = createSqliteSource({ db, clock, path })
-  const app = await buildApp(config, { db, source, clock })
+  const services = await createServices(config, { log: pino({ level: 'silent' }), clock: fixedClock(nowMs) })
+  const app = await buildApp(config, services)
   await app.listen({ host: '127.0.0.1', port: 0 })
   return {
     port: (app.server.address() as { port: number }).port,
@@ -29,13 +28,12 @@ export async function startService(path: string, nowMs: number): Promise<Running
     },
     async close() {
       await app.close()
-      await source.close()
-      db.$client.close()
+      await services.close()
     },
   }
 }
 
-/** One POST /usage/events body of `records` (SPEC §3 form), serialised. */
+/** One POST /usage/events body of `records` (the raw record's request form), serialised. */
 export function ingestBody(records: UsageEvent[]): Buffer {
   return Buffer.from(JSON.stringify({ events: records.map(toRequestRecord) }))
 }

@@ -1,7 +1,7 @@
 // Webhook delivery: a JSON POST with a Slack-compatible `text` and a structured body, retried with
 // exponential backoff. Never throws: a failed delivery is logged and reported through a callback.
 import type { Logger } from 'pino'
-import type { AlertKind } from '../db/schema.js'
+import type { AlertKind } from '../db/enums.js'
 import { redactText } from '../redact.js'
 
 export interface Alert {
@@ -22,11 +22,11 @@ export function alertKey(alert: Pick<Alert, 'kind' | 'date' | 'client_org_id'>):
 export interface DeliveryOptions {
   url: string
   log: Logger
-  /** Attempts in all, the first included (default 5). */
+  /** Attempts in all, the first included (default DEFAULT_MAX_ATTEMPTS). */
   maxAttempts?: number
-  /** Wait before the second attempt; doubles each time (default 1,000 ms). */
+  /** Wait before the second attempt; doubles each time (default DEFAULT_BASE_DELAY_MS). */
   baseDelayMs?: number
-  /** Per-attempt timeout (default 10,000 ms). */
+  /** Per-attempt timeout (default DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>

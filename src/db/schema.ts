@@ -1,11 +1,13 @@
-// SPEC §6. Table names are fixed (the Open WebUI side reads them); natural keys are UNIQUE.
+// The tables (docs/data-model.md#tables). Table names are fixed (the Open WebUI side reads them);
+// natural keys are UNIQUE.
 // Money columns are integers in nano-units and say so in their names; rates are exact decimal text.
-import { sql } from 'drizzle-orm'
+import { getTableColumns, sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { ALERT_KINDS, DATA_SOURCES, RATE_SOURCES, RUN_STATUSES, RUN_TRIGGERS } from './enums.js'
 
-export const usageEvents = sqliteTable(
-  'usage_events',
-  {
+/** One raw record: usage_events, and the same record kept in usage_event_voids once voided. */
+function rawRecord() {
+  return {
     request_id: text('request_id').primaryKey(),
     client_org_id: text('client_org_id').notNull(),
     model: text('model').notNull(),
@@ -18,32 +20,30 @@ export const usageEvents = sqliteTable(
     occurred_at: integer('occurred_at').notNull(),
     /** When the service stored it, UTC epoch ms. */
     received_at: integer('received_at').notNull(),
-  },
+  }
+}
+
+export const usageEvents = sqliteTable(
+  'usage_events',
+  rawRecord(),
   (t) => [
     index('usage_events_occurred_at_idx').on(t.occurred_at),
     index('usage_events_client_occurred_at_idx').on(t.client_org_id, t.occurred_at),
   ],
 )
 
+/** usage_events' columns in table order: the field order of a raw archive line too. */
+export const USAGE_EVENT_COLUMNS = Object.keys(getTableColumns(usageEvents)) as Array<keyof typeof usageEvents.$inferSelect>
+
 /**
- * Raw records voided by an admin (SPEC §9): the whole original record, why, and when. A voided
+ * Raw records voided by an admin (docs/api.md#voids): the whole original record, why, and when. A voided
  * record is no longer in usage_events, so no batch and no live read counts it; its request_id stays
  * here for ever, so it can neither be ingested again nor come back with an archive restore.
  */
 export const usageEventVoids = sqliteTable(
   'usage_event_voids',
   {
-    request_id: text('request_id').primaryKey(),
-    client_org_id: text('client_org_id').notNull(),
-    model: text('model').notNull(),
-    external_user: text('external_user').notNull(),
-    input_tokens: integer('input_tokens').notNull(),
-    output_tokens: integer('output_tokens').notNull(),
-    total_tokens: integer('total_tokens').notNull(),
-    cost_nano_usd: integer('cost_nano_usd').notNull(),
-    /** The original record's instant and arrival, UTC epoch ms. */
-    occurred_at: integer('occurred_at').notNull(),
-    received_at: integer('received_at').notNull(),
+    ...rawRecord(),
     reason: text('reason').notNull(),
     /** When it was voided, UTC epoch ms. */
     voided_at: integer('voided_at').notNull(),
@@ -67,7 +67,7 @@ function measures() {
     /** The USD/PLN rate that priced the row (exact decimal text) and its NBP effective date. */
     exchange_rate_usd_pln: text('exchange_rate_usd_pln'),
     exchange_rate_date: text('exchange_rate_date'),
-    data_source: text('data_source', { enum: ['influxdb_first', 'sqlite'] }).notNull(),
+    data_source: text('data_source', { enum: DATA_SOURCES }).notNull(),
     batch_run_id: integer('batch_run_id').notNull(),
     created_at: text('created_at').notNull(),
     updated_at: text('updated_at').notNull(),
@@ -133,16 +133,13 @@ export const dailyExchangeRates = sqliteTable(
     effective_date: text('effective_date').notNull(),
     /** NBP table number, e.g. 237/A/NBP/2024; null for a manual rate. */
     table_no: text('table_no'),
-    source: text('source', { enum: ['nbp', 'manual'] }).notNull(),
+    source: text('source', { enum: RATE_SOURCES }).notNull(),
     policy: text('policy').notNull(),
     fetched_at: text('fetched_at').notNull(),
     note: text('note'),
   },
   (t) => [uniqueIndex('daily_exchange_rates_key_uq').on(t.usage_date, t.currency_from, t.currency_to)],
 )
-
-export const RUN_STATUSES = ['running', 'succeeded', 'succeeded_with_warnings', 'failed', 'abandoned', 'interrupted'] as const
-export const RUN_TRIGGERS = ['schedule', 'catchup', 'api', 'cli'] as const
 
 export const influxdbBatchRuns = sqliteTable(
   'influxdb_batch_runs',
@@ -154,7 +151,7 @@ export const influxdbBatchRuns = sqliteTable(
     started_at: text('started_at').notNull(),
     finished_at: text('finished_at'),
     duration_ms: integer('duration_ms'),
-    data_source: text('data_source', { enum: ['influxdb_first', 'sqlite'] }).notNull(),
+    data_source: text('data_source', { enum: DATA_SOURCES }).notNull(),
     clients_processed: integer('clients_processed').notNull().default(0),
     records_processed: integer('records_processed').notNull().default(0),
     summaries_written: integer('summaries_written').notNull().default(0),
@@ -210,8 +207,6 @@ export const rawArchives = sqliteTable('raw_archives', {
   restored_at: text('restored_at'),
 })
 
-export const ALERT_KINDS = ['run_failed', 'day_without_success', 'pln_missing', 'cost_spike'] as const
-
 /** Alerts delivered, one row per condition (kind, date, client): the dedup key survives a restart. */
 export const alertsSent = sqliteTable(
   'alerts_sent',
@@ -245,8 +240,5 @@ export type ClientModelDailyRow = typeof clientModelDailyUsage.$inferSelect
 export type ExchangeRateRow = typeof dailyExchangeRates.$inferSelect
 export type BatchRunRow = typeof influxdbBatchRuns.$inferSelect
 export type ClientPricingRow = typeof clientPricing.$inferSelect
-export type RunStatus = (typeof RUN_STATUSES)[number]
-export type RunTrigger = (typeof RUN_TRIGGERS)[number]
 export type RawArchiveRow = typeof rawArchives.$inferSelect
 export type AlertSentRow = typeof alertsSent.$inferSelect
-export type AlertKind = (typeof ALERT_KINDS)[number]

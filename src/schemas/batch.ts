@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { RUN_STATUSES } from '../db/schema.js'
+import { RUN_STATUSES } from '../db/enums.js'
 import { DateString, Run } from './common.js'
 
 export const RunRequestBody = Type.Object(

@@ -1,7 +1,7 @@
-// Shared TypeBox pieces of the HTTP contract (SPEC §7). JSON field names here are the contract.
+// Shared TypeBox pieces of the HTTP contract (docs/api.md). JSON field names here are the contract.
 import { Type, type Static } from 'typebox'
 import { MAX_DATE, MIN_DATE } from '../clock.js'
-import { RUN_STATUSES, RUN_TRIGGERS } from '../db/schema.js'
+import { DATA_SOURCES, RUN_STATUSES, RUN_TRIGGERS } from '../db/enums.js'
 
 export const DateString = Type.String({ format: 'date', description: `A calendar date, YYYY-MM-DD, from ${MIN_DATE} to ${MAX_DATE}`, examples: ['2026-11-27'] })
 
@@ -33,7 +33,7 @@ export const Run = Type.Object(
     started_at: Type.String({ format: 'date-time' }),
     finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     duration_ms: Type.Union([Type.Integer(), Type.Null()]),
-    data_source: Type.Enum(['influxdb_first', 'sqlite']),
+    data_source: Type.Enum([...DATA_SOURCES]),
     clients_processed: Type.Integer(),
     records_processed: Type.Integer({ description: 'Raw records aggregated' }),
     summaries_written: Type.Integer({ description: 'Summary rows of the day after the run (all three tables)' }),

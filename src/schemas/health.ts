@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { DATA_SOURCES } from '../db/enums.js'
 
 const Component = Type.Object(
   {
@@ -11,7 +12,7 @@ const Component = Type.Object(
 export const HealthResponse = Type.Object({
   status: Type.Enum(['healthy', 'degraded', 'unhealthy']),
   influxdb_first_enabled: Type.Boolean(),
-  data_source: Type.Enum(['influxdb_first', 'sqlite']),
+  data_source: Type.Enum([...DATA_SOURCES]),
   services: Type.Object({
     sqlite: Component,
     influxdb: Component,

@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { RATE_POLICIES, RATE_SOURCES } from '../db/enums.js'
 import { DateString } from './common.js'
 
 export const RateRow = Type.Object(
@@ -7,8 +8,8 @@ export const RateRow = Type.Object(
     rate: Type.Number({ description: 'USD/PLN mid rate that prices this usage date', examples: [4.0341] }),
     effective_date: DateString,
     table_no: Type.Union([Type.String(), Type.Null()], { description: 'NBP table number, e.g. 237/A/NBP/2024; null for a manual rate' }),
-    source: Type.Enum(['nbp', 'manual']),
-    policy: Type.Enum(['previous-business-day', 'same-day']),
+    source: Type.Enum([...RATE_SOURCES]),
+    policy: Type.Enum([...RATE_POLICIES]),
     fetched_at: Type.String({ format: 'date-time' }),
   },
   { title: 'ExchangeRate' },

@@ -1,14 +1,7 @@
 // The embedded store's aggregation SQL, shared by the source and its day reader worker.
 // Values are always bound parameters; nothing is interpolated.
 import type { Database } from 'better-sqlite3'
-import { isIntegerOverflow } from '../db/sqlite-errors.js'
-
-/** Stores one record; a request_id already stored is left as it is (the caller compares contents). */
-export const INSERT_EVENT_SQL = `
-  INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-                            total_tokens, cost_nano_usd, occurred_at, received_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (request_id) DO NOTHING`
+import { isIntegerOverflow } from '../db/sqlite/errors.js'
 
 /** Grouped sums over a window (`@startMs`, `@endMs`); the caller appends filters and GROUP_SQL. */
 export const AGGREGATE_SQL = `
@@ -30,7 +23,7 @@ export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** external_user, model, input, output, total tokens, cost (nano-USD), records. */
-export type ClientRow = [string, string, number, number, number, bigint, number]
+export type GroupSumsTuple = [string, string, number, number, number, bigint, number]
 
 /** An exact SQLite count or token sum (read as bigint) as a number; refuses what a double cannot hold exactly. */
 export function safe(n: bigint): number {
@@ -65,7 +58,7 @@ type Window = { startMs: number; endMs: number }
 type ScanRow = [Buffer, string, string, bigint, bigint, bigint, bigint, bigint]
 
 /** A row's user, model and sums from `offset` on (the scan's rows start with the client id). */
-function toClientRow(v: readonly unknown[], offset: 0 | 1): ClientRow {
+function toClientRow(v: readonly unknown[], offset: 0 | 1): GroupSumsTuple {
   return [
     v[offset] as string,
     v[offset + 1] as string,
@@ -91,14 +84,14 @@ function toClientRow(v: readonly unknown[], offset: 0 | 1): ClientRow {
 export function readDayByClient(
   conn: Database,
   window: Window,
-  onClient: (clientOrgId: string, rows: ClientRow[]) => void,
+  onClient: (clientOrgId: string, rows: GroupSumsTuple[]) => void,
   onClientError: (clientOrgId: string, message: string) => void,
 ): void {
   // Ids with invalid UTF-8 read as text with U+FFFD, so two of them may read alike: their rows are
   // gathered by that text and delivered at the end, each name once (the batch sums rows of one
   // user and model). Such rows can only come from before ingest refused ill-formed Unicode.
-  const illFormed = new Map<string, ClientRow[]>()
-  const deliver = (key: Buffer, rows: ClientRow[]) => {
+  const illFormed = new Map<string, GroupSumsTuple[]>()
+  const deliver = (key: Buffer, rows: GroupSumsTuple[]) => {
     if (rows.length === 0) return
     const client = decodeStrict(key)
     if (client !== undefined) return onClient(client, rows)
@@ -113,7 +106,7 @@ export function readDayByClient(
   try {
     const scan = conn.prepare(DAY_SCAN_SQL).raw(true).safeIntegers(true)
     let key: Buffer | undefined
-    let rows: ClientRow[] = []
+    let rows: GroupSumsTuple[] = []
     let failed = false
     let resumeAt: Buffer | null | undefined
     try {
@@ -179,14 +172,14 @@ function walkClients(
   conn: Database,
   window: Window,
   from: Buffer | null,
-  deliver: (key: Buffer, rows: ClientRow[]) => void,
+  deliver: (key: Buffer, rows: GroupSumsTuple[]) => void,
   fail: (key: Buffer, error: unknown) => void,
 ): void {
   const next = conn.prepare(NEXT_CLIENT_SQL).pluck()
   const sums = conn.prepare(CLIENT_AGGREGATE_SQL).raw(true).safeIntegers(true)
   let key = (from === null ? conn.prepare(FIRST_CLIENT_SQL).pluck().get() : conn.prepare(CLIENT_FROM_SQL).pluck().get({ from })) as Buffer | undefined
   while (key !== undefined) {
-    const rows: ClientRow[] = []
+    const rows: GroupSumsTuple[] = []
     try {
       for (const r of sums.iterate({ client: key, startMs: window.startMs, endMs: window.endMs }) as IterableIterator<unknown[]>) {
         rows.push(toClientRow(r, 0))

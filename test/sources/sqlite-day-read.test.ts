@@ -3,9 +3,9 @@
 import t from 'tap'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { openDb } from '../../src/db/open.js'
+import { openDb } from '../../src/db/sqlite/open.js'
 import { dayWindow } from '../../src/clock.js'
-import { AGGREGATE_SQL, GROUP_SQL, readDayByClient, type ClientRow } from '../../src/sources/sqlite-sql.js'
+import { AGGREGATE_SQL, GROUP_SQL, readDayByClient, type GroupSumsTuple } from '../../src/sources/sqlite-sql.js'
 
 const DAY = '2026-11-20'
 const WINDOW = dayWindow(DAY, 'Europe/Warsaw')
@@ -39,7 +39,7 @@ function store(dir: string, clients: Array<[string, Kind]>): Database.Database {
 }
 
 /** The normal clients' rows as the one grouped SELECT gives them, in the reader's row form. */
-function expectedRows(conn: Database.Database, client: string): ClientRow[] {
+function expectedRows(conn: Database.Database, client: string): GroupSumsTuple[] {
   const rows = conn
     .prepare(`${AGGREGATE_SQL} AND client_org_id = @client ${GROUP_SQL} ORDER BY external_user, model`)
     .raw(true)
@@ -63,7 +63,7 @@ for (const [name, clients] of LAYOUTS) {
   t.test(name, async (t) => {
     const conn = store(t.testdir(), clients)
     t.teardown(() => conn.close())
-    const delivered: Array<[string, ClientRow[]]> = []
+    const delivered: Array<[string, GroupSumsTuple[]]> = []
     const failed: Array<[string, string]> = []
     readDayByClient(conn, WINDOW, (client, rows) => delivered.push([client, rows]), (client, message) => failed.push([client, message]))
 
