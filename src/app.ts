@@ -10,6 +10,7 @@ import type { Config } from './config.js'
 import { isValidDate, isValidMonth } from './clock.js'
 import type { Services } from './services.js'
 import { registerAuth } from './plugins/auth.js'
+import { registerConditionalGet } from './plugins/conditional-get.js'
 import { healthRoutes } from './routes/health.js'
 import { batchRoutes } from './routes/batch.js'
 import { eventRoutes, voidRoutes } from './routes/events.js'
@@ -95,6 +96,7 @@ export async function buildApp(config: Config, services: Services): Promise<App>
   )
 
   registerAuth(app, config)
+  registerConditionalGet(app, services)
   await registerOpenApi(app, APP_VERSION)
   await app.register(healthRoutes)
   await app.register(metricsRoutes)

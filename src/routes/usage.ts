@@ -8,7 +8,7 @@ import { preferredMediaType } from '../accept.js'
 import { CSV_CONTENT_TYPE, toCsv, type CsvValue } from '../csv.js'
 import { CLIENT_SUMS, DAILY, MODEL_SUMS, PRICED, TOTALS, USER_MODEL_SUMS, USER_SUMS, sumMeasures, type Measures } from '../measures.js'
 import { divRoundHalfEven, nanoToJson, type MoneyFormat } from '../money.js'
-import { ErrorResponse } from '../schemas/common.js'
+import { ErrorResponse, NotModified } from '../schemas/common.js'
 import {
   ClientIdParam,
   ClientsResponse,
@@ -53,7 +53,7 @@ function sendCsv(reply: FastifyReply, header: readonly string[], rows: Iterable<
   return reply.code(200).type(CSV_CONTENT_TYPE).send(toCsv(header, rows))
 }
 
-const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
+const readErrors = { 304: NotModified, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
 const csvDescription = ' Answers CSV (header row, one line per row, exact decimals) for `?format=csv` or `Accept: text/csv`.'
 
 export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -64,7 +64,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients',
     {
-      config: { auth: 'read' },
+      config: { auth: 'read', conditional: 'store' },
       schema: {
         tags: ['usage'],
         summary: 'Every client with usage, with totals',
@@ -92,7 +92,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients/:id/daily',
     {
-      config: { auth: 'client' },
+      config: { auth: 'client', conditional: 'store' },
       schema: {
         tags: ['usage'],
         summary: "A client's daily summaries",
@@ -123,7 +123,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients/:id/users',
     {
-      config: { auth: 'client' },
+      config: { auth: 'client', conditional: 'store' },
       schema: {
         tags: ['usage'],
         summary: "A client's usage per user, with a per-model breakdown",
@@ -159,7 +159,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients/:id/models',
     {
-      config: { auth: 'client' },
+      config: { auth: 'client', conditional: 'store' },
       schema: {
         tags: ['usage'],
         summary: "A client's usage per model",
@@ -188,7 +188,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients/:id/summary',
     {
-      config: { auth: 'client' },
+      config: { auth: 'client', conditional: 'store' },
       schema: {
         tags: ['usage'],
         summary: "A client's month: totals, daily breakdown, busiest and costliest day, top models",
@@ -243,7 +243,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients/:id/today',
     {
-      config: { auth: 'client' },
+      config: { auth: 'client', conditional: 'content' },
       schema: {
         tags: ['usage'],
         summary: "A client's usage today so far (live, unbilled)",
@@ -253,7 +253,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'writes the day once it is over.',
         params: ClientIdParam,
         querystring: TodayQuery,
-        response: { 200: TodayResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse },
+        response: { 200: TodayResponse, 304: NotModified, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse },
       },
     },
     async (request) => {
