@@ -11,6 +11,7 @@ import { isValidDate, isValidMonth } from './clock.js'
 import type { Services } from './services.js'
 import { registerAuth } from './plugins/auth.js'
 import { registerConditionalGet } from './plugins/conditional-get.js'
+import { registerJsonBodyParser } from './plugins/json-body.js'
 import { healthRoutes } from './routes/health.js'
 import { batchRoutes } from './routes/batch.js'
 import { eventRoutes, voidRoutes } from './routes/events.js'
@@ -69,6 +70,7 @@ export async function buildApp(config: Config, services: Services): Promise<App>
   // Every body this API takes is JSON. Fastify also parses text/plain by default, which turned a
   // text body into a 400 about its shape; without that parser it is the 415 it should be.
   app.removeContentTypeParser('text/plain')
+  registerJsonBodyParser(app)
 
   // Bodies are validated strictly (no type coercion: "5" is not a token count); path and query
   // strings are text by nature, so they are coerced to the declared types.

@@ -161,33 +161,36 @@ export function normalizeEvents(
 ): { events: UsageEvent[]; errors: FieldError[] } {
   const events: UsageEvent[] = []
   const errors: FieldError[] = []
-  inputs.forEach((input, i) => {
+  // Straight-line per record (no closure, no field list walked by name): this runs 5,000 times per
+  // request on the ingest path. The checks and their order are those of the field lists above.
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i]!
     const index = positions?.[i] ?? i
-    const fail = (field: string, message: string) => errors.push({ index, field, message })
     const occurred = parseTimestamp(input.timestamp)
-    if (typeof occurred === 'string') fail('timestamp', occurred)
-    else if (occurred > nowMs + MAX_FUTURE_SKEW_MS) fail('timestamp', 'more than a day in the future')
+    if (typeof occurred === 'string') errors.push({ index, field: 'timestamp', message: occurred })
+    else if (occurred > nowMs + MAX_FUTURE_SKEW_MS) errors.push({ index, field: 'timestamp', message: 'more than a day in the future' })
 
     let cost: bigint | undefined
     try {
       cost = plainCostNano(input.cost_usd) ?? toNano(parseDecimal(input.cost_usd))
-      if (cost < 0n) fail('cost_usd', 'must not be negative')
-      else if (cost > MAX_COST_NANO_USD) fail('cost_usd', 'must be below 1,000,000 USD per request')
+      if (cost < 0n) errors.push({ index, field: 'cost_usd', message: 'must not be negative' })
+      else if (cost > MAX_COST_NANO_USD) errors.push({ index, field: 'cost_usd', message: 'must be below 1,000,000 USD per request' })
     } catch (e) {
       if (!(e instanceof DecimalError)) throw e
-      fail('cost_usd', e.message)
+      errors.push({ index, field: 'cost_usd', message: e.message })
     }
-    for (const field of ['request_id', 'client_org_id', 'model'] as const) {
-      if (isBlank(input[field])) fail(field, 'must not be blank')
-    }
-    for (const field of TEXT_FIELDS) {
-      const value = input[field]
-      if (typeof value !== 'string') continue
-      for (const problem of textProblems(value, field !== 'cost_usd' && field !== 'timestamp')) fail(field, problem)
-    }
+    if (isBlank(input.request_id)) errors.push({ index, field: 'request_id', message: 'must not be blank' })
+    if (isBlank(input.client_org_id)) errors.push({ index, field: 'client_org_id', message: 'must not be blank' })
+    if (isBlank(input.model)) errors.push({ index, field: 'model', message: 'must not be blank' })
+    textErrors(errors, index, 'request_id', input.request_id, true)
+    textErrors(errors, index, 'client_org_id', input.client_org_id, true)
+    textErrors(errors, index, 'model', input.model, true)
+    textErrors(errors, index, 'external_user', input.external_user, true)
+    textErrors(errors, index, 'cost_usd', input.cost_usd, false)
+    textErrors(errors, index, 'timestamp', input.timestamp, false)
     const summed = input.input_tokens + input.output_tokens
     if (input.total_tokens !== undefined && input.total_tokens !== summed) {
-      fail('total_tokens', `must equal input_tokens + output_tokens (${summed}) when given, got ${input.total_tokens}`)
+      errors.push({ index, field: 'total_tokens', message: `must equal input_tokens + output_tokens (${summed}) when given, got ${input.total_tokens}` })
     }
     if (typeof occurred === 'number' && cost !== undefined) {
       events.push({
@@ -203,8 +206,15 @@ export function normalizeEvents(
         occurred_at_ms: occurred,
       })
     }
-  })
+  }
   return { events, errors }
+}
+
+/** Adds textProblems of one field to `errors`; a field that is not a string (absent, a number) has none. */
+function textErrors(errors: FieldError[], index: number, field: (typeof TEXT_FIELDS)[number], value: unknown, identifier: boolean): void {
+  if (typeof value !== 'string') return
+  const problems = textProblems(value, identifier)
+  for (let p = 0; p < problems.length; p++) errors.push({ index, field, message: problems[p]! })
 }
 
 /**
