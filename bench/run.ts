@@ -7,7 +7,7 @@
 // they sit in the table (as producers post them, or shuffled), because the limit depends on both.
 // Exits 0 when everything ran (a missed target is reported, not a failure); non-zero on an error.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -96,6 +96,9 @@ interface Figure {
   label: string
   /** The data the figure ran on: records, shape and order, in words. */
   data: string
+  /** Batch figures: the shape of the day (few or many user×model groups per client) and the order its rows sit in. */
+  shape?: ShapeName
+  order?: DataOrder
   value: number
   unit: string
   limit: number | null
@@ -184,12 +187,14 @@ async function measureBatchCase(dir: string, shapeName: ShapeName, order: DataOr
 
 type BatchCase = Awaited<ReturnType<typeof measureBatchCase>>
 
-function batchTimeFigure(id: string, label: string, c: BatchCase, caseRounds: number) {
+function batchTimeFigure(id: string, label: string, c: BatchCase, caseRounds: number, shape: ShapeName, order: DataOrder) {
   const limit = (c.read.ms as number) + (c.write.ms as number)
   figure({
     id,
     label,
     data: c.data,
+    shape,
+    order,
     value: c.batch.ms as number,
     unit: 'ms',
     limit,
@@ -208,11 +213,13 @@ async function benchBatchSqlite(dir: string, baselineRss: number) {
       const c = await measureBatchCase(dir, shapeName, order, events, rounds)
       cases[`${shapeName}.${order}`] = c
       raw[`batch.${shapeName}.${order}`] = { setup: c.setup, rounds: c.rounds }
-      batchTimeFigure(`batch.sqlite.${shapeName}.${order}.time`, `batch day, SQLite, ${shapeName} groups, ${order === 'time' ? 'time order' : 'shuffled'}`, c, rounds)
+      batchTimeFigure(`batch.sqlite.${shapeName}.${order}.time`, `batch day, SQLite, ${shapeName} groups, ${order === 'time' ? 'time order' : 'shuffled'}`, c, rounds, shapeName, order)
       figure({
         id: `batch.sqlite.${shapeName}.${order}.rss`,
         label: `batch day, SQLite, ${shapeName} groups, ${order === 'time' ? 'time order' : 'shuffled'}: peak RSS of the batch process`,
         data: c.data,
+        shape: shapeName,
+        order,
         value: c.batch.maxRssBytes / MB,
         unit: 'MB',
         limit: RSS_BUDGET_MB,
@@ -229,7 +236,7 @@ async function benchBatchSqlite(dir: string, baselineRss: number) {
   }
   const five = await measureBatchCase(dir, FIVE_X.shape, FIVE_X.order, events * SCALE, 1)
   raw[`batch.${FIVE_X.shape}.${FIVE_X.order}.5x`] = { setup: five.setup, rounds: five.rounds }
-  batchTimeFigure(`batch.sqlite.5x.time`, `batch day, SQLite, ${SCALE}× the events, ${FIVE_X.shape} groups, time order`, five, 1)
+  batchTimeFigure(`batch.sqlite.5x.time`, `batch day, SQLite, ${SCALE}× the events, ${FIVE_X.shape} groups, time order`, five, 1, FIVE_X.shape, FIVE_X.order)
   growthFigures('sqlite', 'batch day, SQLite', `${five.data} vs ${one.data}`, one.batch, five.batch)
 }
 
@@ -431,7 +438,9 @@ async function benchReads(dir: string) {
   for (const r of [bare, app]) {
     if ((r.non2xx as number) > 0 || (r.errors as number) > 0) throw new Error(`reads (${r.kind}) answered ${r.non2xx} non-2xx and ${r.errors} errors`)
   }
-  const data = `${count(READS.clients)} clients × 365 days of client_daily_usage; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes`
+  const data =
+    `${count(READS.clients)} clients × 365 days of client_daily_usage; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes; ` +
+    `no writes during the load, so after each path's first request the app answers from its answer cache, validated against the store's write generation on every request (docs/api.md#conditional-requests)`
   figure({
     id: 'reads.rps',
     label: `reads: GET /usage/clients/{id}/daily, ${READ_CONNECTIONS} connections`,
@@ -469,6 +478,33 @@ export function markdownTable(list: Figure[]): string {
     lines.push(`| ${f.label} | ${f.data} | ${formatValue(f.value, f.unit)} | ${limit} | ${f.ratio === null ? '–' : f.ratio.toFixed(2)} | ${f.target} | ${met} | ${f.loadAverage.toFixed(1)} |`)
   }
   return lines.join('\n')
+}
+
+const README = join(BENCH_DIR, 'README.md')
+const FIGURES_BEGIN = '<!-- figures:begin (written by a full `npm run bench`) -->'
+const FIGURES_END = '<!-- figures:end -->'
+
+/** Replaces the figures section of bench/README.md with this run's: machine, load, the table, notes. */
+function writeReadmeFigures(results: { date: string; node: string; cores: number; cpuModel: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[]; durationS: number }) {
+  const text = readFileSync(README, 'utf8')
+  const begin = text.indexOf(FIGURES_BEGIN)
+  const end = text.indexOf(FIGURES_END)
+  if (begin < 0 || end < begin) throw new Error(`${README}: the figures markers are missing`)
+  const section = [
+    FIGURES_BEGIN,
+    '',
+    `Full run (\`npm run bench\`) of ${results.date.slice(0, 16).replace('T', ' ')} UTC, ${Math.round(results.durationS / 60)} min; Node ${results.node}, ` +
+      `${results.cores} cores (${results.cpuModel}); load average ${results.loadAverageAtStart[0]} at the start, ${results.loadAverageAtEnd[0]} at the end ` +
+      '(each figure carries the load when it was taken).',
+    '',
+    markdownTable(figures),
+    '',
+    ...notes.map((n) => `- note: ${n}`),
+    ...failures.map((f) => `- FAILED: ${f}`),
+    ...(notes.length + failures.length > 0 ? [''] : []),
+    FIGURES_END,
+  ].join('\n')
+  writeFileSync(README, text.slice(0, begin) + section + text.slice(end + FIGURES_END.length))
 }
 
 async function main() {
@@ -538,6 +574,9 @@ async function main() {
   }
   const out = flags.out ?? join(BENCH_DIR, 'results.json')
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
+  // A full run at the default sizes is the one the docs quote: its table replaces theirs.
+  const fullRun = !quick && !only && !flags.out && process.argv.slice(2).length === 0
+  if (fullRun) writeReadmeFigures(results)
   process.stdout.write(`\n${markdownTable(figures)}\n\n`)
   for (const n of notes) process.stdout.write(`note: ${n}\n`)
   const missed = figures.filter((f) => f.met === false)
