@@ -2,13 +2,14 @@
 // Prints one JSON line: requests/s (mean), latency p50/p99 in ms, and counts of non-2xx and errors.
 import autocannon from 'autocannon'
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { url: string; paths: string[]; connections: number; durationS: number }
+const args = JSON.parse(process.argv[2] ?? '{}') as { url: string; paths: string[]; connections: number; durationS: number; headers?: Record<string, string> }
 let i = 0
 
 const result = await autocannon({
   url: args.url,
   connections: args.connections,
   duration: args.durationS,
+  ...(args.headers ? { headers: args.headers } : {}),
   requests: [
     {
       setupRequest: (req) => {

@@ -1,25 +1,21 @@
-// One measured scenario per process: `node --import tsx bench/scenario.ts <name> '<json args>'`.
+// One measured scenario per process: `node bench/lib/entry.mjs bench/scenario.ts <name> '<json args>'`.
 // Each prints one `RESULT {...}` line carrying its figures and its own peak RSS (maxRSS).
-// Timings cover only the measured work, never module loading or setup.
+// Timings cover only the measured work, never module loading or setup. The product is the compiled
+// one (bench/lib/product.ts).
 import Database from 'better-sqlite3'
 import Fastify from 'fastify'
 import { spawn } from 'node:child_process'
-import { request as httpRequest, Agent } from 'node:http'
 import { copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { buildApp } from '../src/app.js'
-import { createBatchService } from '../src/batch/service.js'
-import { addDays, dayWindow, datesInRange, fixedClock, systemClock } from '../src/clock.js'
-import { loadConfig } from '../src/config.js'
-import { openDb } from '../src/db/sqlite/open.js'
-import { openSqliteStore, type SqliteStore } from '../src/db/sqlite/store.js'
+import { addDays, dayWindow, datesInRange, systemClock } from '../src/clock.js'
 import type { RateProvider } from '../src/rates/types.js'
-import { createServices } from '../src/services.js'
-import { AGGREGATE_SQL, GROUP_SQL, createSqliteSource } from '../src/sources/sqlite.js'
 import type { UsageSource } from '../src/sources/types.js'
-import { BENCH_DIR, ROOT_DIR, reportResult } from './lib/child.js'
-import { generateEvents, insertEventsDirect, INSERT_EVENT_SQL, toLineProtocol, toRequestRecord, type Shape } from './lib/data.js'
+import type { UsageEvent } from '../src/usage-event.js'
+import { BENCH_DIR, ROOT_DIR, profiled, reportResult } from './lib/child.js'
+import { clientName, generateDay, generateEvents, insertEvent, toLineProtocol, type DataOrder, type Shape } from './lib/data.js'
+import { AGGREGATE_SQL, GROUP_SQL, INSERT_EVENT_SQL, createBatchService, createSqliteSource, openDb, openSqliteStore } from './lib/product.js'
+import { ingestBody, postBodies, startService } from './lib/service.js'
 import { influxExec, writeLines } from './lib/influxd.js'
 import { BENCH_DB, MEASUREMENT, groupedDayQuery, listClients, loadInfluxSourceFactory, runChunkedQuery, type QueryTally } from './lib/influxql.js'
 
@@ -45,11 +41,14 @@ const fixedRate: RateProvider = {
 
 const silent = pino({ level: 'silent' })
 
+/** The three summary tables a batch day writes (docs/data-model.md). */
+const SUMMARY_TABLES = ['client_user_daily_usage', 'client_model_daily_usage', 'client_daily_usage'] as const
+
 function elapsedMs(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e6
 }
 
-async function batchDay(source: UsageSource, store: SqliteStore, date: string, perClientConcurrency?: number) {
+async function batchDay(source: UsageSource, store: ReturnType<typeof openSqliteStore>, date: string, perClientConcurrency?: number) {
   const batch = createBatchService({
     store,
     source,
@@ -61,7 +60,7 @@ async function batchDay(source: UsageSource, store: SqliteStore, date: string, p
     ...(perClientConcurrency === undefined ? {} : { perClientConcurrency }),
   })
   const started = process.hrtime.bigint()
-  const run = await batch.runDate(date, 'cli')
+  const run = await profiled('batch', () => batch.runDate(date, 'cli'))
   const ms = elapsedMs(started)
   if (run.status !== 'succeeded') throw new Error(`batch run ended ${run.status}: ${run.error_message}`)
   return { ms, records: run.records_processed, summaries: run.summaries_written, clients: run.clients_processed }
@@ -75,34 +74,54 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     return {}
   },
 
+  /**
+   * The batch day's raw records, posted to the service's own POST /usage/events over HTTP in
+   * requests of `perRequest` records (`concurrency` in flight), in time order or shuffled.
+   */
   async 'sqlite-setup'(a) {
     const path = a.path as string
-    const db = openDb({ path })
+    const service = await startService(path, NOW_MS)
+    const events = generateDay(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'day', a.order as DataOrder)
+    const perRequest = a.perRequest as number
+    const next = () => {
+      const records: UsageEvent[] = []
+      for (let r = events.next(); !r.done; r = events.next()) {
+        records.push(r.value)
+        if (records.length === perRequest) break
+      }
+      return records.length > 0 ? ingestBody(records) : undefined
+    }
     const started = process.hrtime.bigint()
-    const inserted = insertEventsDirect(db.$client, generateEvents(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'day'), 50_000, NOW_MS)
-    db.$client.pragma('wal_checkpoint(TRUNCATE)')
-    db.$client.close()
-    return { inserted, ms: elapsedMs(started) }
+    const posted = await postBodies(service.port, next, a.concurrency as number)
+    const ms = elapsedMs(started)
+    await service.close()
+    const conn = new Database(path)
+    conn.pragma('wal_checkpoint(TRUNCATE)')
+    conn.close()
+    return { ...posted, ms, eventsPerSecond: (posted.accepted / ms) * 1000 }
   },
 
-  /** The limit: the source's own grouped SELECT, alone, read to the end with the same connection settings. */
-  async 'sqlite-query'(a) {
+  /** The read half of the batch day's limit: the source's own grouped SELECT, alone, read to the end. */
+  async 'sqlite-read'(a) {
     const conn = new Database(a.path as string, { readonly: true, fileMustExist: true })
     const { startMs, endMs } = dayWindow(a.date, TIME_ZONE)
-    const statement = conn.prepare(AGGREGATE_SQL + GROUP_SQL).safeIntegers(true)
+    const statement = conn.prepare(AGGREGATE_SQL + GROUP_SQL).raw(true).safeIntegers(true)
     const started = process.hrtime.bigint()
     let rows = 0
     let records = 0n
-    for (const r of statement.iterate({ startMs, endMs }) as IterableIterator<{ total_requests: bigint }>) {
+    for (const r of statement.iterate({ startMs, endMs }) as IterableIterator<bigint[]>) {
       rows += 1
-      records += r.total_requests
+      records += r[7]!
     }
     const ms = elapsedMs(started)
     conn.close()
     return { ms, rows, records: Number(records) }
   },
 
-  /** A first run of the day, on a fresh copy of the set-up file (every measured round does the same work). */
+  /**
+   * A first run of the day, on a fresh copy of the set-up file (every measured round does the same
+   * work). The copy is kept: its summary rows are what the write half of the limit inserts.
+   */
   async 'sqlite-batch'(a) {
     const path = a.path as string
     for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
@@ -113,6 +132,35 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     await source.close()
     await store.close()
     return out
+  },
+
+  /**
+   * The write half of the batch day's limit: the summary rows a batch wrote (read from its file
+   * first, untimed), inserted into a fresh file of the same schema by plain prepared INSERTs in one
+   * transaction.
+   */
+  async 'sqlite-write'(a) {
+    const from = new Database(a.rowsFrom as string, { readonly: true, fileMustExist: true })
+    const path = a.path as string
+    for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
+    const db = openDb({ path })
+    const tables = SUMMARY_TABLES.map((table) => {
+      const columns = (from.prepare(`SELECT name FROM pragma_table_info('${table}') WHERE name <> 'id'`).pluck().all() as string[])
+      const rows = from.prepare(`SELECT ${columns.join(', ')} FROM ${table} WHERE usage_date = ?`).raw(true).safeIntegers(true).all(a.date) as unknown[][]
+      const insert = db.$client.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
+      return { rows, insert }
+    })
+    from.close()
+    const started = process.hrtime.bigint()
+    await profiled('write-limit', async () =>
+      db.$client.transaction(() => {
+        for (const t of tables) for (const row of t.rows) t.insert.run(row)
+      })(),
+    )
+    const ms = elapsedMs(started)
+    db.$client.close()
+    for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
+    return { ms, rows: tables.reduce((n, t) => n + t.rows.length, 0) }
   },
 
   async 'influx-load'(a) {
@@ -157,20 +205,25 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     return out
   },
 
-  /** The limit for ingestion: the same rows, same schema and statement, one transaction per 1,000. */
+  /**
+   * The limit for ingestion: the same records, stored by the same INSERT on the same schema and
+   * indexes, one transaction per `perRequest`, straight from memory.
+   */
   async 'ingest-direct'(a) {
     const db = openDb({ path: a.path as string })
-    const events = [...generateEvents(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'ing')]
+    const events = [...generateDay(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'ing', 'time')]
     const insert = db.$client.prepare(INSERT_EVENT_SQL)
     const perTransaction = a.perRequest as number
-    const flush = db.$client.transaction((batch: typeof events) => {
+    const flush = db.$client.transaction((from: number, to: number) => {
       let n = 0
-      for (const e of batch) n += insert.run({ ...e, received_at: NOW_MS }).changes
+      for (let i = from; i < to; i++) n += insertEvent(insert, events[i]!, NOW_MS)
       return n
     })
     const started = process.hrtime.bigint()
     let accepted = 0
-    for (let i = 0; i < events.length; i += perTransaction) accepted += flush(events.slice(i, i + perTransaction))
+    await profiled('ingest-direct', async () => {
+      for (let i = 0; i < events.length; i += perTransaction) accepted += flush(i, Math.min(i + perTransaction, events.length))
+    })
     const ms = elapsedMs(started)
     db.$client.close()
     return { ms, accepted, eventsPerSecond: (accepted / ms) * 1000 }
@@ -178,50 +231,17 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
 
   /** POST /usage/events over real HTTP on loopback; bodies are serialised before the clock starts. */
   async 'ingest-http'(a) {
-    const path = a.path as string
     const perRequest = a.perRequest as number
-    const concurrency = a.concurrency as number
-    const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
-    const services = await createServices(config, { log: silent, clock: fixedClock(NOW_MS) })
-    const app = await buildApp(config, services)
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    const port = (app.server.address() as { port: number }).port
-    const records = [...generateEvents(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'ing')].map(toRequestRecord)
+    const service = await startService(a.path as string, NOW_MS)
+    const events = [...generateDay(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'ing', 'time')]
     const bodies: Buffer[] = []
-    for (let i = 0; i < records.length; i += perRequest) bodies.push(Buffer.from(JSON.stringify({ events: records.slice(i, i + perRequest) })))
-    const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
-    const post = (body: Buffer) =>
-      new Promise<{ accepted: number }>((resolve, reject) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port, path: '/usage/events', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
-          (res) => {
-            let text = ''
-            res.setEncoding('utf8')
-            res.on('data', (d: string) => (text += d))
-            res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`))))
-          },
-        )
-        req.on('error', reject)
-        req.end(body)
-      })
+    for (let i = 0; i < events.length; i += perRequest) bodies.push(ingestBody(events.slice(i, i + perRequest)))
     let next = 0
-    let accepted = 0
     const started = process.hrtime.bigint()
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < bodies.length) {
-          const body = bodies[next++]!
-          // Read `accepted` after the await: `accepted += await …` would add to a stale value.
-          const answer = await post(body)
-          accepted += answer.accepted
-        }
-      }),
-    )
+    const posted = await profiled('ingest-http', () => postBodies(service.port, () => bodies[next++], a.concurrency as number))
     const ms = elapsedMs(started)
-    agent.destroy()
-    await app.close()
-    await services.close()
-    return { ms, accepted, requests: bodies.length, eventsPerSecond: (accepted / ms) * 1000 }
+    await service.close()
+    return { ms, ...posted, eventsPerSecond: (posted.accepted / ms) * 1000 }
   },
 
   /** 1,000 clients × 365 days of client_daily_usage rows, inserted directly. */
@@ -252,44 +272,44 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
   },
 
   /**
-   * Serves either the product's app (`kind: app`) or a bare Fastify route returning a constant
-   * (`kind: bare`), and drives it with autocannon from a separate process (bench/load.ts).
+   * Serves either the product's app (`kind: app`) or a bare Fastify route (`kind: bare`) answering
+   * each path with the very body the app answers for it (learnt from the app first, then served
+   * from memory), and drives it with autocannon from a separate process (bench/load.ts).
    */
   async 'reads-serve'(a) {
     const kind = a.kind as 'app' | 'bare'
-    let close: () => Promise<void>
-    let port: number
-    let paths: string[]
-    if (kind === 'app') {
-      const path = a.path as string
-      const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
-      const services = await createServices(config, { log: silent, clock: fixedClock(NOW_MS) })
-      const app = await buildApp(config, services)
-      await app.listen({ host: '127.0.0.1', port: 0 })
-      port = (app.server.address() as { port: number }).port
-      close = async () => {
-        await app.close()
-        await services.close()
+    const [from, to] = a.range as [string, string]
+    const paths = Array.from({ length: a.clients as number }, (_, c) => `/usage/clients/${clientName(c)}/daily?from=${from}&to=${to}`)
+    const service = await startService(a.path as string, NOW_MS)
+    let close = () => service.close()
+    let port = service.port
+    let bodyBytes = 0
+    if (kind === 'bare') {
+      const bodies = new Map<string, string>()
+      for (const path of paths) {
+        const r = await service.inject(path)
+        if (r.statusCode !== 200) throw new Error(`${path} answered ${r.statusCode}`)
+        bodies.set(path.slice(0, path.indexOf('?')), r.body)
+        bodyBytes += r.body.length
       }
-      const [from, to] = a.range as [string, string]
-      paths = Array.from({ length: a.clients as number }, (_, c) => `/usage/clients/client-${String(c).padStart(4, '0')}/daily?from=${from}&to=${to}`)
-    } else {
+      await service.close()
       // The same server options as buildApp, so the difference is the route's own work.
       const bare = Fastify({ logger: false, requestIdHeader: 'x-request-id' })
-      bare.get('/constant', async () => ({ ok: true }))
+      bare.get('/usage/clients/:id/daily', (request, reply) => {
+        reply.type('application/json; charset=utf-8').send(bodies.get(request.url.slice(0, request.url.indexOf('?'))))
+      })
       await bare.listen({ host: '127.0.0.1', port: 0 })
       port = (bare.server.address() as { port: number }).port
       close = () => bare.close()
-      paths = ['/constant']
     }
-    const load = await runLoad({ url: `http://127.0.0.1:${port}`, paths, connections: a.connections as number, durationS: a.durationS as number })
+    const load = await runLoad({ url: `http://127.0.0.1:${port}`, paths, connections: a.connections as number, durationS: a.durationS as number, headers: a.headers as Record<string, string> | undefined })
     await close()
-    return { kind, ...load }
+    return { kind, ...load, ...(bodyBytes > 0 ? { meanBodyBytes: Math.round(bodyBytes / paths.length) } : {}) }
   },
 }
 
 /** autocannon in its own process, so the load generator does not share the server's event loop. */
-async function runLoad(args: { url: string; paths: string[]; connections: number; durationS: number }): Promise<Record<string, number>> {
+async function runLoad(args: { url: string; paths: string[]; connections: number; durationS: number; headers?: Record<string, string> }): Promise<Record<string, number>> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'load.ts'), JSON.stringify(args)], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => (out += d.toString()))

@@ -11,6 +11,8 @@ import type { Config } from './config.js'
 import { isValidDate, isValidMonth } from './clock.js'
 import type { Services } from './services.js'
 import { registerAuth } from './plugins/auth.js'
+import { registerConditionalGet } from './plugins/conditional-get.js'
+import { registerJsonBodyParser } from './plugins/json-body.js'
 import { healthRoutes } from './routes/health.js'
 import { batchRoutes } from './routes/batch.js'
 import { eventRoutes, voidRoutes } from './routes/events.js'
@@ -69,6 +71,7 @@ export async function buildApp(config: Config, services: Services): Promise<App>
   // Every body this API takes is JSON. Fastify also parses text/plain by default, which turned a
   // text body into a 400 about its shape; without that parser it is the 415 it should be.
   app.removeContentTypeParser('text/plain')
+  registerJsonBodyParser(app)
 
   // Bodies are validated strictly (no type coercion: "5" is not a token count); path and query
   // strings are text by nature, so they are coerced to the declared types.
@@ -98,6 +101,7 @@ export async function buildApp(config: Config, services: Services): Promise<App>
   // app.scheduler (toad-scheduler): the server puts the daily CronJob on it; its onClose hook stops the job.
   await app.register(fastifySchedule)
   registerAuth(app, config)
+  registerConditionalGet(app, services)
   await registerOpenApi(app, APP_VERSION)
   await app.register(healthRoutes)
   await app.register(metricsRoutes)

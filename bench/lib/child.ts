@@ -15,11 +15,11 @@ export interface ScenarioResult {
 
 const RESULT_PREFIX = 'RESULT '
 
-/** Runs bench/scenario.ts <name> in a fresh `node --import tsx` and returns its RESULT line. */
+/** Runs bench/scenario.ts <name> in a fresh Node process (bench/lib/entry.mjs) and returns its RESULT line. */
 export async function runScenario(name: string, args: object, options: { timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ScenarioResult> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', ...(options.nodeArgs ?? []), join(BENCH_DIR, 'scenario.ts'), name, JSON.stringify(args)],
+    [...(options.nodeArgs ?? []), join(BENCH_DIR, 'lib', 'entry.mjs'), join(BENCH_DIR, 'scenario.ts'), name, JSON.stringify(args)],
     { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let stdout = ''
@@ -42,4 +42,29 @@ export async function runScenario(name: string, args: object, options: { timeout
 export function reportResult(result: Record<string, unknown>): void {
   const maxRssBytes = process.resourceUsage().maxRSS * 1024
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify({ ...result, maxRssBytes })}\n`)
+}
+
+/**
+ * With BENCH_CPU_PROFILE_DIR set (`npm run bench -- --cpu-prof-dir DIR`), records a CPU profile of
+ * the main thread over the measured section only (module loading and setup left out), written as
+ * DIR/<name>-<pid>.cpuprofile for Chrome DevTools or `node --cpu-prof`'s usual tools.
+ */
+export async function profiled<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_CPU_PROFILE_DIR
+  if (!dir) return work()
+  const { Session } = await import('node:inspector/promises')
+  const { mkdirSync, writeFileSync } = await import('node:fs')
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: 200 })
+  await session.post('Profiler.start')
+  try {
+    return await work()
+  } finally {
+    const { profile } = await session.post('Profiler.stop')
+    session.disconnect()
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, `${name}-${process.pid}.cpuprofile`), JSON.stringify(profile))
+  }
 }

@@ -4,6 +4,7 @@ import { usagePointLine } from '../../src/sources/line-protocol.js'
 import Database from 'better-sqlite3'
 import { nanoToDecimalText } from '../../src/money.js'
 import type { UsageEvent } from '../../src/usage-event.js'
+import { INSERT_EVENT_SQL } from '../../src/db/sqlite/raw-events.js'
 
 export interface Shape {
   events: number
@@ -62,20 +63,73 @@ export function* generateEvents(shape: Shape, window: { startMs: number; endMs: 
   }
 }
 
-/** The same SQL as the embedded source's ingest (src/sources/sqlite.ts). */
-export const INSERT_EVENT_SQL = `
-  INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-                            total_tokens, cost_nano_usd, occurred_at, received_at)
-  VALUES (@request_id, @client_org_id, @model, @external_user, @input_tokens, @output_tokens,
-          @total_tokens, @cost_nano_usd, @occurred_at_ms, @received_at)
-  ON CONFLICT (request_id) DO NOTHING`
+/** How the day's records sit in usage_events: as producers post them (time order), or shuffled. */
+export type DataOrder = 'time' | 'shuffled'
+
+/**
+ * A request id as gateways mint them (OpenRouter's `gen-<epoch seconds>-<random>`): time first, so
+ * ids posted in time order land near the end of the primary key, then a random part.
+ */
+function requestId(prefix: string, seed: number, i: number, occurredMs: number): string {
+  const random = prng(seed ^ Math.imul(i + 1, 0x9e3779b1))
+  const suffix = Math.floor(random() * 2 ** 32).toString(36) + Math.floor(random() * 2 ** 32).toString(36)
+  return `${prefix}-${Math.floor(occurredMs / 1000)}-${suffix}`
+}
+
+/**
+ * The events of one business day for the batch and ingestion benchmarks: record i happens at a time
+ * that grows with i, so `time` yields them as producers post them (each request's records later than
+ * the previous request's), and `shuffled` yields the very same records in a seeded random order.
+ * Each record is derived from its index alone, so both orders hold identical records.
+ */
+export function* generateDay(shape: Shape, window: { startMs: number; endMs: number }, prefix: string, order: DataOrder): Generator<UsageEvent> {
+  const span = window.endMs - window.startMs
+  let permutation: Uint32Array | undefined
+  if (order === 'shuffled') {
+    permutation = new Uint32Array(shape.events)
+    for (let i = 0; i < shape.events; i++) permutation[i] = i
+    const random = prng(shape.seed + 7)
+    for (let i = shape.events - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1))
+      const t = permutation[i]!
+      permutation[i] = permutation[j]!
+      permutation[j] = t
+    }
+  }
+  for (let k = 0; k < shape.events; k++) {
+    const i = permutation ? permutation[k]! : k
+    const random = prng(shape.seed ^ Math.imul(i + 1, 0x85ebca6b))
+    const c = Math.floor(random() * shape.clients)
+    const u = Math.floor(random() * shape.users)
+    const m = Math.floor(random() * shape.models)
+    const input = 50 + Math.floor(random() * 4000)
+    const output = 20 + Math.floor(random() * 1500)
+    const occurred = window.startMs + Math.floor(((i + random()) * span) / shape.events)
+    yield {
+      request_id: requestId(prefix, shape.seed, i, occurred),
+      client_org_id: clientName(c),
+      model: modelName(m),
+      external_user: userName(c, u),
+      input_tokens: input,
+      output_tokens: output,
+      total_tokens: input + output,
+      cost_nano_usd: BigInt(input + output) * pricePerTokenNano(m),
+      occurred_at_ms: occurred,
+    }
+  }
+}
+
+/** One record through the embedded store's own INSERT (src/sources/sqlite-sql.ts), bound as the store binds it; 1 if stored. */
+export function insertEvent(insert: Database.Statement, e: UsageEvent, receivedAt: number): number {
+  return insert.run(e.request_id, e.client_org_id, e.model, e.external_user, e.input_tokens, e.output_tokens, e.total_tokens, e.cost_nano_usd, e.occurred_at_ms, receivedAt).changes
+}
 
 /** Inserts events straight into a migrated database, in big transactions (setup speed only). */
 export function insertEventsDirect(conn: Database.Database, events: Iterable<UsageEvent>, perTransaction: number, receivedAt: number): number {
   const insert = conn.prepare(INSERT_EVENT_SQL)
   const flush = conn.transaction((batch: UsageEvent[]) => {
     let n = 0
-    for (const e of batch) n += insert.run({ ...e, received_at: receivedAt }).changes
+    for (const e of batch) n += insertEvent(insert, e, receivedAt)
     return n
   })
   let inserted = 0

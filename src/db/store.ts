@@ -509,6 +509,20 @@ export interface Store {
   health(): Promise<StoreHealth>
   diskUsage(): Promise<StoreDiskUsage>
   /**
+   * The store's write generation: a token that changes with every committed write that can change
+   * what the summary reads answer (a day's summaries replaced, a rate saved, a markup appended,
+   * records voided), whether this process or another one sharing the store wrote it. Two equal
+   * tokens from one store object mean those reads answer the same, so a response cache validated
+   * against it on every request never serves a stale answer (docs/api.md#conditional-requests).
+   * Read it before the reads it validates. Called on every read request: one cheap lookup, no scan.
+   *
+   * SQLite: a counter this store object bumps when each such write has committed, with
+   * `PRAGMA data_version`, which changes when another connection (the CLI, another process)
+   * commits. PostgreSQL: a one-row counter incremented inside the same transactions as those
+   * writes, read here (several replicas share it).
+   */
+  generation(): Promise<string>
+  /**
    * True for an error that says the store itself cannot be used now (connection lost, disk full,
    * I/O error, locked, read-only, out of memory…): not one client's fault, so it fails a whole day.
    * Every other error of a staging `add` is that client's.

@@ -15,6 +15,13 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: Access
   }
+  interface FastifyRequest {
+    /**
+     * Who was let in: `admin`, `read`, `ingest` or `client:<id>`; empty when auth is off or the
+     * route is public. Answers cached for one scope are never served to another.
+     */
+    authScope: string
+  }
 }
 
 type Principal = { role: 'admin' | 'read' | 'ingest' } | { role: 'client'; clientOrgId: string }
@@ -40,6 +47,7 @@ export function authEnabled(config: Config): boolean {
 }
 
 export function registerAuth(app: FastifyInstance, config: Config): void {
+  app.decorateRequest('authScope', '')
   if (!authEnabled(config)) return
   const entries: TokenEntry[] = []
   if (config.API_ADMIN_TOKEN) entries.push({ digest: digest(config.API_ADMIN_TOKEN), principal: { role: 'admin' } })
@@ -69,6 +77,7 @@ export function registerAuth(app: FastifyInstance, config: Config): void {
     if (access === 'public') return
     const principal = identify(request)
     if (!principal) throw new UnauthorizedError()
+    request.authScope = principal.role === 'client' ? `client:${principal.clientOrgId}` : principal.role
     if (principal.role === 'admin') return
     const action = `${request.method} ${request.routeOptions.url ?? request.url}`
     if (access === 'read' && principal.role === 'read') return

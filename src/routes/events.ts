@@ -3,7 +3,7 @@ import { resolveRange } from '../date-range.js'
 import { conflictError, InvalidEventsError, InvalidVoidError } from '../errors.js'
 import { inRequestConflicts, normalizeEvents, textProblems } from '../ingest.js'
 import { MAX_LISTED_ERRORS, validationItemErrors } from '../plugins/errors.js'
-import { ErrorResponse } from '../schemas/common.js'
+import { ErrorResponse, NotModified } from '../schemas/common.js'
 import {
   EVENTS_BODY_LIMIT_BYTES,
   ExternalDeletesResponse,
@@ -142,7 +142,7 @@ export const voidRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/events/voided',
     {
-      config: { auth: 'read' },
+      config: { auth: 'read', conditional: 'content' },
       schema: {
         tags: ['usage'],
         summary: 'Voided raw usage records',
@@ -150,7 +150,7 @@ export const voidRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'Every voided record whose business date lies in from..to (inclusive; default the current month so far), with the original ' +
           'record, the reason and when it was voided. Empty in InfluxDB-first mode, where records are deleted in InfluxDB instead.',
         querystring: VoidedQuery,
-        response: { 200: VoidedResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse },
+        response: { 200: VoidedResponse, 304: NotModified, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse },
       },
     },
     async (request) => {

@@ -4,7 +4,7 @@ import { resolveRange } from '../date-range.js'
 import { BadRequestError } from '../errors.js'
 import { parseDecimal } from '../money.js'
 import type { UsdPlnRate } from '../services.js'
-import { ErrorResponse } from '../schemas/common.js'
+import { ErrorResponse, NotModified } from '../schemas/common.js'
 import { ManualRateBody, RateDateParam, RateRow, RatesQuery, RatesResponse } from '../schemas/rates.js'
 
 function rateToJson(r: UsdPlnRate) {
@@ -19,13 +19,13 @@ export const rateRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/exchange-rates',
     {
-      config: { auth: 'read' },
+      config: { auth: 'read', conditional: 'store' },
       schema: {
         tags: ['rates'],
         summary: 'Stored USD/PLN rates per usage date',
         description: 'Each usage date with the rate that prices it, its NBP table and effective date, or `manual`.',
         querystring: RatesQuery,
-        response: { 200: RatesResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse },
+        response: { 200: RatesResponse, 304: NotModified, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse },
       },
     },
     async (request) => {

@@ -9,7 +9,7 @@ import { preferredMediaType } from '../accept.js'
 import { CSV_CONTENT_TYPE, toCsv, type CsvValue } from '../csv.js'
 import { CLIENT_SUMS, DAILY, MODEL_SUMS, PRICED, TOTALS, USER_MODEL_SUMS, USER_SUMS, sumMeasures, type Measures } from '../measures.js'
 import { divRoundHalfEven, nanoToJson, type MoneyFormat } from '../money.js'
-import { ErrorResponse } from '../schemas/common.js'
+import { ErrorResponse, NotModified } from '../schemas/common.js'
 import {
   ClientIdParam,
   ClientsResponse,
@@ -54,13 +54,13 @@ function sendCsv(reply: FastifyReply, header: readonly string[], rows: Iterable<
   return reply.code(200).type(CSV_CONTENT_TYPE).send(toCsv(header, rows))
 }
 
-const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
+const readErrors = { 304: NotModified, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
 const csvDescription = ' Answers CSV (header row, one line per row, exact decimals) for `?format=csv` or `Accept: text/csv`.'
 
 /** The options of a client's range read (daily, users, models): the client in the path, from/to in the query, CSV too. */
 function clientRangeRead<R extends TSchema>(summary: string, description: string, response: R) {
   return {
-    config: { auth: 'client' as const },
+    config: { auth: 'client' as const, conditional: 'store' as const },
     schema: {
       tags: ['usage'],
       summary,
@@ -90,7 +90,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients',
     {
-      config: { auth: 'read' },
+      config: { auth: 'read', conditional: 'store' },
       schema: {
         tags: ['usage'],
         summary: 'Every client with usage, with totals',
@@ -174,7 +174,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients/:id/summary',
     {
-      config: { auth: 'client' },
+      config: { auth: 'client', conditional: 'store' },
       schema: {
         tags: ['usage'],
         summary: "A client's month: totals, daily breakdown, busiest and costliest day, top models",
@@ -229,7 +229,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/usage/clients/:id/today',
     {
-      config: { auth: 'client' },
+      config: { auth: 'client', conditional: 'content' },
       schema: {
         tags: ['usage'],
         summary: "A client's usage today so far (live, unbilled)",
@@ -239,7 +239,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'writes the day once it is over.',
         params: ClientIdParam,
         querystring: TodayQuery,
-        response: { 200: TodayResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse },
+        response: { 200: TodayResponse, 304: NotModified, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse },
       },
     },
     async (request) => {

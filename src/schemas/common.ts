@@ -24,6 +24,11 @@ export const ErrorResponse = Type.Object(
 )
 export type ErrorBody = Static<typeof ErrorResponse>
 
+/** The answer to a read whose `If-None-Match` still matches (docs/api.md#conditional-requests). */
+export const NotModified = Type.Null({
+  description: 'Not Modified: the representation still has the ETag given in If-None-Match. No body; the ETag header is repeated.',
+})
+
 export const Run = Type.Object(
   {
     id: Type.Integer(),

@@ -1,12 +1,12 @@
 // Worker thread of the embedded store: reads one day's grouped sums client by client, off the
 // service's event loop, and posts them to the batch in bounded chunks.
 //
-// The walk itself is walkDayByClient (sqlite-sql.ts); clients are posted as they complete.
+// The read itself is readDayByClient (sqlite-sql.ts); clients are posted as they complete.
 // Flow control: the worker posts a chunk only when the reader granted a credit, so a slow reader
 // bounds how much waits in memory.
 import { parentPort, workerData } from 'node:worker_threads'
 import { openSqliteReader } from '../db/sqlite/reader.js'
-import { walkDayByClient, type GroupSumsTuple } from './sqlite-sql.js'
+import { readDayByClient, type GroupSumsTuple } from './sqlite-sql.js'
 
 export interface DayWorkerData {
   path: string
@@ -47,7 +47,7 @@ function run(data: DayWorkerData, post: (m: DayWorkerMessage) => void): void {
       chunk = []
       chunkRows = 0
     }
-    walkDayByClient(
+    readDayByClient(
       conn,
       data,
       (client, rows) => {

@@ -7,7 +7,7 @@ import type { AggregateRow, ClientAggregate } from './types.js'
 import type Database from 'better-sqlite3'
 import { openSqliteReader } from '../db/sqlite/reader.js'
 import type { ClientChunkEntry, DayWorkerData, DayWorkerMessage } from './sqlite-day-worker.js'
-import { walkDayByClient, type GroupSumsTuple } from './sqlite-sql.js'
+import { readDayByClient, type GroupSumsTuple } from './sqlite-sql.js'
 
 /** Chunks posted but not yet taken by the batch, at most. */
 const CREDITS = 4
@@ -51,10 +51,10 @@ function toClientAggregate(entry: ClientChunkEntry): ClientAggregate {
   return { client_org_id: entry.client_org_id, rows: entry.rows.map((r) => toAggregate(entry.client_org_id, r)) }
 }
 
-/** Walks the window on `conn` into an array. */
+/** Reads the window on `conn` into an array. */
 function readDayOn(conn: Database.Database, window: { startMs: number; endMs: number }): ClientAggregate[] {
   const clients: ClientAggregate[] = []
-  walkDayByClient(
+  readDayByClient(
     conn,
     window,
     (client, rows) => clients.push(toClientAggregate({ client_org_id: client, rows })),
@@ -65,7 +65,7 @@ function readDayOn(conn: Database.Database, window: { startMs: number; endMs: nu
 
 /**
  * A small day on the calling thread, with a connection of its own (one snapshot, no statement
- * shared with other readers): starting a worker would cost more than the walk.
+ * shared with other readers): starting a worker would cost more than the read.
  */
 export async function* readDayInThread(options: ReadDayOptions): AsyncGenerator<ClientAggregate> {
   options.signal?.throwIfAborted()

@@ -43,15 +43,21 @@ export interface SyncDayStaging {
   dispose(): void
 }
 
-/** The promise-returning face of a synchronous staging (store.ts DayStaging). */
-export function asyncStaging(staging: SyncDayStaging): DayStaging {
+/** The promise-returning face of a synchronous staging (store.ts DayStaging); `afterCommit` runs once a commit returns or throws. */
+export function asyncStaging(staging: SyncDayStaging, afterCommit?: () => void): DayStaging {
   return {
     add: async (day) => staging.add(day),
     discard: async (client) => staging.discard(client),
     get clients() {
       return staging.clients
     },
-    commit: async (input) => staging.commit(input),
+    async commit(input) {
+      try {
+        return staging.commit(input)
+      } finally {
+        afterCommit?.()
+      }
+    },
     dispose: async () => staging.dispose(),
   }
 }

@@ -49,6 +49,24 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
   const { rawEvents, voids, diskUsage } = createSqliteRawEvents(db, path)
   const reportFailure = failureLogger(log)
 
+  /**
+   * Writes of this connection that summary reads can see. Bumped once the write has returned: the
+   * writes are synchronous transactions, so no read of this process runs between the commit and
+   * the bump. Bumped after a failed write too (harmless: a cache misses once more).
+   */
+  let writes = 0
+  function counted<A extends unknown[], R>(write: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+    return async (...args) => {
+      try {
+        return await write(...args)
+      } finally {
+        writes += 1
+      }
+    }
+  }
+  /** Changes when another connection commits (docs: PRAGMA data_version); this connection's own commits leave it alone. */
+  const dataVersion = () => db.$client.pragma('data_version', { simple: true }) as number
+
   function ready(): Readiness {
     try {
       return migrationsApplied(db) ? { ready: true } : { ready: false, reason: 'migrations not applied' }
@@ -113,7 +131,7 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
       closedTotals: async (boundsMs, known) => runs.closedTotals(db, boundsMs, known),
     },
     summaries: {
-      openDayStaging: async () => asyncStaging(openDayStaging(db)),
+      openDayStaging: async () => asyncStaging(openDayStaging(db), () => (writes += 1)),
       clientDaily: async (client, from, to) => reads.clientDailyRows(db, client, from, to),
       clientsOverview: async (from, to) => reads.clientsOverview(db, from, to),
       clientModelSums: async (client, from, to) => reads.clientModelSums(db, client, from, to),
@@ -126,12 +144,12 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
     rates: {
       get: async (date) => getStoredUsdPlnRate(db, date),
       list: async (from, to) => listRates(db, from, to),
-      saveNbp: async (rate) => saveNbpRate(db, rate),
-      setManual: async (input) => setManualRate(db, input),
+      saveNbp: counted(async (rate) => saveNbpRate(db, rate)),
+      setManual: counted(async (input) => setManualRate(db, input)),
     },
     pricing: {
       history: async (client) => pricingHistory(db, client),
-      append: async (entry) => appendPricing(db, entry),
+      append: counted(async (entry) => appendPricing(db, entry)),
       inForce: async (client, date, defaultRate) => markupInForce(db, client, date, defaultRate),
       allInForce: async (date) => markupsInForce(db, date),
     },
@@ -152,11 +170,12 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
     metadata: {
       createdAt: async () => databaseCreatedAt(db),
     },
-    voids,
+    voids: { ...voids, void: counted(voids.void) },
     rawEvents,
     ready: async () => ready(),
     health: async () => health(),
     diskUsage: async () => diskUsage(),
+    generation: async () => `${writes}.${dataVersion()}`,
     isStoreFailure,
     async close() {
       if (db.$client.open) db.$client.close()

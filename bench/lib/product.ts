@@ -1,0 +1,25 @@
+// The product as it ships: the compiled modules in dist/ (`npm run build`; bench/run.ts builds them
+// first when they are older than src/), run by plain Node as `npm start` and the image run them.
+// Measured from the TypeScript sources instead, every worker thread the product starts would load
+// tsx's loader first (~100 ms a batch day here) — a cost of development, not of the service.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { ROOT_DIR } from './child.js'
+
+export const DIST_DIR = join(ROOT_DIR, 'dist')
+
+async function load<M>(module: string): Promise<M> {
+  const file = join(DIST_DIR, 'src', module)
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` (npm run bench does)`)
+  return (await import(pathToFileURL(file).href)) as M
+}
+
+export const { buildApp } = await load<typeof import('../../src/app.js')>('app.js')
+export const { loadConfig } = await load<typeof import('../../src/config.js')>('config.js')
+export const { openDb } = await load<typeof import('../../src/db/sqlite/open.js')>('db/sqlite/open.js')
+export const { openSqliteStore } = await load<typeof import('../../src/db/sqlite/store.js')>('db/sqlite/store.js')
+export const { INSERT_EVENT_SQL } = await load<typeof import('../../src/db/sqlite/raw-events.js')>('db/sqlite/raw-events.js')
+export const { createServices } = await load<typeof import('../../src/services.js')>('services.js')
+export const { createSqliteSource, AGGREGATE_SQL, GROUP_SQL } = await load<typeof import('../../src/sources/sqlite.js')>('sources/sqlite.js')
+export const { createBatchService } = await load<typeof import('../../src/batch/service.js')>('batch/service.js')

@@ -1,0 +1,77 @@
+// Store.generation on a real SQLite file: it moves with every committed write a summary read can
+// see (day replace, rate, markup, void) — this connection's or another's — and stays put otherwise,
+// raw ingestion included, so the answer cache is neither stale nor needlessly cold.
+import t, { type Test } from 'tap'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { openSqliteStore, type SqliteStore } from '../../src/db/sqlite/store.js'
+import { buildClientDay } from '../../src/batch/rows.js'
+
+const DAY = '2026-11-20'
+const AT = Date.parse('2026-11-20T10:00:00Z')
+
+function openStore(t: Test): SqliteStore {
+  const store = openSqliteStore({ path: join(t.testdir(), 'usage.db') })
+  t.teardown(() => store.close())
+  return store
+}
+
+const event = (id: string) => ({
+  request_id: id,
+  client_org_id: 'acme',
+  model: 'm',
+  external_user: 'u',
+  input_tokens: 1,
+  output_tokens: 1,
+  total_tokens: 2,
+  cost_nano_usd: 5n,
+  occurred_at_ms: AT,
+})
+
+t.test('moves with each summary-visible write, whoever commits it; reads and raw records leave it', async (t) => {
+  const store = openStore(t)
+  const seen = [await store.generation()]
+  const expectMoved = async (what: string) => {
+    const now = await store.generation()
+    t.notOk(seen.includes(now), `${what}: a new generation`)
+    seen.push(now)
+  }
+  const expectSame = async (what: string) => t.equal(await store.generation(), seen.at(-1), `${what}: the same generation`)
+
+  await expectSame('nothing written')
+  await store.summaries.clientDaily('acme', '2026-11-01', '2026-11-30')
+  await store.rates.list('2026-11-01', '2026-11-30')
+  await expectSame('reads')
+  t.equal((await store.rawEvents.ingest([event('r1'), event('r2')], AT)).accepted, 2)
+  await expectSame('raw records ingested (no summary changes until a run writes them)')
+
+  const staging = await store.summaries.openDayStaging()
+  await staging.add(buildClientDay('acme', [{ external_user: 'u', model: 'm', sums: { input_tokens: 2, output_tokens: 2, total_tokens: 4, total_requests: 2, raw_cost_nano_usd: 10n } }], { markupRate: '1.3', usdPln: null, dataSource: 'sqlite' }))
+  await expectSame('a day staged but not committed')
+  await staging.commit({ date: DAY, runId: 1, now: '2026-11-28T12:00:00.000Z' })
+  await expectMoved('the day replaced')
+
+  await store.rates.setManual({ usage_date: DAY, rate: '4.1', fetched_at: '2026-11-28T12:00:00.000Z' })
+  await expectMoved('a manual rate')
+  await store.rates.saveNbp({
+    usage_date: '2026-11-21',
+    rate: '4.0341',
+    effective_date: '2026-11-20',
+    table_no: '225/A/NBP/2026',
+    policy: 'previous-business-day',
+    fetched_at: '2026-11-28T12:00:00.000Z',
+  })
+  await expectMoved('an NBP rate')
+  await store.pricing.append({ client_org_id: 'acme', effective_from: '2026-12-01', markup_rate: '1.25', created_at: '2026-11-28T12:00:00.000Z' })
+  await expectMoved('a markup')
+  t.equal((await store.voids.void(['r1'], 'test', AT)).voided.length, 1)
+  await expectMoved('a void')
+
+  // Another connection (another process, the CLI) commits: this store object sees it too.
+  const other = new Database(store.path)
+  t.teardown(() => other.close())
+  other.prepare("UPDATE client_daily_usage SET total_tokens = total_tokens + 1 WHERE client_org_id = 'acme'").run()
+  await expectMoved('a write by another connection')
+  await expectSame('and then nothing')
+  t.equal(seen.length, 7, 'six moves seen')
+})
