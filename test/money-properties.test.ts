@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import { DAILY } from '../src/measures.js'
 import { addNano, multiplyNano, nanoToDecimalText, nanoToNumber, toNano, type Nano } from '../src/money.js'
-import { postEvents, runBatch, type EventInput } from './helper.js'
+import { postEvents, runBatch, type EventInput } from './helpers/app.js'
 import { buildStoreRatesApp } from './helpers/store-rates.js'
 
 const INT64_MAX = 9_223_372_036_854_775_807n

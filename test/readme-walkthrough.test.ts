@@ -12,7 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startFakeNbp } from './helpers/fake-nbp.js'
-import { waitFor } from './support/children.js'
+import { waitFor } from './helpers/children.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const README = readFileSync(join(root, 'README.md'), 'utf8')

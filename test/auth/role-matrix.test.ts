@@ -1,7 +1,7 @@
 // Every token kind × every route → the expected 2xx/401/403 (SPEC §7), client isolation by every
 // route and parameter, the loopback-only default and AUTH_DISABLED.
 import t from 'tap'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
 import { checkExposure } from '../../src/server.js'
 import { loadConfig } from '../../src/config.js'
 import type { App } from '../../src/app.js'

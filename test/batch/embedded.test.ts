@@ -12,7 +12,7 @@ import {
   summaryRows,
   type EventInput,
   gatedRates,
-} from '../helper.js'
+} from '../helpers/app.js'
 import { fixedClock } from '../../src/clock.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 

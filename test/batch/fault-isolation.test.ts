@@ -12,7 +12,7 @@ import { dayWindow, fixedClock } from '../../src/clock.js'
 import type { Db } from '../../src/db/sqlite/open.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import type { UsageSource } from '../../src/sources/types.js'
-import { expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows, type EventInput } from '../helper.js'
+import { expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows, type EventInput } from '../helpers/app.js'
 import { buildStoreRatesApp } from '../helpers/store-rates.js'
 
 const DAY = '2026-11-20'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, gatedRates, postEvents, runBatch, summaryRows, type TestApp } from '../helper.js'
+import { buildTestApp, gatedRates, postEvents, runBatch, summaryRows, type TestApp } from '../helpers/app.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'

@@ -4,7 +4,7 @@
 // says what these tests rely on.
 import type { Test } from 'tap'
 import type { RateProvider } from '../../src/rates/types.js'
-import { buildTestApp, type TestApp, type TestAppOptions } from '../helper.js'
+import { buildTestApp, type TestApp, type TestAppOptions } from './app.js'
 
 export async function buildStoreRatesApp(t: Test, options: Omit<TestAppOptions, 'rates'> = {}): Promise<TestApp & { rates: RateProvider }> {
   const built = await buildTestApp(t, options)

@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { existsSync } from 'node:fs'
 import { loadConfig, ConfigError } from '../../src/config.js'
 import { createLifecycle } from '../../src/lifecycle/lifecycle.js'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
-import { dayEvents, rawCount } from './fixtures.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
+import { dayEvents, rawCount } from '../helpers/events.js'
 
 t.test('configuration: defaults, decimals and refusals', async (t) => {
   const base = { SQLITE_PATH: ':memory:' }

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { openApiYaml, YAML_1_1 } from '../../scripts/openapi-document.js'
 import { OPERATION_IDS } from '../../src/plugins/openapi.js'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
 
 const ADMIN_TOKEN = 'openapi-test-admin-0b7e'
 const ACME_TOKEN = 'openapi-test-acme-61fd'

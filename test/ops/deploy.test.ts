@@ -21,9 +21,9 @@ import { checkExposure } from '../../src/server.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import { fixedClock } from '../../src/clock.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helper.js'
-import { parsePrometheusText } from './prometheus.js'
-import { pingCheckedSource, startInfluxPing } from './fixtures.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helpers/app.js'
+import { parsePrometheusText } from '../helpers/prometheus.js'
+import { pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const read = (path: string) => readFileSync(root + path, 'utf8')

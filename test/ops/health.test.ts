@@ -5,9 +5,9 @@ import { fixedClock } from '../../src/clock.js'
 import { openDb } from '../../src/db/sqlite/open.js'
 import { REMOTE_CHECK_TTL_MS } from '../../src/sources/check.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, DEFAULT_NOW_MS, runBatch, type TestApp } from '../helper.js'
+import { buildTestApp, DEFAULT_NOW_MS, runBatch, type TestApp } from '../helpers/app.js'
 import { startFakeNbp } from '../helpers/fake-nbp.js'
-import { failingSource, httpRateProvider, pingCheckedSource, startInfluxPing, startLocalNbp } from './fixtures.js'
+import { failingSource, httpRateProvider, pingCheckedSource, startInfluxPing, startLocalNbp } from '../helpers/sources.js'
 
 // DEFAULT_NOW_MS is 2026-11-28 13:00 Warsaw: yesterday is 2026-11-27; with the default
 // BATCH_CATCHUP_DAYS=7 the catch-up window is 2026-11-21 .. 2026-11-27. runWindow runs the week

@@ -9,11 +9,11 @@ import { parse } from 'yaml'
 import { fixedClock } from '../../src/clock.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helpers/app.js'
 import { promtool, promtoolUnavailable } from '../helpers/promtool.js'
-import { alertRules, RULES } from './driven-service.js'
-import { pingCheckedSource, startInfluxPing } from './fixtures.js'
-import { parsePrometheusText } from './prometheus.js'
+import { alertRules, RULES } from '../helpers/driven-service.js'
+import { pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
+import { parsePrometheusText } from '../helpers/prometheus.js'
 
 const RULE_TESTS = join(fileURLToPath(new URL('../../', import.meta.url)), 'deploy/prometheus-rules.test.yaml')
 const skip = promtoolUnavailable() ?? false

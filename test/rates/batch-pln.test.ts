@@ -1,7 +1,7 @@
 // PLN in the batch, through HTTP: priced at the legal NBP rate, null (never guessed) when NBP is
 // down, filled by a later run, and overridden by a manual rate that no fetch replaces.
 import t, { type Test } from 'tap'
-import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helper.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helpers/app.js'
 import type { RatePolicy } from '../../src/db/enums.js'
 import { deadPort, startFakeNbp, type FakeNbp, type FakeNbpOptions } from '../helpers/fake-nbp.js'
 

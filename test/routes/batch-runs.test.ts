@@ -1,7 +1,7 @@
 // GET /batch/runs: newest first, filters, and a cursor that neither skips nor repeats a run while
 // new runs are being added between pages.
 import t from 'tap'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
 import type { App } from '../../src/app.js'
 
 async function page(app: App, query: string) {

@@ -2,7 +2,7 @@
 // NUL in ids, a contradicting total_tokens, timestamps before 2000, non-JSON bodies; a request_id
 // stored or repeated with other content is a 409; nothing is ever stored by a refused request.
 import t from 'tap'
-import { buildTestApp, databaseDigest, postEvents, type EventInput } from '../helper.js'
+import { buildTestApp, databaseDigest, postEvents, type EventInput } from '../helpers/app.js'
 
 const good: EventInput = {
   request_id: 'r-1',

@@ -1,10 +1,10 @@
 // Money past 2^53 nano-units, end to end over HTTP on a real SQLite file: the reproductions of
 // issue 13 (a day that used to fail with "nano amount exceeds 2^53"), totals past what SQLite's
 // 64-bit SUM can add, and `?money=string`. Expected figures come from the test's own exact
-// arithmetic (helper.ts), never from src/money.ts.
+// arithmetic (helpers/app.ts), never from src/money.ts.
 import t from 'tap'
 import type { App } from '../../src/app.js'
-import { expectNano, expectTimesRate, nanoText, postEvents, runBatch, type EventInput } from '../helper.js'
+import { expectNano, expectTimesRate, nanoText, postEvents, runBatch, type EventInput } from '../helpers/app.js'
 import { buildStoreRatesApp } from '../helpers/store-rates.js'
 
 const DAY = '2026-11-20'

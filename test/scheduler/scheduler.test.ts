@@ -4,11 +4,11 @@ import t from 'tap'
 import { Writable } from 'node:stream'
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
-import { buildTestApp, postEvents, type TestApp } from '../helper.js'
+import { buildTestApp, postEvents, type TestApp } from '../helpers/app.js'
 import { createLogger } from '../../src/logger.js'
 import { createScheduler } from '../../src/scheduler/scheduler.js'
 import type { RateProvider } from '../../src/rates/types.js'
-import { manualTimers } from '../support/timers.js'
+import { manualTimers } from '../helpers/timers.js'
 
 const TZ = 'Europe/Warsaw'
 

@@ -2,13 +2,13 @@
 // within the grace period, or is interrupted when it runs out, writing nothing; queued days never start.
 import t from 'tap'
 import pino from 'pino'
-import { buildTestApp, postEvents } from '../helper.js'
+import { buildTestApp, postEvents } from '../helpers/app.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import type { UsageSource } from '../../src/sources/types.js'
 import type { SqliteStore } from '../../src/db/sqlite/store.js'
 import { createScheduler } from '../../src/scheduler/scheduler.js'
-import { manualTimers } from '../support/timers.js'
-import { summaryRows } from '../helper.js'
+import { manualTimers } from '../helpers/timers.js'
+import { summaryRows } from '../helpers/app.js'
 import { createBatchService } from '../../src/batch/service.js'
 
 /** The embedded source, but each aggregation waits `delayMs` (honouring the abort signal) before its rows. */

@@ -10,9 +10,9 @@ import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
 import { createServices } from '../../src/services.js'
-import { DEFAULT_NOW_MS } from '../helper.js'
+import { DEFAULT_NOW_MS } from '../helpers/app.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
-import { LOOPBACK_ONLY_ENV, waitFor } from '../support/children.js'
+import { LOOPBACK_ONLY_ENV, waitFor } from '../helpers/children.js'
 
 const DAY = '2026-11-27'
 const NOT_KNOWN = /InfluxDB query dialect not known yet \(INFLUXDB_QUERY_LANGUAGE=auto; its \/ping has not answered\); detection retries in the background, see GET \/health/

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { openSqliteStore } from '../../src/db/sqlite/store.js'
 import { dayWindow, fixedClock } from '../../src/clock.js'
-import { buildTestApp, postEvents } from '../helper.js'
+import { buildTestApp, postEvents } from '../helpers/app.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { legacyAsEvents, runSourceContract, type LegacyPoint } from '../helpers/source-contract.js'
 

@@ -1,6 +1,6 @@
 // Shared data for the lifecycle tests.
 import { dayWindow } from '../../src/clock.js'
-import type { EventInput, TestApp } from '../helper.js'
+import type { EventInput, TestApp } from './app.js'
 
 const TZ = 'Europe/Warsaw'
 

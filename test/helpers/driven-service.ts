@@ -9,9 +9,9 @@ import { fixedClock } from '../../src/clock.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, postEvents, type TestApp } from '../helper.js'
-import { manualTimers } from '../support/timers.js'
-import { failingSource } from './fixtures.js'
+import { buildTestApp, postEvents, type TestApp } from './app.js'
+import { manualTimers } from './timers.js'
+import { failingSource } from './sources.js'
 import { parsePrometheusText, type Family } from './prometheus.js'
 
 export const RULES = join(fileURLToPath(new URL('../../', import.meta.url)), 'deploy/prometheus-rules.yaml')
