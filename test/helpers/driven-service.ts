@@ -10,6 +10,7 @@ import { METRIC_NAMES } from '../../src/metrics.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { buildTestApp, postEvents, type TestApp } from './app.js'
+import { event } from './events.js'
 import { manualTimers } from './timers.js'
 import { failingSource } from './sources.js'
 import { parsePrometheusText, type Family } from './prometheus.js'
@@ -61,15 +62,14 @@ export async function driveService(t: Test, hours: number, during: (minute: numb
   })
   const { scheduler } = test.services
   // Usage on every day, so runs have records.
-  const events = Array.from({ length: 8 }, (_, i) => ({
-    request_id: `e${i}`,
-    client_org_id: i % 2 ? 'acme' : 'globex',
-    model: 'm1',
-    input_tokens: 10,
-    output_tokens: 5,
-    cost_usd: '0.01',
-    timestamp: new Date(T0_MS - 8 * 86_400_000 + i * 86_400_000 + 3_600_000).toISOString(),
-  }))
+  const events = Array.from({ length: 8 }, (_, i) =>
+    event({
+      request_id: `e${i}`,
+      client_org_id: i % 2 ? 'acme' : 'globex',
+      cost_usd: '0.01',
+      timestamp: new Date(T0_MS - 8 * 86_400_000 + i * 86_400_000 + 3_600_000).toISOString(),
+    }),
+  )
   t.equal((await postEvents(test.app, events)).statusCode, 200)
   await scheduler.start()
   await scheduler.idle()

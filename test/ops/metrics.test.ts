@@ -17,7 +17,8 @@ import pino from 'pino'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { fixedClock } from '../../src/clock.js'
-import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch, type EventInput, type TestApp } from '../helpers/app.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch, type TestApp } from '../helpers/app.js'
+import { event, type EventInput } from '../helpers/events.js'
 import { failingSource, pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
 import { runCli } from '../helpers/cli.js'
 import { parsePrometheusText, sampleValue, type Family } from '../helpers/prometheus.js'
@@ -46,8 +47,8 @@ async function scrape(app: TestApp['app']): Promise<Map<string, Family>> {
   return parsePrometheusText(res.body)
 }
 
-function event(n: number, client: string, user: string, model: string): EventInput {
-  return {
+function usage(n: number, client: string, user: string, model: string): EventInput {
+  return event({
     request_id: `req-${n}`,
     client_org_id: client,
     model,
@@ -56,7 +57,7 @@ function event(n: number, client: string, user: string, model: string): EventInp
     output_tokens: n,
     cost_usd: '0.001',
     timestamp: `${DAY}T${String(8 + (n % 10)).padStart(2, '0')}:00:00+01:00`,
-  }
+  })
 }
 
 t.test('batch counters move by exactly the runs figures', async (t) => {
@@ -73,14 +74,14 @@ t.test('batch counters move by exactly the runs figures', async (t) => {
 
   // 2 clients; acme: alice×m1 (3 records), alice×m2 (1), bob×m1 (2); globex: carol×m1 (2). 8 records.
   const events = [
-    event(1, 'acme', 'alice', 'm1'),
-    event(2, 'acme', 'alice', 'm1'),
-    event(3, 'acme', 'alice', 'm1'),
-    event(4, 'acme', 'alice', 'm2'),
-    event(5, 'acme', 'bob', 'm1'),
-    event(6, 'acme', 'bob', 'm1'),
-    event(7, 'globex', 'carol', 'm1'),
-    event(8, 'globex', 'carol', 'm1'),
+    usage(1, 'acme', 'alice', 'm1'),
+    usage(2, 'acme', 'alice', 'm1'),
+    usage(3, 'acme', 'alice', 'm1'),
+    usage(4, 'acme', 'alice', 'm2'),
+    usage(5, 'acme', 'bob', 'm1'),
+    usage(6, 'acme', 'bob', 'm1'),
+    usage(7, 'globex', 'carol', 'm1'),
+    usage(8, 'globex', 'carol', 'm1'),
   ]
   t.equal((await postEvents(app, events)).statusCode, 200)
   const first = (await runBatch(app, { date: DAY })).json().runs[0]
@@ -99,7 +100,7 @@ t.test('batch counters move by exactly the runs figures', async (t) => {
   t.equal(dateToEpochSeconds(DAY), Date.parse('2026-11-25T00:00:00Z') / 1000)
 
   // One late record for globex/carol/m1 changes its user×model row, its model row and its client row.
-  t.equal((await postEvents(app, [event(9, 'globex', 'carol', 'm1')])).statusCode, 200)
+  t.equal((await postEvents(app, [usage(9, 'globex', 'carol', 'm1')])).statusCode, 200)
   const rerun = (await runBatch(app, { date: DAY })).json().runs[0]
   t.equal(rerun.data_corrections, 3)
   const afterRerun = await scrape(app)
@@ -243,7 +244,7 @@ t.test('runs closed by any process on the database are counted, and a restart do
 
 t.test('runs with per-client errors are counted by trigger, whatever their status', async (t) => {
   const { app, store, clock } = await buildTestApp(t, { rates: fixedRate })
-  t.equal((await postEvents(app, [event(1, 'acme', 'alice', 'm1'), event(2, 'globex', 'carol', 'm1')])).statusCode, 200)
+  t.equal((await postEvents(app, [usage(1, 'acme', 'alice', 'm1'), usage(2, 'globex', 'carol', 'm1')])).statusCode, 200)
   // Client by client, as the InfluxQL source is queried; globex's query fails.
   const inner = createSqliteSource({ store, clock })
   t.teardown(() => inner.close())

@@ -10,6 +10,7 @@ import { fixedClock } from '../../src/clock.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helpers/app.js'
+import { event } from '../helpers/events.js'
 import { promtool, promtoolUnavailable } from '../helpers/promtool.js'
 import { alertRules, RULES } from '../helpers/driven-service.js'
 import { pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
@@ -30,7 +31,7 @@ t.test('promtool check metrics on a real scrape: only the contract name usage_ba
     source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
   await postEvents(app, [
-    { request_id: 'r1', client_org_id: 'acme', model: 'm1', input_tokens: 1, output_tokens: 1, cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' },
+    event({ cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' }),
   ])
   await runBatch(app, { from: '2026-11-24', to: '2026-11-26' })
   await app.inject({ method: 'GET', url: '/no/such/route' })
