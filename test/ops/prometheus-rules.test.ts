@@ -1,6 +1,6 @@
 // The operator's tools on what we ship: `promtool check metrics` on a real scrape, `promtool check
 // rules` and `promtool test rules` on deploy/. The rules fed with the scrapes of a real service:
-// alerts-healthy.test.ts and alerts-failing-tick.test.ts.
+// test/e2e/alerts-healthy.test.ts and test/e2e/alerts-failing-tick.test.ts.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { checkExposure, listenProblem } from '../src/server.js'
-import { loadConfig } from '../src/config.js'
+import { checkExposure, listenProblem } from '../../src/server.js'
+import { loadConfig } from '../../src/config.js'
 
 function startServer(env: Record<string, string>) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
