@@ -1,5 +1,5 @@
 // /metrics parses as strict Prometheus text and its batch counters move by exactly what runs did.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { register as globalRegistry } from 'prom-client'
 import {
   addTotals,
@@ -14,30 +14,22 @@ import { CLOSED_RUN_STATUSES, RUN_TRIGGERS } from '../../src/db/enums.js'
 import type { ClosedRunTotals } from '../../src/db/store.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'
-import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { fixedClock } from '../../src/clock.js'
 import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch, type TestApp } from '../helpers/app.js'
 import { event, type EventInput } from '../helpers/events.js'
+import { startFakeNbp } from '../helpers/fake-nbp.js'
 import { failingSource, pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
 import { runCli } from '../helpers/cli.js'
 import { parsePrometheusText, sampleValue, type Family } from '../helpers/prometheus.js'
 
 const DAY = '2026-11-25'
 
-const fixedRate: RateProvider = {
-  resolveUsdPlnRate: async (usageDate) => ({
-    ok: true,
-    rate: {
-      usage_date: usageDate,
-      rate: '3.6512',
-      effective_date: usageDate,
-      table_no: '230/A/NBP/2026',
-      source: 'nbp',
-      policy: 'previous-business-day',
-      fetched_at: new Date(DEFAULT_NOW_MS).toISOString(),
-    },
-  }),
+/** NBP for the test's services: the fake one, so days are priced by the production rate provider. */
+async function nbpEnv(t: Test): Promise<Record<string, string>> {
+  const nbp = await startFakeNbp()
+  t.teardown(() => nbp.close())
+  return { NBP_API_URL: nbp.baseUrl }
 }
 
 async function scrape(app: TestApp['app']): Promise<Map<string, Family>> {
@@ -63,7 +55,7 @@ function usage(n: number, client: string, user: string, model: string): EventInp
 t.test('batch counters move by exactly the runs figures', async (t) => {
   let source: ReturnType<typeof failingSource> | undefined
   const { app } = await buildTestApp(t, {
-    rates: fixedRate,
+    env: await nbpEnv(t),
     source: (store) => (source = failingSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }))),
   })
   const before = await scrape(app)
@@ -208,7 +200,8 @@ t.test('every status × trigger of usage_batch_runs_total exists at 0 on the fir
 
 t.test('runs closed by any process on the database are counted, and a restart does not reset them', async (t) => {
   const dir = t.testdir({})
-  const { app, store, dbPath } = await buildTestApp(t, { dir, rates: fixedRate })
+  const env = await nbpEnv(t)
+  const { app, store, dbPath } = await buildTestApp(t, { dir, env })
   const runs = (families: Map<string, Family>, status: string, trigger: string) => sampleValue(families, METRIC_NAMES.batchRuns, { status, trigger })
 
   // A CLI backfill: its own runtime, its own batch service, the same SQLite file.
@@ -235,7 +228,7 @@ t.test('runs closed by any process on the database are counted, and a restart do
 
   // A restart: a new app on the same file starts from the ledger, not from 0.
   await app.close()
-  const restarted = await buildTestApp(t, { dir, rates: fixedRate })
+  const restarted = await buildTestApp(t, { dir, env })
   const after = await scrape(restarted.app)
   t.equal(runs(after, 'succeeded_with_warnings', 'cli'), 2)
   t.equal(runs(after, 'failed', 'cli'), 1)
@@ -243,7 +236,7 @@ t.test('runs closed by any process on the database are counted, and a restart do
 })
 
 t.test('runs with per-client errors are counted by trigger, whatever their status', async (t) => {
-  const { app, store, clock } = await buildTestApp(t, { rates: fixedRate })
+  const { app, store, clock } = await buildTestApp(t, { env: await nbpEnv(t) })
   t.equal((await postEvents(app, [usage(1, 'acme', 'alice', 'm1'), usage(2, 'globex', 'carol', 'm1')])).statusCode, 200)
   // Client by client, as the InfluxQL source is queried; globex's query fails.
   const inner = createSqliteSource({ store, clock })
@@ -258,7 +251,7 @@ t.test('runs with per-client errors are counted by trigger, whatever their statu
         return inner.aggregate(window, options)
       },
     },
-    rates: fixedRate,
+    rates: app.services.rates,
     clock,
     log: pino({ level: 'silent' }),
     timeZone: 'Europe/Warsaw',
