@@ -72,7 +72,7 @@ function summaryFingerprint(db: Db, date: string): { digest: string; rows: numbe
   return { digest: hash.digest('hex'), rows }
 }
 
-/** sha256 over every row of every table (the same digest as test/helper.ts). */
+/** sha256 over every row of every table (the same digest as test/helpers/app.ts). */
 function databaseDigest(db: Db): string {
   const hash = createHash('sha256')
   const tables = db.$client.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[]

@@ -4,7 +4,7 @@
 // FUZZ_SEED and FUZZ_REQUESTS reproduce or widen a run; a failure names the seed and the request.
 import t from 'tap'
 import type { App } from '../src/app.js'
-import { buildTestApp, databaseDigest, postEvents, runBatch } from './helper.js'
+import { buildTestApp, databaseDigest, postEvents, runBatch } from './helpers/app.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201)
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 600)

@@ -5,8 +5,8 @@
 import t, { type Test } from 'tap'
 import { DAILY } from '../src/measures.js'
 import { addNano, multiplyNano, nanoToDecimalText, nanoToNumber, toNano, type Nano } from '../src/money.js'
-import { postEvents, runBatch, type EventInput } from './helper.js'
-import { buildStoreRatesApp } from './helpers/store-rates.js'
+import { buildTestApp, postEvents, runBatch } from './helpers/app.js'
+import { type EventInput } from './helpers/events.js'
 
 const INT64_MAX = 9_223_372_036_854_775_807n
 const SAFE = 9_007_199_254_740_991n
@@ -206,7 +206,7 @@ t.test('JSON numbers, JSON strings and CSV cells of any amount', async (t) => {
 
 t.test('the whole path over HTTP: ingest, batch, every read as numbers, strings and CSV', async (t) => {
   const r = prng(5)
-  const { app, db } = await buildStoreRatesApp(t)
+  const { app, db } = await buildTestApp(t)
   const days = ['2026-11-19', '2026-11-20']
   const clients = ['c0', 'c1', 'c2', 'c3', 'c4']
   const users = ['u0', 'u1']
@@ -320,9 +320,12 @@ t.test('the whole path over HTTP: ingest, batch, every read as numbers, strings 
     t.match(daily.totals, money(clientTotal), `${c} daily totals`)
 
     const modelsRead = (await app.inject({ url: `/usage/clients/${c}/models?${range}&money=string` })).json()
+    const ownKeys = (sums: Map<string, unknown>) => [...sums.keys()].filter((k) => JSON.parse(k)[0] === c).length
+    t.equal(modelsRead.models.length, ownKeys(modelSums), `${c}: one row per model`)
     for (const row of modelsRead.models) t.match(row, money(modelSums.get(keyed(c, row.model))!), `${c}/${row.model}`)
     t.match(modelsRead.totals, money(total([...modelSums].filter(([k]) => JSON.parse(k)[0] === c).map(([, m]) => m))))
     const usersRead = (await app.inject({ url: `/usage/clients/${c}/users?${range}&money=string` })).json()
+    t.equal(usersRead.users.flatMap((u: { models: unknown[] }) => u.models).length, ownKeys(userSums), `${c}: one row per user and model`)
     for (const u of usersRead.users) {
       for (const row of u.models) t.match(row, money(userSums.get(keyed(c, u.external_user, row.model))!), `${c}/${u.external_user}/${row.model}`)
     }
@@ -331,6 +334,7 @@ t.test('the whole path over HTTP: ingest, batch, every read as numbers, strings 
   }
   t.ok(compared >= clients.length, 'every client had rows to compare')
   const all = (await app.inject({ url: `/usage/clients?${range}&money=string` })).json()
+  t.equal(all.clients.length, clientSums.size, 'one row per client')
   for (const row of all.clients) t.match(row, money(clientSums.get(row.client_org_id)!), `${row.client_org_id} in /usage/clients`)
   t.match(all.totals, money(total(clientSums.values())), 'totals over every client')
 })

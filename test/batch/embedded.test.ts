@@ -1,18 +1,8 @@
 // The embedded default end to end, through HTTP on a real SQLite file: ingest → batch → reads.
 import t from 'tap'
 import { join } from 'node:path'
-import {
-  buildTestApp,
-  databaseDigest,
-  expectNano,
-  expectTimesRate,
-  nanoText,
-  postEvents,
-  runBatch,
-  summaryRows,
-  type EventInput,
-  gatedRates,
-} from '../helper.js'
+import { buildTestApp, databaseDigest, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows, gatedRates } from '../helpers/app.js'
+import { type EventInput } from '../helpers/events.js'
 import { fixedClock } from '../../src/clock.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 

@@ -7,19 +7,19 @@ import { Writable } from 'node:stream'
 import { join } from 'node:path'
 import pino from 'pino'
 import type { App } from '../../src/app.js'
-import { createBatchService } from '../../src/batch/service.js'
 import { dayWindow, fixedClock } from '../../src/clock.js'
 import type { Db } from '../../src/db/sqlite/open.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import type { UsageSource } from '../../src/sources/types.js'
-import { expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows, type EventInput } from '../helper.js'
-import { buildStoreRatesApp } from '../helpers/store-rates.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helpers/app.js'
+import { event, type EventInput } from '../helpers/events.js'
 
 const DAY = '2026-11-20'
 const TABLES = ['client_daily_usage', 'client_user_daily_usage', 'client_model_daily_usage'] as const
 
+/** A record of this file's day (event()'s default time) on one model. */
 function record(id: string, client: string, cost: string, user = 'u1'): EventInput {
-  return { request_id: id, client_org_id: client, model: 'vendor/model', external_user: user, input_tokens: 10, output_tokens: 5, cost_usd: cost, timestamp: `${DAY}T10:00:00Z` }
+  return event({ request_id: id, client_org_id: client, model: 'vendor/model', external_user: user, cost_usd: cost })
 }
 
 async function put(app: App, url: string, payload: object) {
@@ -67,7 +67,8 @@ function captureLog() {
 }
 
 t.test('a poisoned client beside a normal one: the normal one is written, the poisoned one kept and named; a rerun after the fix repairs it', async (t) => {
-  const { app, db, store, clock, config, source, rates } = await buildStoreRatesApp(t)
+  const { log, lines } = captureLog()
+  const { app, db } = await buildTestApp(t, { log })
   await put(app, '/clients/poison/pricing', { markup_rate: '10', effective_from: '2026-11-01' })
   await put(app, `/usage/exchange-rates/${DAY}`, { rate: '4', note: 'by hand' })
   await postEvents(app, [record('p0', 'poison', '1'), record('a0', 'acme', '2')])
@@ -78,9 +79,7 @@ t.test('a poisoned client beside a normal one: the normal one is written, the po
   // 240 records of 999,999 USD at markup 10 and 4 PLN/USD: 9.6e18 nano-PLN, past a 64-bit column.
   const poison = Array.from({ length: 240 }, (_, i) => record(`p${i + 1}`, 'poison', '999999'))
   t.equal((await postEvents(app, [...poison, record('a1', 'acme', '3')])).statusCode, 200)
-  const { log, lines } = captureLog()
-  const batch = createBatchService({ store, source, rates, clock, log, timeZone: config.BUSINESS_TIMEZONE, defaultMarkupRate: config.defaultMarkupRate })
-  const run = await batch.runDate(DAY, 'api')
+  const run = await app.services.batch.runDate(DAY, 'api')
   t.equal(run.status, 'succeeded_with_warnings', 'one client failing is not a failed day')
   t.equal(run.error_message, null)
   const warnings = JSON.parse(run.warnings) as string[]
@@ -118,7 +117,7 @@ for (const [mode, workerMinRecords] of [
   ['on the calling thread', 1e9],
 ] as const) {
   t.test(`SQLite cannot sum a client (integer overflow, tokens past 2^53), read ${mode}: that client alone fails`, async (t) => {
-    const { app, db } = await buildStoreRatesApp(t, {
+    const { app, db } = await buildTestApp(t, {
       source: (store) => createSqliteSource({ store, clock: fixedClock(0), workerMinRecords }),
       dir: dbDir(t),
     })
@@ -146,7 +145,7 @@ for (const [mode, workerMinRecords] of [
 
 t.test("a staging insert refused for one client (the store delivered it twice) fails that client and keeps its rows", async (t) => {
   let repeat = false
-  const { app, db } = await buildStoreRatesApp(t, {
+  const { app, db } = await buildTestApp(t, {
     source: (store) => {
       const real = createSqliteSource({ store, clock: fixedClock(0) })
       return {
@@ -177,7 +176,7 @@ t.test("a staging insert refused for one client (the store delivered it twice) f
 })
 
 t.test('a store that cannot be used still fails the whole day and changes nothing', async (t) => {
-  const { app, db } = await buildStoreRatesApp(t)
+  const { app, db } = await buildTestApp(t)
   await postEvents(app, [record('a0', 'acme', '1'), record('b0', 'beta', '1')])
   await runBatch(app, { date: DAY })
   const before = TABLES.map((table) => summaryRows(db, table, DAY))

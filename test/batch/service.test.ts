@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildTestApp, gatedRates, postEvents, runBatch, summaryRows, type TestApp } from '../helper.js'
+import { buildTestApp, gatedRates, postEvents, runBatch, summaryRows, type TestApp } from '../helpers/app.js'
+import { event } from '../helpers/events.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'
@@ -23,22 +24,15 @@ function serviceOf(h: Pick<TestApp, 'store' | 'source' | 'clock' | 'config'>, ra
     defaultMarkupRate: h.config.defaultMarkupRate,
   })
 }
-const event = (id: string, cost: string) => ({
-  request_id: id,
-  client_org_id: 'c',
-  model: 'm',
-  input_tokens: 1,
-  output_tokens: 1,
-  cost_usd: cost,
-  timestamp: '2026-11-20T10:00:00Z',
-})
+/** A record of client c on DAY (event()'s default time). */
+const record = (id: string, cost: string, client = 'c') => event({ request_id: id, client_org_id: client, cost_usd: cost })
 
 t.test('shutdown past the grace period interrupts the day and leaves its previous rows', async (t) => {
   const { app, db, store, source, clock, config } = await buildTestApp(t)
-  await postEvents(app, [event('a', '1')])
+  await postEvents(app, [record('a', '1')])
   await runBatch(app, { date: DAY })
   const before = summaryRows(db, 'client_daily_usage', DAY)
-  await postEvents(app, [event('b', '2')])
+  await postEvents(app, [record('b', '2')])
 
   const { rates, release } = gatedRates()
   const batch = serviceOf({ store, source, clock, config }, rates)
@@ -55,7 +49,7 @@ t.test('shutdown past the grace period interrupts the day and leaves its previou
 
 t.test('a day that finishes within the grace period completes normally', async (t) => {
   const { app, store, source, clock, config } = await buildTestApp(t)
-  await postEvents(app, [event('a', '1')])
+  await postEvents(app, [record('a', '1')])
   const { rates, release } = gatedRates()
   const batch = serviceOf({ store, source, clock, config }, rates)
   const [first, second] = await batch.startMany([DAY, '2026-11-21'], 'api')
@@ -72,7 +66,7 @@ t.test('a failing source fails the run, records the error and keeps the previous
     // The real SQLite source, switched to failing to simulate an unreachable store.
     source: (store) => wrapFailing(store, () => broken),
   })
-  await postEvents(app, [event('a', '1')])
+  await postEvents(app, [record('a', '1')])
   await runBatch(app, { date: DAY })
   const before = summaryRows(db, 'client_daily_usage', DAY)
   t.equal(before.length, 1)
@@ -125,12 +119,11 @@ t.test('per client: a failing client keeps its rows, the others are replaced, th
     },
   }
   const batch = serviceOf({ store, source: perClient, clock, config }, gatedRatesReleased(), 2)
-  const ev = (id: string, client: string, cost: string) => ({ ...event(id, cost), client_org_id: client })
-  await postEvents(app, [ev('a1', 'a', '1'), ev('b1', 'b', '2')])
+  await postEvents(app, [record('a1', '1', 'a'), record('b1', '2', 'b')])
   t.equal((await batch.runDate(DAY, 'api')).status, 'succeeded_with_warnings')
   const bBefore = summaryRows(db, 'client_daily_usage', DAY).find((r) => r.client_org_id === 'b')
 
-  await postEvents(app, [ev('a2', 'a', '10'), ev('b2', 'b', '20')])
+  await postEvents(app, [record('a2', '10', 'a'), record('b2', '20', 'b')])
   failing = 'b'
   const partial = await batch.runDate(DAY, 'api')
   t.equal(partial.status, 'failed', 'a day with a failed client is not reported as success')

@@ -3,11 +3,11 @@
 import t from 'tap'
 import pino from 'pino'
 import { join } from 'node:path'
-import { runCli } from '../support/cli.js'
+import { runCli } from '../helpers/cli.js'
 import { runRetention } from '../../src/lifecycle/retention.js'
-import { buildTestApp, postEvents, runBatch, summaryRows } from '../helper.js'
-import { dayEvents, rawCount } from '../lifecycle/fixtures.js'
-import { LOOPBACK_ONLY_ENV } from '../support/children.js'
+import { buildTestApp, postEvents, runBatch, summaryRows } from '../helpers/app.js'
+import { dayEvents, rawCount } from '../helpers/events.js'
+import { LOOPBACK_ONLY_ENV } from '../helpers/children.js'
 
 const DAY = '2026-11-10'
 const NOW = Date.parse('2026-11-28T12:00:00Z')

@@ -2,10 +2,10 @@
 import t from 'tap'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { runCli } from '../support/cli.js'
+import { runCli } from '../helpers/cli.js'
 import { openSqliteStore } from '../../src/db/sqlite/store.js'
-import { insertDay, prepareDatabase } from '../support/data.js'
-import { LOOPBACK_ONLY_ENV } from '../support/children.js'
+import { insertDay, prepareDatabase } from '../helpers/data.js'
+import { LOOPBACK_ONLY_ENV } from '../helpers/children.js'
 
 const NOW = Date.parse('2026-11-28T12:00:00Z')
 

@@ -1,12 +1,10 @@
 // The configured lifecycle: variables parsed, afterTick removes old summarised days and reports alerts.
 import t from 'tap'
-import pino from 'pino'
 import { join } from 'node:path'
 import { existsSync } from 'node:fs'
 import { loadConfig, ConfigError } from '../../src/config.js'
-import { createLifecycle } from '../../src/lifecycle/lifecycle.js'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
-import { dayEvents, rawCount } from './fixtures.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
+import { dayEvents, rawCount } from '../helpers/events.js'
 
 t.test('configuration: defaults, decimals and refusals', async (t) => {
   const base = { SQLITE_PATH: ':memory:' }
@@ -32,7 +30,7 @@ t.test('afterTick: retention with archives, then alerts', async (t) => {
   h.clock.advance(1_000)
   await runBatch(h.app, { date: '2026-10-01' })
   h.clock.advance(1_000)
-  const lifecycle = createLifecycle(h.config, { store: h.store, clock: h.clock, log: pino({ level: 'silent' }) })
+  const lifecycle = h.services.lifecycle
   const result = await lifecycle.afterTick()
   t.same(result.retention?.days.map((d) => [d.date, d.action]), [['2026-10-01', 'deleted']])
   t.ok(existsSync(join(archiveDir, 'usage-2026-10-01.ndjson.gz')))

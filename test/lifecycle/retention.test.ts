@@ -1,8 +1,8 @@
 // Raw retention: exactly the eligible days go, nothing unsummarised, a late record blocks its day.
 import t from 'tap'
 import pino from 'pino'
-import { buildTestApp, postEvents, runBatch, summaryRows, type TestApp } from '../helper.js'
-import { dayEvents, rawCount } from './fixtures.js'
+import { buildTestApp, postEvents, runBatch, summaryRows, type TestApp } from '../helpers/app.js'
+import { dayEvents, rawCount } from '../helpers/events.js'
 import { dayWindow } from '../../src/clock.js'
 import { runRetention, type RetentionDeps } from '../../src/lifecycle/retention.js'
 

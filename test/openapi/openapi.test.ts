@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { openApiYaml, YAML_1_1 } from '../../scripts/openapi-document.js'
 import { OPERATION_IDS } from '../../src/plugins/openapi.js'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
+import { event } from '../helpers/events.js'
 
 const ADMIN_TOKEN = 'openapi-test-admin-0b7e'
 const ACME_TOKEN = 'openapi-test-acme-61fd'
@@ -154,16 +155,7 @@ t.test('answers of the service conform to the document', async (t) => {
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
   await postEvents(
     app,
-    ['alice', 'bob'].map((u, i) => ({
-      request_id: `r${i}`,
-      client_org_id: 'acme',
-      model: 'm',
-      external_user: u,
-      input_tokens: 3,
-      output_tokens: 4,
-      cost_usd: '0.25',
-      timestamp: '2026-11-20T10:00:00Z',
-    })),
+    ['alice', 'bob'].map((u, i) => event({ request_id: `r${i}`, external_user: u, input_tokens: 3, output_tokens: 4, cost_usd: '0.25' })),
     admin,
   )
   await runBatch(app, { date: '2026-11-20' }, admin)
@@ -207,7 +199,7 @@ t.test('answers of the service conform to the document', async (t) => {
       method: 'POST',
       url: '/usage/events',
       template: '/usage/events',
-      payload: { events: [{ request_id: 'x', client_org_id: 'c', model: 'm', input_tokens: 1, output_tokens: 1, cost_usd: '1', timestamp: '2026-11-20T10:00:00' }] },
+      payload: { events: [event({ timestamp: '2026-11-20T10:00:00' })] },
     },
   ]
   const statuses = new Set<number>()

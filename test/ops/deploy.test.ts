@@ -21,9 +21,10 @@ import { checkExposure } from '../../src/server.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import { fixedClock } from '../../src/clock.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helper.js'
-import { parsePrometheusText } from './prometheus.js'
-import { pingCheckedSource, startInfluxPing } from './fixtures.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helpers/app.js'
+import { event } from '../helpers/events.js'
+import { parsePrometheusText } from '../helpers/prometheus.js'
+import { pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const read = (path: string) => readFileSync(root + path, 'utf8')
@@ -157,6 +158,7 @@ t.test('kubernetes.yaml: the pod meets the restricted Pod Security Standard, wit
   t.same(restrictedViolations(pod), [], 'no violation')
   t.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault')
   t.equal(pod.automountServiceAccountToken, false, 'the service never calls the Kubernetes API')
+  t.equal(pod.containers.length, 1, 'one container')
   for (const c of pod.containers) t.equal(c.securityContext.readOnlyRootFilesystem, true, `${c.name}: read-only root filesystem`)
 
   // The checker is not vacuous: each weakening is caught.
@@ -258,6 +260,7 @@ t.test('kubernetes.yaml: the volume is the documented formula over re-measured b
 
 t.test('kubernetes.yaml: one Recreate replica whose probes hit real routes on the listening port', async (t) => {
   const docs = manifests()
+  t.equal(docs.length, 4, 'Deployment, PersistentVolumeClaim, Secret, Service')
   for (const d of docs) t.ok(d.apiVersion && d.metadata?.name, `${d.kind} has apiVersion and name`)
 
   const deployment = one(docs, 'Deployment')
@@ -271,10 +274,12 @@ t.test('kubernetes.yaml: one Recreate replica whose probes hit real routes on th
 
   const env: Record<string, string> = Object.fromEntries(container.env.filter((e: Doc) => 'value' in e).map((e: Doc) => [e.name, String(e.value)]))
   const known = new Set(Object.keys(EnvSchema.properties))
+  t.ok(Object.keys(env).length >= 5, 'the container sets its configuration')
   for (const name of Object.keys(env)) t.ok(known.has(name), `env ${name} is a configuration variable`)
 
   // The port the service listens on, as the app computes it from this environment.
   const secret = one(docs, 'Secret')
+  t.ok(Object.keys(secret.stringData).length > 0, 'the Secret holds keys')
   for (const name of Object.keys(secret.stringData)) t.ok(known.has(name), `secret key ${name} is a configuration variable`)
   const config = loadConfig({ ...env, ...realTokens(secret.stringData) })
   t.equal(config.HOST, '0.0.0.0')
@@ -389,7 +394,7 @@ t.test('grafana-dashboard.json: every metric a panel queries is exposed by /metr
     source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
   await postEvents(app, [
-    { request_id: 'r1', client_org_id: 'acme', model: 'm1', input_tokens: 1, output_tokens: 1, cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' },
+    event({ cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' }),
   ])
   await runBatch(app, { date: '2026-11-26' })
   await app.inject({ method: 'GET', url: '/health' })
@@ -398,6 +403,7 @@ t.test('grafana-dashboard.json: every metric a panel queries is exposed by /metr
   for (const family of families.values()) for (const s of family.samples) exposed.add(s.name)
 
   const used = new Set<string>()
+  t.ok(dashboard.panels.length > 0, 'the dashboard has panels')
   for (const panel of dashboard.panels) {
     t.ok(panel.gridPos && panel.type, `panel ${panel.title} has a type and position`)
     t.ok(panel.targets.length > 0, `panel ${panel.title} has a query`)

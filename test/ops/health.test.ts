@@ -5,9 +5,11 @@ import { fixedClock } from '../../src/clock.js'
 import { openDb } from '../../src/db/sqlite/open.js'
 import { REMOTE_CHECK_TTL_MS } from '../../src/sources/check.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, DEFAULT_NOW_MS, runBatch, type TestApp } from '../helper.js'
+import { buildTestApp, DEFAULT_NOW_MS, runBatch, type TestApp } from '../helpers/app.js'
 import { startFakeNbp } from '../helpers/fake-nbp.js'
-import { failingSource, httpRateProvider, pingCheckedSource, startInfluxPing, startLocalNbp } from './fixtures.js'
+import { parsePrometheusText } from '../helpers/prometheus.js'
+import { failingSource, pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
+import { METRIC_NAMES } from '../../src/metrics.js'
 
 // DEFAULT_NOW_MS is 2026-11-28 13:00 Warsaw: yesterday is 2026-11-27; with the default
 // BATCH_CATCHUP_DAYS=7 the catch-up window is 2026-11-21 .. 2026-11-27. runWindow runs the week
@@ -23,7 +25,9 @@ async function health(app: TestApp['app']) {
 async function runWindow(t: Test, app: TestApp['app']) {
   const res = await runBatch(app, { from: WINDOW_FROM, to: WINDOW_TO })
   t.equal(res.statusCode, 200, 'window runs done')
-  t.ok((res.json() as { runs: Array<{ status: string }> }).runs.every((r) => r.status.startsWith('succeeded')))
+  const statuses = (res.json() as { runs: Array<{ status: string }> }).runs.map((r) => r.status)
+  t.equal(statuses.length, 7, 'one run per day of the window')
+  t.same(statuses.filter((s) => !s.startsWith('succeeded')), [], 'each of them succeeded')
   return res
 }
 
@@ -58,16 +62,15 @@ t.test('scheduler off on a replica whose database owes days: the days are listed
 })
 
 t.test('missing days are the due days of the catch-up window: none before it, yesterday only once its run is due', async (t) => {
-  const nbp = await startLocalNbp()
+  // Thursday's table prices Friday 2026-11-27 (previous business day).
+  const nbp = await startFakeNbp({ mids: { '2026-11-26': 3.6512 } })
   t.teardown(() => nbp.close())
   // 2026-11-28 12:30 Warsaw: yesterday (2026-11-27) is due at 13:00.
   const beforeDue = Date.parse('2026-11-28T11:30:00Z')
-  const clock = fixedClock(beforeDue)
   const { app, clock: appClock } = await buildTestApp(t, {
     nowMs: beforeDue,
     dbCreatedMs: beforeDue - 30 * 86_400_000,
-    rates: httpRateProvider(nbp.url, clock, () => undefined),
-    env: WITH_SCHEDULER,
+    env: { ...WITH_SCHEDULER, NBP_API_URL: nbp.baseUrl },
   })
   // Every day of the catch-up window before yesterday succeeded; 2026-11-20, just before it, never ran.
   t.equal((await runBatch(app, { from: '2026-11-21', to: '2026-11-26' })).statusCode, 200)
@@ -86,7 +89,8 @@ t.test('missing days are the due days of the catch-up window: none before it, ye
   t.same(done.body.services.scheduler!.detail.missing_days, [])
   t.equal(done.body.status, 'healthy')
   t.equal(done.body.services.nbp!.status, 'up')
-  t.equal(done.body.services.nbp!.detail.last_rate, '3.6512')
+  t.match(done.body.services.nbp!.detail, { last_rate: '3.6512', last_rate_date: '2026-11-26', last_error: null })
+  t.equal(nbp.urls().at(-1), '/api/exchangerates/rates/a/usd/2026-11-17/2026-11-26/?format=json', 'asked NBP for the ten days before')
   t.equal(done.body.services.sqlite!.detail.writable, true)
   t.equal(done.body.services.influxdb!.status, 'disabled')
   t.equal(done.body.influxdb_first_enabled, false)
@@ -99,24 +103,32 @@ t.test('missing days are the due days of the catch-up window: none before it, ye
 })
 
 t.test('NBP server down: degraded (200), service still serves, failure counted', async (t) => {
-  const nbp = await startLocalNbp()
-  let failures = 0
-  const clock = fixedClock(DEFAULT_NOW_MS)
-  const { app } = await buildTestApp(t, { rates: httpRateProvider(nbp.url, clock, () => failures++) })
+  const nbp = await startFakeNbp()
+  // The test stops it on purpose; the teardown only covers a failure before that.
+  t.teardown(() => nbp.close().catch(() => undefined))
+  const { app, clock } = await buildTestApp(t, { env: { NBP_API_URL: nbp.baseUrl } })
+  const failures = async () => {
+    const family = parsePrometheusText((await app.inject({ method: 'GET', url: '/metrics' })).body).get(METRIC_NAMES.nbpFailures)
+    t.equal(family?.samples.length, 1, `${METRIC_NAMES.nbpFailures} is exposed`)
+    return family?.samples[0]?.value
+  }
   await runWindow(t, app)
-  t.equal((await health(app)).body.status, 'healthy')
+  const up = await health(app)
+  t.equal(up.body.status, 'healthy')
+  t.equal(up.body.services.nbp!.status, 'up')
+  t.equal(await failures(), 0)
 
   await nbp.close()
   clock.advance(60_000)
   const rerun = await runBatch(app, { date: '2026-11-27' })
   t.equal(rerun.json().runs[0].status, 'succeeded_with_warnings', 'USD rows written, PLN missing')
-  t.equal(failures, 1)
+  t.equal(await failures(), 1, 'the failed NBP request is counted')
 
   const { code, body } = await health(app)
   t.equal(code, 200)
   t.equal(body.status, 'degraded')
   t.equal(body.services.nbp!.status, 'down')
-  t.match(body.services.nbp!.detail.last_error, /NBP unreachable/)
+  t.match(body.services.nbp!.detail.last_error, /^NBP rate for 2026-11-27 unavailable: .*ECONNREFUSED/, 'the production provider says why')
   t.equal(body.services.sqlite!.status, 'up')
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200, 'NBP is no readiness condition')

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
 import { createServices } from '../../src/services.js'
 import type { SqliteStore } from '../../src/db/sqlite/store.js'
-import { DEFAULT_NOW_MS } from '../helper.js'
+import { DEFAULT_NOW_MS } from '../helpers/app.js'
 
 const SECRETS = {
   API_ADMIN_TOKEN: 'adm1n-s3cret-9f8e7d6c',
@@ -134,7 +134,7 @@ t.test('a server run that used every secret never writes one; request ids round-
 })
 
 t.test('request ids: a sane given id is kept, an unusable one replaced', async (t) => {
-  const { buildTestApp } = await import('../helper.js')
+  const { buildTestApp } = await import('../helpers/app.js')
   const { app } = await buildTestApp(t)
   const given = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'gw-2026.11.28:abc-123' } })
   t.equal(given.headers['x-request-id'], 'gw-2026.11.28:abc-123')

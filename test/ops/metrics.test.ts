@@ -1,5 +1,5 @@
 // /metrics parses as strict Prometheus text and its batch counters move by exactly what runs did.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { register as globalRegistry } from 'prom-client'
 import {
   addTotals,
@@ -14,29 +14,22 @@ import { CLOSED_RUN_STATUSES, RUN_TRIGGERS } from '../../src/db/enums.js'
 import type { ClosedRunTotals } from '../../src/db/store.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'
-import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { fixedClock } from '../../src/clock.js'
-import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch, type EventInput, type TestApp } from '../helper.js'
-import { failingSource, pingCheckedSource, startInfluxPing } from './fixtures.js'
-import { runCli } from '../support/cli.js'
-import { parsePrometheusText, sampleValue, type Family } from './prometheus.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch, type TestApp } from '../helpers/app.js'
+import { event, type EventInput } from '../helpers/events.js'
+import { startFakeNbp } from '../helpers/fake-nbp.js'
+import { failingSource, pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
+import { runCli } from '../helpers/cli.js'
+import { parsePrometheusText, sampleValue, type Family } from '../helpers/prometheus.js'
 
 const DAY = '2026-11-25'
 
-const fixedRate: RateProvider = {
-  resolveUsdPlnRate: async (usageDate) => ({
-    ok: true,
-    rate: {
-      usage_date: usageDate,
-      rate: '3.6512',
-      effective_date: usageDate,
-      table_no: '230/A/NBP/2026',
-      source: 'nbp',
-      policy: 'previous-business-day',
-      fetched_at: new Date(DEFAULT_NOW_MS).toISOString(),
-    },
-  }),
+/** NBP for the test's services: the fake one, so days are priced by the production rate provider. */
+async function nbpEnv(t: Test): Promise<Record<string, string>> {
+  const nbp = await startFakeNbp()
+  t.teardown(() => nbp.close())
+  return { NBP_API_URL: nbp.baseUrl }
 }
 
 async function scrape(app: TestApp['app']): Promise<Map<string, Family>> {
@@ -46,8 +39,8 @@ async function scrape(app: TestApp['app']): Promise<Map<string, Family>> {
   return parsePrometheusText(res.body)
 }
 
-function event(n: number, client: string, user: string, model: string): EventInput {
-  return {
+function usage(n: number, client: string, user: string, model: string): EventInput {
+  return event({
     request_id: `req-${n}`,
     client_org_id: client,
     model,
@@ -56,13 +49,13 @@ function event(n: number, client: string, user: string, model: string): EventInp
     output_tokens: n,
     cost_usd: '0.001',
     timestamp: `${DAY}T${String(8 + (n % 10)).padStart(2, '0')}:00:00+01:00`,
-  }
+  })
 }
 
 t.test('batch counters move by exactly the runs figures', async (t) => {
   let source: ReturnType<typeof failingSource> | undefined
   const { app } = await buildTestApp(t, {
-    rates: fixedRate,
+    env: await nbpEnv(t),
     source: (store) => (source = failingSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }))),
   })
   const before = await scrape(app)
@@ -73,14 +66,14 @@ t.test('batch counters move by exactly the runs figures', async (t) => {
 
   // 2 clients; acme: alice×m1 (3 records), alice×m2 (1), bob×m1 (2); globex: carol×m1 (2). 8 records.
   const events = [
-    event(1, 'acme', 'alice', 'm1'),
-    event(2, 'acme', 'alice', 'm1'),
-    event(3, 'acme', 'alice', 'm1'),
-    event(4, 'acme', 'alice', 'm2'),
-    event(5, 'acme', 'bob', 'm1'),
-    event(6, 'acme', 'bob', 'm1'),
-    event(7, 'globex', 'carol', 'm1'),
-    event(8, 'globex', 'carol', 'm1'),
+    usage(1, 'acme', 'alice', 'm1'),
+    usage(2, 'acme', 'alice', 'm1'),
+    usage(3, 'acme', 'alice', 'm1'),
+    usage(4, 'acme', 'alice', 'm2'),
+    usage(5, 'acme', 'bob', 'm1'),
+    usage(6, 'acme', 'bob', 'm1'),
+    usage(7, 'globex', 'carol', 'm1'),
+    usage(8, 'globex', 'carol', 'm1'),
   ]
   t.equal((await postEvents(app, events)).statusCode, 200)
   const first = (await runBatch(app, { date: DAY })).json().runs[0]
@@ -99,7 +92,7 @@ t.test('batch counters move by exactly the runs figures', async (t) => {
   t.equal(dateToEpochSeconds(DAY), Date.parse('2026-11-25T00:00:00Z') / 1000)
 
   // One late record for globex/carol/m1 changes its user×model row, its model row and its client row.
-  t.equal((await postEvents(app, [event(9, 'globex', 'carol', 'm1')])).statusCode, 200)
+  t.equal((await postEvents(app, [usage(9, 'globex', 'carol', 'm1')])).statusCode, 200)
   const rerun = (await runBatch(app, { date: DAY })).json().runs[0]
   t.equal(rerun.data_corrections, 3)
   const afterRerun = await scrape(app)
@@ -207,7 +200,8 @@ t.test('every status × trigger of usage_batch_runs_total exists at 0 on the fir
 
 t.test('runs closed by any process on the database are counted, and a restart does not reset them', async (t) => {
   const dir = t.testdir({})
-  const { app, store, dbPath } = await buildTestApp(t, { dir, rates: fixedRate })
+  const env = await nbpEnv(t)
+  const { app, store, dbPath } = await buildTestApp(t, { dir, env })
   const runs = (families: Map<string, Family>, status: string, trigger: string) => sampleValue(families, METRIC_NAMES.batchRuns, { status, trigger })
 
   // A CLI backfill: its own runtime, its own batch service, the same SQLite file.
@@ -234,7 +228,7 @@ t.test('runs closed by any process on the database are counted, and a restart do
 
   // A restart: a new app on the same file starts from the ledger, not from 0.
   await app.close()
-  const restarted = await buildTestApp(t, { dir, rates: fixedRate })
+  const restarted = await buildTestApp(t, { dir, env })
   const after = await scrape(restarted.app)
   t.equal(runs(after, 'succeeded_with_warnings', 'cli'), 2)
   t.equal(runs(after, 'failed', 'cli'), 1)
@@ -242,8 +236,8 @@ t.test('runs closed by any process on the database are counted, and a restart do
 })
 
 t.test('runs with per-client errors are counted by trigger, whatever their status', async (t) => {
-  const { app, store, clock } = await buildTestApp(t, { rates: fixedRate })
-  t.equal((await postEvents(app, [event(1, 'acme', 'alice', 'm1'), event(2, 'globex', 'carol', 'm1')])).statusCode, 200)
+  const { app, store, clock } = await buildTestApp(t, { env: await nbpEnv(t) })
+  t.equal((await postEvents(app, [usage(1, 'acme', 'alice', 'm1'), usage(2, 'globex', 'carol', 'm1')])).statusCode, 200)
   // Client by client, as the InfluxQL source is queried; globex's query fails.
   const inner = createSqliteSource({ store, clock })
   t.teardown(() => inner.close())
@@ -257,7 +251,7 @@ t.test('runs with per-client errors are counted by trigger, whatever their statu
         return inner.aggregate(window, options)
       },
     },
-    rates: fixedRate,
+    rates: app.services.rates,
     clock,
     log: pino({ level: 'silent' }),
     timeZone: 'Europe/Warsaw',

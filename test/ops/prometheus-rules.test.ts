@@ -1,6 +1,6 @@
 // The operator's tools on what we ship: `promtool check metrics` on a real scrape, `promtool check
 // rules` and `promtool test rules` on deploy/. The rules fed with the scrapes of a real service:
-// alerts-healthy.test.ts and alerts-failing-tick.test.ts.
+// test/e2e/alerts-healthy.test.ts and test/e2e/alerts-failing-tick.test.ts.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -9,11 +9,12 @@ import { parse } from 'yaml'
 import { fixedClock } from '../../src/clock.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helpers/app.js'
+import { event } from '../helpers/events.js'
 import { promtool, promtoolUnavailable } from '../helpers/promtool.js'
-import { alertRules, RULES } from './driven-service.js'
-import { pingCheckedSource, startInfluxPing } from './fixtures.js'
-import { parsePrometheusText } from './prometheus.js'
+import { alertRules, RULES } from '../helpers/driven-service.js'
+import { pingCheckedSource, startInfluxPing } from '../helpers/sources.js'
+import { parsePrometheusText } from '../helpers/prometheus.js'
 
 const RULE_TESTS = join(fileURLToPath(new URL('../../', import.meta.url)), 'deploy/prometheus-rules.test.yaml')
 const skip = promtoolUnavailable() ?? false
@@ -30,7 +31,7 @@ t.test('promtool check metrics on a real scrape: only the contract name usage_ba
     source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
   await postEvents(app, [
-    { request_id: 'r1', client_org_id: 'acme', model: 'm1', input_tokens: 1, output_tokens: 1, cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' },
+    event({ cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' }),
   ])
   await runBatch(app, { from: '2026-11-24', to: '2026-11-26' })
   await app.inject({ method: 'GET', url: '/no/such/route' })

@@ -12,7 +12,7 @@ import { createLogger } from '../../src/logger.js'
 import { redactText, redactUrl } from '../../src/redact.js'
 import { describe } from '../../src/errors.js'
 import { createServices } from '../../src/services.js'
-import { DEFAULT_NOW_MS } from '../helper.js'
+import { DEFAULT_NOW_MS } from '../helpers/app.js'
 import { startFakeNbp } from '../helpers/fake-nbp.js'
 
 function capture() {

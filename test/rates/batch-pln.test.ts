@@ -1,7 +1,7 @@
 // PLN in the batch, through HTTP: priced at the legal NBP rate, null (never guessed) when NBP is
 // down, filled by a later run, and overridden by a manual rate that no fetch replaces.
 import t, { type Test } from 'tap'
-import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helper.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helpers/app.js'
 import type { RatePolicy } from '../../src/db/enums.js'
 import { deadPort, startFakeNbp, type FakeNbp, type FakeNbpOptions } from '../helpers/fake-nbp.js'
 
@@ -58,7 +58,9 @@ t.test('PLN is markup × the previous business day\'s NBP mid, half-even, with i
   t.equal(day.exchange_rate_usd_pln, 4.0341)
   t.equal(day.exchange_rate_date, '2026-11-10', 'Independence Day has no table; Tuesday\'s is used')
   // Every stored row (user×model too) carries its own PLN from its own markup.
-  for (const row of summaryRows(db, 'client_user_daily_usage', DAY)) {
+  const userRows = summaryRows(db, 'client_user_daily_usage', DAY)
+  t.equal(userRows.length, 2, 'users a and b on one model')
+  for (const row of userRows) {
     t.equal(BigInt(row.markup_cost_nano_pln as number), expectTimesRate(BigInt(row.markup_cost_nano_usd as number), '4.0341'))
     t.equal(row.exchange_rate_usd_pln, '4.0341')
     t.equal(row.exchange_rate_date, '2026-11-10')

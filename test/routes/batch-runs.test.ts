@@ -1,7 +1,8 @@
 // GET /batch/runs: newest first, filters, and a cursor that neither skips nor repeats a run while
 // new runs are being added between pages.
 import t from 'tap'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
+import { event } from '../helpers/events.js'
 import type { App } from '../../src/app.js'
 
 async function page(app: App, query: string) {
@@ -40,7 +41,7 @@ t.test('cursor pagination is stable under concurrent inserts', async (t) => {
 t.test('filters combine with the cursor; a foreign cursor is 400', async (t) => {
   const { app } = await buildTestApp(t)
   await postEvents(app, [
-    { request_id: 'a', client_org_id: 'c', model: 'm', input_tokens: 1, output_tokens: 1, cost_usd: 1, timestamp: '2026-11-03T10:00:00Z' },
+    event({ client_org_id: 'c', timestamp: '2026-11-03T10:00:00Z' }),
   ])
   await runBatch(app, { from: '2026-11-01', to: '2026-11-06' })
   await runBatch(app, { from: '2026-11-02', to: '2026-11-04' })

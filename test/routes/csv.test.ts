@@ -2,7 +2,7 @@
 import t from 'tap'
 import { preferredMediaType } from '../../src/accept.js'
 import { csvField } from '../../src/csv.js'
-import { buildTestApp, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
 
 const FORMULA = /^[=+\-@\t\r]/
 

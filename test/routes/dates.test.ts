@@ -3,8 +3,8 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { DATE_RULE, MONTH_RULE, addDays, dayWindow, isValidDate, isValidMonth, monthBounds } from '../../src/clock.js'
-import { buildTestApp, databaseDigest, DEFAULT_NOW_MS } from '../helper.js'
-import { runCli } from '../support/cli.js'
+import { buildTestApp, databaseDigest, DEFAULT_NOW_MS } from '../helpers/app.js'
+import { runCli } from '../helpers/cli.js'
 
 const OUT_OF_RANGE = ['0000-01-01', '0001-01-01', '0099-12-31', '1999-12-31', '10000-01-01', '+10000-01-01', '-0001-01-01']
 

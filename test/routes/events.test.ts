@@ -2,18 +2,10 @@
 // NUL in ids, a contradicting total_tokens, timestamps before 2000, non-JSON bodies; a request_id
 // stored or repeated with other content is a 409; nothing is ever stored by a refused request.
 import t from 'tap'
-import { buildTestApp, databaseDigest, postEvents, type EventInput } from '../helper.js'
+import { buildTestApp, databaseDigest, postEvents } from '../helpers/app.js'
+import { event, type EventInput } from '../helpers/events.js'
 
-const good: EventInput = {
-  request_id: 'r-1',
-  client_org_id: 'acme',
-  model: 'm1',
-  external_user: 'alice',
-  input_tokens: 10,
-  output_tokens: 5,
-  cost_usd: '0.1',
-  timestamp: '2026-11-20T10:00:00Z',
-}
+const good = event()
 
 type Errors = Array<{ index: number; field: string; message: string }>
 

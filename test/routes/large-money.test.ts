@@ -1,18 +1,18 @@
 // Money past 2^53 nano-units, end to end over HTTP on a real SQLite file: the reproductions of
 // issue 13 (a day that used to fail with "nano amount exceeds 2^53"), totals past what SQLite's
 // 64-bit SUM can add, and `?money=string`. Expected figures come from the test's own exact
-// arithmetic (helper.ts), never from src/money.ts.
+// arithmetic (helpers/app.ts), never from src/money.ts.
 import t from 'tap'
 import type { App } from '../../src/app.js'
-import { expectNano, expectTimesRate, nanoText, postEvents, runBatch, type EventInput } from '../helper.js'
-import { buildStoreRatesApp } from '../helpers/store-rates.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch } from '../helpers/app.js'
+import { event, type EventInput } from '../helpers/events.js'
 
 const DAY = '2026-11-20'
 const NEXT_DAY = '2026-11-21'
 const RANGE = `from=${DAY}&to=${NEXT_DAY}`
 
 function record(id: string, client: string, cost: string, date = DAY, user = 'u1', model = 'vendor/model'): EventInput {
-  return { request_id: id, client_org_id: client, model, external_user: user, input_tokens: 10, output_tokens: 5, cost_usd: cost, timestamp: `${date}T10:00:00Z` }
+  return event({ request_id: id, client_org_id: client, model, external_user: user, cost_usd: cost, timestamp: `${date}T10:00:00Z` })
 }
 
 async function put(app: App, url: string, payload: object) {
@@ -27,7 +27,7 @@ async function get(app: App, url: string) {
 }
 
 t.test('markup 10, a manual rate of 4.0 and one record of 250,000 USD: the day succeeds and every figure is exact', async (t) => {
-  const { app, db } = await buildStoreRatesApp(t)
+  const { app, db } = await buildTestApp(t)
   await put(app, '/clients/whale/pricing', { markup_rate: '10', effective_from: '2026-11-01' })
   await put(app, `/usage/exchange-rates/${DAY}`, { rate: '4.0', note: 'agreed by hand' })
   t.equal((await postEvents(app, [record('w1', 'whale', '250000'), record('a1', 'acme', '0.000000150')])).statusCode, 200)
@@ -84,7 +84,7 @@ t.test('markup 10, a manual rate of 4.0 and one record of 250,000 USD: the day s
 })
 
 t.test('seven records of 1,000,000 USD at the default markup and no rate: exact, PLN waits for a rate', async (t) => {
-  const { app } = await buildStoreRatesApp(t)
+  const { app } = await buildTestApp(t)
   await postEvents(app, Array.from({ length: 7 }, (_, i) => record(`m${i}`, 'big', '1000000')))
   const run = (await runBatch(app, { date: DAY })).json().runs[0]
   t.equal(run.status, 'succeeded_with_warnings', 'it failed before: 9.1e15 nano-USD of markup is past 2^53')
@@ -102,7 +102,7 @@ t.test('seven records of 1,000,000 USD at the default markup and no rate: exact,
 })
 
 t.test('sums over days past the 64-bit range are read exactly, in every read', async (t) => {
-  const { app } = await buildStoreRatesApp(t)
+  const { app } = await buildTestApp(t)
   await put(app, '/clients/titan/pricing', { markup_rate: '10', effective_from: '2026-11-01' })
   const events: EventInput[] = []
   for (const date of [DAY, NEXT_DAY]) {
@@ -152,7 +152,7 @@ t.test('sums over days past the 64-bit range are read exactly, in every read', a
 })
 
 t.test("today: live figures past 2^53 nano-units are exact with ?money=string", async (t) => {
-  const { app } = await buildStoreRatesApp(t)
+  const { app } = await buildTestApp(t)
   const today = '2026-11-28'
   await put(app, '/clients/whale/pricing', { markup_rate: '10', effective_from: '2026-11-01' })
   await put(app, `/usage/exchange-rates/${today}`, { rate: '4.0' })
@@ -167,7 +167,7 @@ t.test("today: live figures past 2^53 nano-units are exact with ?money=string", 
 })
 
 t.test('?money takes number or string only', async (t) => {
-  const { app } = await buildStoreRatesApp(t)
+  const { app } = await buildTestApp(t)
   const bad = await app.inject({ url: `/usage/clients/acme/daily?${RANGE}&money=float` })
   t.equal(bad.statusCode, 400)
   t.equal((await app.inject({ url: '/usage/clients/acme/today?money=bogus' })).statusCode, 400)

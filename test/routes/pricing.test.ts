@@ -1,6 +1,6 @@
 // Per-client markup: the history API, exact decimals, and how the batch prices days with it.
 import t from 'tap'
-import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helper.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helpers/app.js'
 import type { App } from '../../src/app.js'
 
 const put = (app: App, client: string, payload: object) => app.inject({ method: 'PUT', url: `/clients/${client}/pricing`, payload })

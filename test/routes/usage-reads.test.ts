@@ -1,7 +1,8 @@
 // Every read endpoint through HTTP on a seeded database; expected figures are computed here from
-// the raw events with the test's own exact arithmetic (helper.ts), not with src/money.ts.
+// the raw events with the test's own exact arithmetic (helpers/app.ts), not with src/money.ts.
 import t from 'tap'
-import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, type EventInput } from '../helper.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch } from '../helpers/app.js'
+import { type EventInput } from '../helpers/events.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { fixedClock } from '../../src/clock.js'

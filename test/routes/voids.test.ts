@@ -6,22 +6,14 @@ import { dirname, join } from 'node:path'
 import { dayWindow } from '../../src/clock.js'
 import { restoreArchive } from '../../src/lifecycle/archive.js'
 import { runRetention } from '../../src/lifecycle/retention.js'
-import { buildTestApp, databaseDigest, postEvents, runBatch, type EventInput } from '../helper.js'
-import { dayEvents, rawCount } from '../lifecycle/fixtures.js'
+import { buildTestApp, databaseDigest, postEvents, runBatch } from '../helpers/app.js'
+import { event, type EventInput } from '../helpers/events.js'
+import { dayEvents, rawCount } from '../helpers/events.js'
 
 const DAY = '2026-11-20'
 const TODAY = '2026-11-28'
-const ev = (request_id: string, timestamp: string, extra: Partial<EventInput> = {}): EventInput => ({
-  request_id,
-  client_org_id: 'acme',
-  model: 'm1',
-  external_user: 'alice',
-  input_tokens: 100,
-  output_tokens: 10,
-  cost_usd: '0.5',
-  timestamp,
-  ...extra,
-})
+const ev = (request_id: string, timestamp: string, extra: Partial<EventInput> = {}): EventInput =>
+  event({ request_id, timestamp, input_tokens: 100, output_tokens: 10, cost_usd: '0.5', ...extra })
 
 const voidThem = (app: Awaited<ReturnType<typeof buildTestApp>>['app'], request_ids: unknown, reason: unknown = 'test traffic') =>
   app.inject({ method: 'POST', url: '/usage/events/void', payload: { request_ids, reason } })

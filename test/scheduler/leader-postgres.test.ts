@@ -7,7 +7,7 @@ import { pino } from 'pino'
 import { ADVISORY_LOCK_CLASS, ADVISORY_LOCKS, createSessionLock } from '../../src/db/postgres/advisory-locks.js'
 import { createLeader, LEADER_INTERVAL_MS, type Leader } from '../../src/scheduler/leader.js'
 import { createDatabase, postgresUnavailable, sharedPostgres, startPostgres, type PostgresServer } from '../helpers/postgres.js'
-import { waitFor } from '../support/children.js'
+import { waitFor } from '../helpers/children.js'
 
 const silent = pino({ level: 'silent' })
 /** Short enough to keep the tests quick; the SIGKILL test uses the production default. */

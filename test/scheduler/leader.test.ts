@@ -6,7 +6,7 @@ import { pino } from 'pino'
 import { fixedClock } from '../../src/clock.js'
 import type { SessionLock } from '../../src/db/postgres/advisory-locks.js'
 import { createLeader, createSingleProcessLeader, LEADER_CHECK_TIMEOUT_MS, LEADER_INTERVAL_MS } from '../../src/scheduler/leader.js'
-import { manualTimers } from '../support/timers.js'
+import { manualTimers } from '../helpers/timers.js'
 
 const silent = pino({ level: 'silent' })
 

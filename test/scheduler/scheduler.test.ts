@@ -4,11 +4,12 @@ import t from 'tap'
 import { Writable } from 'node:stream'
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
-import { buildTestApp, postEvents, type TestApp } from '../helper.js'
+import { buildTestApp, postEvents, type TestApp } from '../helpers/app.js'
 import { createLogger } from '../../src/logger.js'
 import { createScheduler } from '../../src/scheduler/scheduler.js'
 import type { RateProvider } from '../../src/rates/types.js'
-import { manualTimers } from '../support/timers.js'
+import { manualTimers } from '../helpers/timers.js'
+import { event } from '../helpers/events.js'
 
 const TZ = 'Europe/Warsaw'
 
@@ -171,8 +172,8 @@ t.test('catch-up after three days down: exactly the missing dates, oldest first,
   const test = await buildTestApp(t, { rates: okRates(asked) })
   // The service ran daily until it went down after processing 2026-11-24.
   await postEvents(test.app, [
-    { request_id: 'a', client_org_id: 'acme', model: 'm', input_tokens: 5, output_tokens: 1, cost_usd: '0.5', timestamp: '2026-11-22T10:00:00Z' },
-    { request_id: 'b', client_org_id: 'acme', model: 'm', input_tokens: 5, output_tokens: 1, cost_usd: '0.5', timestamp: '2026-11-26T10:00:00Z' },
+    event({ request_id: 'a', cost_usd: '0.5', timestamp: '2026-11-22T10:00:00Z' }),
+    event({ request_id: 'b', cost_usd: '0.5', timestamp: '2026-11-26T10:00:00Z' }),
   ])
   for (const day of ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24']) await test.app.services.batch.runDate(day, 'schedule')
   const before = (await allRuns(test)).length
@@ -202,7 +203,7 @@ t.test('catch-up after three days down: exactly the missing dates, oldest first,
 t.test('catch-up retries dates whose PLN is still missing', async (t) => {
   const test = await buildTestApp(t)
   await postEvents(test.app, [
-    { request_id: 'a', client_org_id: 'acme', model: 'm', input_tokens: 5, output_tokens: 1, cost_usd: '0.5', timestamp: '2026-11-26T10:00:00Z' },
+    event({ request_id: 'a', cost_usd: '0.5', timestamp: '2026-11-26T10:00:00Z' }),
   ])
   // Both dates "succeeded" without a rate (noRateProvider): one with usage rows, one without usage.
   await test.app.services.batch.runDate('2026-11-26', 'schedule')

@@ -8,6 +8,7 @@ import { InfluxQueryError, detectInfluxVersion } from '../../src/sources/influx-
 import { isValidFlux } from '../helpers/flux-check.js'
 import { startFakeInflux2, type FakeInflux2 } from '../helpers/fake-influx2.js'
 import { legacyLines } from '../helpers/legacy-points.js'
+import { rawEvent } from '../helpers/events.js'
 import { DAY_FOR_TESTS, HOSTILE_CLIENT, INJECTION_CLIENT, TZ, collect, runSourceContract } from '../helpers/source-contract.js'
 
 const MEASUREMENT = 'usage_tracking'
@@ -64,20 +65,8 @@ runSourceContract(t, async (t) => {
 t.test('an error table after HTTP 200 throws', async (t) => {
   const fake = await fakeServer(t)
   const source = sourceFor(fake)
-  const event = {
-    client_org_id: 'acme',
-    external_user: 'alice',
-    model: 'm',
-    input_tokens: 1,
-    output_tokens: 1,
-    total_tokens: 2,
-    cost_nano_usd: 1n,
-    occurred_at_ms: dayWindow(DAY_FOR_TESTS, TZ).startMs,
-  }
-  await source.ingest([
-    { ...event, request_id: 'a' },
-    { ...event, request_id: 'b', external_user: 'bob' },
-  ])
+  const at = dayWindow(DAY_FOR_TESTS, TZ).startMs
+  await source.ingest([rawEvent({ request_id: 'a', occurred_at_ms: at }), rawEvent({ request_id: 'b', external_user: 'bob', occurred_at_ms: at })])
   fake.failNextQueryMidStream = true
   await t.rejects(collect(source, DAY_FOR_TESTS), InfluxQueryError)
   t.equal((await collect(source, DAY_FOR_TESTS)).length, 2, 'the next query is whole')
@@ -89,17 +78,7 @@ t.test('version detection, health and write failures', async (t) => {
   const source = sourceFor(fake)
   t.match(await source.check(), { status: 'up', detail: { version: 'v2.7.11', query_language: 'flux', last_error: null } })
   const wrongToken = createFluxSource({ url: fake.url, token: 'nope', org: fake.org, bucket: fake.bucket, measurement: MEASUREMENT, timeoutMs: 5_000 })
-  const event = {
-    request_id: 'x',
-    client_org_id: 'acme',
-    external_user: 'alice',
-    model: 'm',
-    input_tokens: 1,
-    output_tokens: 1,
-    total_tokens: 2,
-    cost_nano_usd: 1n,
-    occurred_at_ms: 0,
-  }
+  const event = rawEvent({ request_id: 'x', cost_nano_usd: 1n, occurred_at_ms: 0 })
   const refused = await wrongToken.ingest([event]).catch((e: unknown) => e)
   t.ok(refused instanceof RawStoreUnavailableError, 'a write InfluxDB refuses: the store is unavailable (503)')
   t.match(refused, { statusCode: 503, message: /InfluxDB refused the write \(HTTP 401\); see the service log/ })

@@ -2,7 +2,7 @@
 // aggregates client by client, InfluxDB going down fails the run (never "no usage") and leaves the
 // previous summaries, /health says so (readiness stays: reads are served), and the next run after it is back succeeds.
 import t from 'tap'
-import { buildTestApp, expectNano, expectTimesRate, nanoText, summaryRows } from '../helper.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, summaryRows } from '../helpers/app.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
 
 const DAY = '2026-11-20'

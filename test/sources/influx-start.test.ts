@@ -10,9 +10,10 @@ import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
 import { createServices } from '../../src/services.js'
-import { DEFAULT_NOW_MS } from '../helper.js'
+import { DEFAULT_NOW_MS } from '../helpers/app.js'
+import { event } from '../helpers/events.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
-import { LOOPBACK_ONLY_ENV, waitFor } from '../support/children.js'
+import { LOOPBACK_ONLY_ENV, waitFor } from '../helpers/children.js'
 
 const DAY = '2026-11-27'
 const NOT_KNOWN = /InfluxDB query dialect not known yet \(INFLUXDB_QUERY_LANGUAGE=auto; its \/ping has not answered\); detection retries in the background, see GET \/health/
@@ -79,17 +80,8 @@ t.test('the service starts while InfluxDB is down, then detects it once it appea
   t.match(await (await get('/metrics')).text(), /^usage_batch_influxdb_up 0$/m)
 
   // What needs InfluxDB fails, and says why.
-  const event = {
-    request_id: 'r-1',
-    client_org_id: 'acme',
-    model: 'm1',
-    external_user: 'alice',
-    input_tokens: 10,
-    output_tokens: 5,
-    cost_usd: '0.25',
-    timestamp: `${DAY}T10:00:00+01:00`,
-  }
-  const refusedIngest = await post('/usage/events', { events: [event] })
+  const record = event({ cost_usd: '0.25', timestamp: `${DAY}T10:00:00+01:00` })
+  const refusedIngest = await post('/usage/events', { events: [record] })
   t.equal(refusedIngest.status, 503)
   const refusedBody = (await refusedIngest.json()) as { message: string }
   t.match(refusedBody, { statusCode: 503, error: 'Service Unavailable', message: NOT_KNOWN })
@@ -128,7 +120,7 @@ t.test('the service starts while InfluxDB is down, then detects it once it appea
   t.equal(lines().filter((l) => l.msg === 'InfluxDB answers again; dialect detected').length, 1)
   t.equal(lines().filter((l) => l.msg === 'InfluxDB query dialect chosen').length, 1, 'the choice logged once')
 
-  t.equal((await post('/usage/events', { events: [event] })).status, 200)
+  t.equal((await post('/usage/events', { events: [record] })).status, 200)
   const today = await get('/usage/clients/acme/today')
   t.equal(today.status, 200, 'today is served again')
   const run = (await (await post('/batch/run?wait=true', { date: DAY })).json()) as { runs: Array<{ status: string; records_processed: number }> }

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { deletePredicate } from '../../src/sources/flux.js'
 import { eventTimestampNs } from '../../src/sources/line-protocol.js'
-import { buildTestApp, databaseDigest } from '../helper.js'
+import { buildTestApp, databaseDigest } from '../helpers/app.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
 import { rfc3339Nano, startFakeInflux2 } from '../helpers/fake-influx2.js'
 

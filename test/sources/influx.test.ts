@@ -8,6 +8,7 @@ import { InfluxQueryError } from '../../src/sources/influx-http.js'
 import { startFakeInflux2 } from '../helpers/fake-influx2.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
 import { DAY_FOR_TESTS, TZ, collect } from '../helpers/source-contract.js'
+import { rawEvent } from '../helpers/events.js'
 
 function recordingLog() {
   const lines: Array<{ level: string; obj: object; msg: string }> = []
@@ -18,17 +19,7 @@ function recordingLog() {
   }
 }
 
-const event = {
-  request_id: 'r1',
-  client_org_id: 'acme',
-  external_user: 'alice',
-  model: 'm',
-  input_tokens: 3,
-  output_tokens: 4,
-  total_tokens: 7,
-  cost_nano_usd: 150n,
-  occurred_at_ms: dayWindow(DAY_FOR_TESTS, TZ).startMs + 1_000,
-}
+const event = rawEvent({ request_id: 'r1', model: 'm', input_tokens: 3, output_tokens: 4, cost_nano_usd: 150n, occurred_at_ms: dayWindow(DAY_FOR_TESTS, TZ).startMs + 1_000 })
 
 t.test('auto on InfluxDB 2 chooses Flux and logs the choice once', async (t) => {
   const fake = await startFakeInflux2(t)

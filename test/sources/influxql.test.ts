@@ -3,6 +3,7 @@ import t from 'tap'
 import { createInfluxQLSource, aggregateStatement, type InfluxQLSource } from '../../src/sources/influxql.js'
 import { UnrepresentablePointError } from '../../src/sources/line-protocol.js'
 import { legacyLines } from '../helpers/legacy-points.js'
+import { rawEvent } from '../helpers/events.js'
 import { RawStoreUnavailableError } from '../../src/errors.js'
 import { InfluxQueryError } from '../../src/sources/influx-http.js'
 import { influxdUnavailable, startInfluxd, type Influxd } from '../helpers/influxd.js'
@@ -56,17 +57,7 @@ if (skip) {
   t.test('errors reported inside an HTTP 200 answer throw', async (t) => {
     const source = makeSource('usage_test')
     await source.ingest([
-      {
-        request_id: 'text-field',
-        client_org_id: 'acme',
-        external_user: 'alice',
-        model: 'm',
-        input_tokens: 1,
-        output_tokens: 1,
-        total_tokens: 2,
-        cost_nano_usd: 1n,
-        occurred_at_ms: Date.UTC(2026, 2, 29, 12),
-      },
+      rawEvent({ request_id: 'text-field', cost_nano_usd: 1n, occurred_at_ms: Date.UTC(2026, 2, 29, 12) }),
     ])
     // The first statement succeeds and the second fails: influxd answers HTTP 200 with the error
     // inside results[1], after rows were already streamed.
@@ -92,17 +83,7 @@ if (skip) {
     const database = 'refusals'
     await server.admin(`CREATE DATABASE "${database}"`)
     const source = makeSource(database)
-    const good = {
-      request_id: 'ok-1',
-      client_org_id: 'acme',
-      external_user: 'alice',
-      model: 'm',
-      input_tokens: 1,
-      output_tokens: 1,
-      total_tokens: 2,
-      cost_nano_usd: 1n,
-      occurred_at_ms: Date.UTC(2026, 2, 29, 12),
-    }
+    const good = rawEvent({ request_id: 'ok-1', cost_nano_usd: 1n, occurred_at_ms: Date.UTC(2026, 2, 29, 12) })
     await t.rejects(source.ingest([good, { ...good, request_id: 'bad', client_org_id: 'a\nb' }]), UnrepresentablePointError)
     await t.rejects(source.ingest([{ ...good, request_id: 'bad2', model: 'ends\\' }]), UnrepresentablePointError)
     t.strictSame(await collect(source, DAY_FOR_TESTS), [], 'the valid event of the refused batch was not written')
@@ -150,17 +131,7 @@ if (skip) {
     t.equal(health.status, 'up')
     t.match(health.detail, { version: /^1\./, query_language: 'influxql' })
     await other.stop()
-    const event = {
-      request_id: 'x',
-      client_org_id: 'acme',
-      external_user: 'alice',
-      model: 'm',
-      input_tokens: 1,
-      output_tokens: 1,
-      total_tokens: 2,
-      cost_nano_usd: 1n,
-      occurred_at_ms: Date.UTC(2026, 2, 29, 12),
-    }
+    const event = rawEvent({ request_id: 'x', cost_nano_usd: 1n, occurred_at_ms: Date.UTC(2026, 2, 29, 12) })
     const error = await source.ingest([event]).then(
       () => undefined,
       (e: unknown) => e,

@@ -8,6 +8,7 @@ import { createPostgresSource } from '../../src/sources/postgres.js'
 import type { UsageEvent } from '../../src/usage-event.js'
 import { createMigratedDatabase, postgresUnavailable, sharedPostgres, type PostgresServer } from '../helpers/postgres.js'
 import { collect, legacyAsEvents, runSourceContract, TZ, type LegacyPoint } from '../helpers/source-contract.js'
+import { rawEvent } from '../helpers/events.js'
 
 async function store(t: Test, server: PostgresServer, options: { cursorRows?: number; poolSize?: number } = {}) {
   const url = await createMigratedDatabase(t, server)
@@ -23,19 +24,18 @@ async function store(t: Test, server: PostgresServer, options: { cursorRows?: nu
   return { url, db, source, end }
 }
 
+/** The i-th of many records over 7 clients, 5 users and 3 models. */
 function event(i: number, overrides: Partial<UsageEvent> = {}): UsageEvent {
-  return {
+  return rawEvent({
     request_id: `r${i}`,
     client_org_id: `client-${i % 7}`,
     external_user: `user-${i % 5}`,
     model: `model-${i % 3}`,
-    input_tokens: 10,
     output_tokens: 2,
-    total_tokens: 12,
     cost_nano_usd: 1_000n + BigInt(i),
     occurred_at_ms: Date.parse('2026-11-20T10:00:00Z') + i,
     ...overrides,
-  }
+  })
 }
 
 async function openTransactions(server: PostgresServer, url: string): Promise<number> {

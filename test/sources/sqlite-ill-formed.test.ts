@@ -4,7 +4,7 @@ import t from 'tap'
 import type { Db } from '../../src/db/sqlite/open.js'
 import { fixedClock } from '../../src/clock.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helper.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helpers/app.js'
 
 /** What better-sqlite3 stored for "surr\ud800" before: the surrogate's three bytes, invalid UTF-8. */
 const LONE_HIGH = Buffer.from('surr\xED\xA0\x80', 'latin1')

@@ -3,7 +3,8 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { openSqliteStore } from '../../src/db/sqlite/store.js'
 import { dayWindow, fixedClock } from '../../src/clock.js'
-import { buildTestApp, postEvents } from '../helper.js'
+import { buildTestApp, postEvents } from '../helpers/app.js'
+import { event, rawEvent } from '../helpers/events.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { legacyAsEvents, runSourceContract, type LegacyPoint } from '../helpers/source-contract.js'
 
@@ -50,10 +51,9 @@ for (const [name, workerMinRecords] of FILE_BACKED) {
 
 t.test('two days aggregated at the same time do not share a busy statement', async (t) => {
   const { app, source } = await buildTestApp(t)
-  const base = { client_org_id: 'c', model: 'm', input_tokens: 1, output_tokens: 1, cost_usd: '1' }
   await postEvents(app, [
-    { ...base, request_id: 'd1', timestamp: '2026-11-19T10:00:00Z' },
-    { ...base, request_id: 'd2', timestamp: '2026-11-20T10:00:00Z', client_org_id: 'other' },
+    event({ request_id: 'd1', client_org_id: 'c', timestamp: '2026-11-19T10:00:00Z' }),
+    event({ request_id: 'd2', client_org_id: 'other', timestamp: '2026-11-20T10:00:00Z' }),
   ])
   const a = source.aggregate(dayWindow('2026-11-19', 'Europe/Warsaw'))[Symbol.asyncIterator]()
   const b = source.aggregate(dayWindow('2026-11-20', 'Europe/Warsaw'))[Symbol.asyncIterator]()
@@ -75,18 +75,7 @@ t.test('a day read client by client: leaving early or aborting stops the reader'
   })
   const day = '2026-11-20'
   const at = Date.parse('2026-11-20T10:00:00Z')
-  const event = (i: number, client: string) => ({
-    request_id: `r${i}`,
-    client_org_id: client,
-    external_user: 'u',
-    model: 'm',
-    input_tokens: 1,
-    output_tokens: 1,
-    total_tokens: 2,
-    cost_nano_usd: 10n,
-    occurred_at_ms: at,
-  })
-  await source.ingest(['a', 'b', 'c'].map((c, i) => event(i, c)))
+  await source.ingest(['a', 'b', 'c'].map((client, i) => rawEvent({ request_id: `r${i}`, client_org_id: client, cost_nano_usd: 10n, occurred_at_ms: at })))
   const window = dayWindow(day, 'Europe/Warsaw')
 
   const iterator = source.aggregateClients!(window)[Symbol.asyncIterator]()

@@ -10,8 +10,8 @@ import { openSqliteStore } from '../../src/db/sqlite/store.js'
 import type { BatchRunRow } from '../../src/db/store.js'
 import { noRateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { startCli, startServer, waitFor } from '../support/children.js'
-import { LARGE_DAY, insertDay, prepareDatabase } from '../support/data.js'
+import { startCli, startServer, waitFor } from '../helpers/children.js'
+import { LARGE_DAY, insertDay, prepareDatabase } from '../helpers/data.js'
 
 const TZ = 'Europe/Warsaw'
 

@@ -2,7 +2,7 @@
 // gauge is 0 at every hour, and the alert rules of deploy/ (promtool) never even go pending on it.
 import t from 'tap'
 import { promtool, promtoolUnavailable } from '../helpers/promtool.js'
-import { driveService, promtoolTest } from './driven-service.js'
+import { driveService, promtoolTest } from '../helpers/driven-service.js'
 
 const HOURS = 48
 

@@ -46,8 +46,12 @@ export function startCli(t: Test, args: string[], env: Record<string, string>): 
   return { process: child, stdout: () => out, stderr: () => err, exited }
 }
 
-/** Polls until `check` returns a value (not undefined), or fails after timeoutMs. */
-export async function waitFor<T>(what: string, check: () => T | undefined, timeoutMs = 20_000, everyMs = 10): Promise<T> {
+/**
+ * Polls until `check` returns a value (not undefined), or fails after timeoutMs. The default bounds
+ * a child process's start (tsx loading the CLI), which took more than 20 s on a shared 2-core
+ * machine at load average 14; a check that passes returns at once whatever the bound.
+ */
+export async function waitFor<T>(what: string, check: () => T | undefined, timeoutMs = 60_000, everyMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = check()
@@ -66,7 +70,7 @@ export async function startServer(t: Test, env: Record<string, string>): Promise
       if (child.process.exitCode !== null) throw new Error(`server exited early: ${child.stdout()}${child.stderr()}`)
       return /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(child.stdout())?.[1]
     },
-    30_000,
+    60_000,
     20,
   )
   return { ...child, url }

@@ -7,11 +7,12 @@ import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { fixedClock } from '../../src/clock.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
-import type { RateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
-import { buildTestApp, postEvents, type TestApp } from '../helper.js'
-import { manualTimers } from '../support/timers.js'
-import { failingSource } from './fixtures.js'
+import { buildTestApp, postEvents, type TestApp } from './app.js'
+import { event } from './events.js'
+import { startFakeNbp } from './fake-nbp.js'
+import { manualTimers } from './timers.js'
+import { failingSource } from './sources.js'
 import { parsePrometheusText, type Family } from './prometheus.js'
 
 export const RULES = join(fileURLToPath(new URL('../../', import.meta.url)), 'deploy/prometheus-rules.yaml')
@@ -19,14 +20,6 @@ export const RULES = join(fileURLToPath(new URL('../../', import.meta.url)), 'de
 type Rule = { alert: string; expr: string; annotations: Record<string, string> }
 export const alertRules = () => (parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules)
 
-const okRates: RateProvider = {
-  async resolveUsdPlnRate(date) {
-    return {
-      ok: true,
-      rate: { usage_date: date, rate: '4.0341', effective_date: date, table_no: '1/A/NBP/2026', source: 'nbp', policy: 'previous-business-day', fetched_at: '2026-01-01T00:00:00.000Z' },
-    }
-  },
-}
 
 /** Families the rules read, as promtool input series labelled like a scrape. */
 export const RULE_FAMILIES = [METRIC_NAMES.batchRuns, METRIC_NAMES.batchRunsWithClientErrors, METRIC_NAMES.daysBehind, METRIC_NAMES.datesWithoutPln]
@@ -51,25 +44,27 @@ export async function driveService(t: Test, hours: number, during: (minute: numb
   let source: ReturnType<typeof failingSource> | undefined
   const clock = fixedClock(T0_MS)
   const manual = manualTimers(clock)
+  const nbp = await startFakeNbp()
+  t.teardown(() => nbp.close())
   const test = await buildTestApp(t, {
     clock,
-    env: { BATCH_SCHEDULER_ENABLED: 'true' },
+    // NBP as in production, retries included: over two days of manual time the fake's idle
+    // keep-alive socket may be closed between two requests (ECONNRESET), which a retry absorbs.
+    env: { BATCH_SCHEDULER_ENABLED: 'true', NBP_API_URL: nbp.baseUrl, NBP_MAX_RETRIES: '3' },
     dbCreatedMs: T0_MS - 30 * 86_400_000,
-    rates: okRates,
     source: (store) => (source = failingSource(createSqliteSource({ store, clock: fixedClock(T0_MS) }))),
-    deps: { timers: manual.timers },
+    deps: { timers: manual.timers, nbp: { sleep: async () => undefined } },
   })
   const { scheduler } = test.services
   // Usage on every day, so runs have records.
-  const events = Array.from({ length: 8 }, (_, i) => ({
-    request_id: `e${i}`,
-    client_org_id: i % 2 ? 'acme' : 'globex',
-    model: 'm1',
-    input_tokens: 10,
-    output_tokens: 5,
-    cost_usd: '0.01',
-    timestamp: new Date(T0_MS - 8 * 86_400_000 + i * 86_400_000 + 3_600_000).toISOString(),
-  }))
+  const events = Array.from({ length: 8 }, (_, i) =>
+    event({
+      request_id: `e${i}`,
+      client_org_id: i % 2 ? 'acme' : 'globex',
+      cost_usd: '0.01',
+      timestamp: new Date(T0_MS - 8 * 86_400_000 + i * 86_400_000 + 3_600_000).toISOString(),
+    }),
+  )
   t.equal((await postEvents(test.app, events)).statusCode, 200)
   await scheduler.start()
   await scheduler.idle()

@@ -5,16 +5,17 @@
 import type { Test } from 'tap'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import pino from 'pino'
-import { buildApp, type App } from '../src/app.js'
-import { fixedClock } from '../src/clock.js'
-import { loadConfig, type Config } from '../src/config.js'
-import type { Db } from '../src/db/sqlite/open.js'
-import type { SqliteStore } from '../src/db/sqlite/store.js'
-import type { RateProvider } from '../src/rates/types.js'
-import { createServices, type ServiceDeps, type Services } from '../src/services.js'
-import type { UsageSource } from '../src/sources/types.js'
-import { deadPort } from './helpers/fake-nbp.js'
+import pino, { type Logger } from 'pino'
+import { buildApp, type App } from '../../src/app.js'
+import { fixedClock } from '../../src/clock.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import type { Db } from '../../src/db/sqlite/open.js'
+import type { SqliteStore } from '../../src/db/sqlite/store.js'
+import type { RateProvider } from '../../src/rates/types.js'
+import { createServices, type ServiceDeps, type Services } from '../../src/services.js'
+import type { UsageSource } from '../../src/sources/types.js'
+import type { EventInput } from './events.js'
+import { deadPort } from './fake-nbp.js'
 
 /** 2026-11-28 13:00 Warsaw: "yesterday" is 2026-11-27. */
 export const DEFAULT_NOW_MS = Date.parse('2026-11-28T12:00:00Z')
@@ -44,6 +45,8 @@ export interface TestAppOptions {
   dir?: string
   /** When the database is first created (database_metadata.created_at); default `nowMs`. */
   dbCreatedMs?: number
+  /** The service's logger; default silent (a test that reads the log lines passes its own). */
+  log?: Logger
   /** Other composition-root options (timers, NBP client options, a read-only store…). */
   deps?: Partial<ServiceDeps>
 }
@@ -67,7 +70,7 @@ export async function buildTestApp(t: Test, options: TestAppOptions = {}): Promi
   const config = loadConfig(await testEnv(dbPath, options.env))
   const clock = options.clock ?? fixedClock(options.nowMs ?? DEFAULT_NOW_MS)
   const services = await createServices(config, {
-    log: pino({ level: 'silent' }),
+    log: options.log ?? pino({ level: 'silent' }),
     clock,
     createdAtClock: fixedClock(options.dbCreatedMs ?? clock.now()),
     rates: options.rates,
@@ -83,18 +86,6 @@ export async function buildTestApp(t: Test, options: TestAppOptions = {}): Promi
   })
   const store = services.store as SqliteStore
   return { app, services, store, db: store.db, config, clock, source: services.source, dbPath }
-}
-
-export interface EventInput {
-  request_id: string
-  client_org_id: string
-  model: string
-  external_user?: string | null
-  input_tokens: number
-  output_tokens: number
-  total_tokens?: number
-  cost_usd: string | number
-  timestamp: string
 }
 
 export async function postEvents(app: App, events: EventInput[], headers: Record<string, string> = {}) {

@@ -2,8 +2,8 @@
 // at once, UsageBatchBehind after 2 hours, both clear after an admin's rerun, nothing else fires.
 import t from 'tap'
 import { promtool, promtoolUnavailable } from '../helpers/promtool.js'
-import { alertRules, driveService, promtoolTest, SCRAPE_EVERY_MIN } from './driven-service.js'
-import { runBatch } from '../helper.js'
+import { alertRules, driveService, promtoolTest, SCRAPE_EVERY_MIN } from '../helpers/driven-service.js'
+import { runBatch } from '../helpers/app.js'
 
 /** The second tick (2026-11-28 13:00 Warsaw) and a few hours after it. */
 const HOURS = 42

@@ -1,10 +1,8 @@
-// Stand-ins for the outside world used by the operations tests: an NBP-shaped HTTP server with a
-// minimal rate provider over it, an InfluxDB-shaped /ping server with a source that checks it,
-// and a raw store whose queries can be made to fail.
+// Raw stores for the operations tests: one whose queries can be made to fail, and an InfluxDB-first
+// one whose liveness is a real HTTP /ping to a loopback server answering like InfluxDB 1.x. (NBP's
+// stand-in is test/helpers/fake-nbp.ts, behind the production rate provider.)
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Clock } from '../../src/clock.js'
-import type { RateHealth, RateProvider } from '../../src/rates/types.js'
 import type { UsageSource } from '../../src/sources/types.js'
 
 export interface LocalServer {
@@ -33,52 +31,6 @@ async function listen(handler: (path: string) => { status: number; headers?: Rec
         server.closeAllConnections()
         server.close(() => resolve())
       }),
-  }
-}
-
-/** Answers NBP's table A USD range query with one rate, dated the day before the range end. */
-export function startLocalNbp(): Promise<LocalServer> {
-  return listen((path) => {
-    const m = /\/exchangerates\/rates\/a\/usd\/(\d{4}-\d{2}-\d{2})\/(\d{4}-\d{2}-\d{2})\//.exec(path)
-    if (!m) return { status: 400, body: '400 BadRequest' }
-    const body = { table: 'A', currency: 'dolar amerykański', code: 'USD', rates: [{ no: '230/A/NBP/2026', effectiveDate: m[2], mid: 3.6512 }] }
-    return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
-  })
-}
-
-/**
- * The smallest honest NBP client: one request per date, health remembered, each failure reported
- * through `onFetchFailed` (the production client is built elsewhere; this one drives /health).
- */
-export function httpRateProvider(baseUrl: string, clock: Clock, onFetchFailed: () => void): RateProvider {
-  const health: RateHealth = { last_success_at: null, last_rate: null, last_rate_date: null, last_error: null, last_error_at: null }
-  return {
-    health: () => ({ ...health }),
-    async resolveUsdPlnRate(usageDate) {
-      const at = new Date(clock.now()).toISOString()
-      try {
-        const res = await fetch(`${baseUrl}/exchangerates/rates/a/usd/${usageDate}/${usageDate}/?format=json`)
-        if (!res.ok) throw new Error(`NBP answered ${res.status}`)
-        const body = (await res.json()) as { rates: Array<{ no: string; effectiveDate: string; mid: number }> }
-        const last = body.rates.at(-1)!
-        Object.assign(health, { last_success_at: at, last_rate: String(last.mid), last_rate_date: last.effectiveDate })
-        const rate = {
-          usage_date: usageDate,
-          rate: String(last.mid),
-          effective_date: last.effectiveDate,
-          table_no: last.no,
-          source: 'nbp' as const,
-          policy: 'previous-business-day' as const,
-          fetched_at: at,
-        }
-        return { ok: true as const, rate }
-      } catch (e) {
-        onFetchFailed()
-        const reason = `NBP unreachable: ${(e as Error).message}`
-        Object.assign(health, { last_error: reason, last_error_at: at })
-        return { ok: false as const, reason }
-      }
-    },
   }
 }
 

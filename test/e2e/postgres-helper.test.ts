@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { postgresUnavailable } from './postgres.js'
-import { waitFor } from '../support/children.js'
+import { postgresUnavailable } from '../helpers/postgres.js'
+import { waitFor } from '../helpers/children.js'
 
 // Before the first test changes the environment it reads.
 const unavailable = postgresUnavailable()
@@ -36,7 +36,7 @@ function alive(pid: number): boolean {
 }
 
 t.test('a test process killed with SIGKILL leaves no server and no folder behind', { skip: unavailable ?? false }, async (t) => {
-  const helper = fileURLToPath(new URL('./postgres.ts', import.meta.url))
+  const helper = fileURLToPath(new URL('../helpers/postgres.ts', import.meta.url))
   const script = `const { launchPostgres } = await import(${JSON.stringify(helper)}); const s = await launchPostgres(); console.log(s.dir); setInterval(() => {}, 1000)`
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise((resolve) => child.once('exit', resolve))

@@ -5,14 +5,15 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { checkExposure, listenProblem } from '../src/server.js'
-import { loadConfig } from '../src/config.js'
+import { checkExposure, listenProblem } from '../../src/server.js'
+import { loadConfig } from '../../src/config.js'
 
+/** Runs the server to its exit; the bound covers tsx's start on a loaded shared machine (over 30 s at load average 15). */
 function startServer(env: Record<string, string>) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     env: { PATH: process.env.PATH, ...env },
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: 90_000,
   })
 }
 
