@@ -4,7 +4,7 @@
 import t from 'tap'
 import { parse as secureJsonParse } from 'secure-json-parse'
 import { parseJsonBody } from '../src/plugins/json-body.js'
-import { buildTestApp } from './helper.js'
+import { buildTestApp } from './helpers/app.js'
 
 const POISONING = { protoAction: 'error', constructorAction: 'error' } as const
 

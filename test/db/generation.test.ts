@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { openSqliteStore, type SqliteStore } from '../../src/db/sqlite/store.js'
 import { buildClientDay } from '../../src/batch/rows.js'
+import { rawEvent } from '../helpers/events.js'
 
 const DAY = '2026-11-20'
 const AT = Date.parse('2026-11-20T10:00:00Z')
@@ -16,17 +17,7 @@ function openStore(t: Test): SqliteStore {
   return store
 }
 
-const event = (id: string) => ({
-  request_id: id,
-  client_org_id: 'acme',
-  model: 'm',
-  external_user: 'u',
-  input_tokens: 1,
-  output_tokens: 1,
-  total_tokens: 2,
-  cost_nano_usd: 5n,
-  occurred_at_ms: AT,
-})
+const event = (id: string) => rawEvent({ request_id: id, model: 'm', external_user: 'u', input_tokens: 1, output_tokens: 1, cost_nano_usd: 5n, occurred_at_ms: AT })
 
 t.test('moves with each summary-visible write, whoever commits it; reads and raw records leave it', async (t) => {
   const store = openStore(t)

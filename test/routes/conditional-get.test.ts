@@ -3,7 +3,8 @@
 // by another connection on the same file, or a new business day.
 import t from 'tap'
 import Database from 'better-sqlite3'
-import { buildTestApp, postEvents, runBatch, type EventInput } from '../helper.js'
+import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
+import { event, type EventInput } from '../helpers/events.js'
 import type { App } from '../../src/app.js'
 import type { RateProvider } from '../../src/rates/types.js'
 
@@ -31,16 +32,18 @@ const rates: RateProvider = {
 }
 
 function events(client: string, count: number, from = 0): EventInput[] {
-  return Array.from({ length: count }, (_, i) => ({
-    request_id: `${client}-${from + i}`,
-    client_org_id: client,
-    model: i % 2 ? 'openai/gpt-4o' : 'anthropic/claude-sonnet-4',
-    external_user: `user-${i % 3}`,
-    input_tokens: 100 + i,
-    output_tokens: 10 + i,
-    cost_usd: '0.0123',
-    timestamp: `${DAY}T10:${String((from + i) % 60).padStart(2, '0')}:00Z`,
-  }))
+  return Array.from({ length: count }, (_, i) =>
+    event({
+      request_id: `${client}-${from + i}`,
+      client_org_id: client,
+      model: i % 2 ? 'openai/gpt-4o' : 'anthropic/claude-sonnet-4',
+      external_user: `user-${i % 3}`,
+      input_tokens: 100 + i,
+      output_tokens: 10 + i,
+      cost_usd: '0.0123',
+      timestamp: `${DAY}T10:${String((from + i) % 60).padStart(2, '0')}:00Z`,
+    }),
+  )
 }
 
 /** Every read route of /usage with a query it accepts. */

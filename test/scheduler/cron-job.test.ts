@@ -6,7 +6,7 @@
 import t from 'tap'
 import { mock } from 'node:test'
 import { CronJob, JobStatus } from 'toad-scheduler'
-import { buildTestApp } from '../helper.js'
+import { buildTestApp } from '../helpers/app.js'
 import { DAILY_TICK_JOB_ID } from '../../src/scheduler/triggers.js'
 import type { RateProvider } from '../../src/rates/types.js'
 
