@@ -13,7 +13,9 @@ import { buildApp, type App } from '../src/app.js'
 import { createBatchService } from '../src/batch/service.js'
 import { dayWindow, fixedClock, systemClock } from '../src/clock.js'
 import { loadConfig } from '../src/config.js'
-import { openDb, type Db } from '../src/db/open.js'
+import { openDb, type Db } from '../src/db/sqlite/open.js'
+import { openSqliteStore, type SqliteStore } from '../src/db/sqlite/store.js'
+import { createServices } from '../src/services.js'
 import { createNbpClient } from '../src/rates/nbp.js'
 import { createRateProvider } from '../src/rates/resolve.js'
 import { abandonStaleRuns } from '../src/scheduler/recovery.js'
@@ -81,16 +83,16 @@ function databaseDigest(db: Db): string {
   return hash.digest('hex')
 }
 
-async function runBatchInProcess(path: string, date: string, ratesFor: (db: Db) => RateProvider = () => fixedRate) {
-  const db = openDb({ path })
-  const source = createSqliteSource({ db, clock: systemClock, path })
-  const batch = createBatchService({ db, source, rates: ratesFor(db), clock: systemClock, log: silent, timeZone: TIME_ZONE, defaultMarkupRate: '1.3' })
+async function runBatchInProcess(path: string, date: string, ratesFor: (store: SqliteStore) => RateProvider = () => fixedRate) {
+  const store = openSqliteStore({ path })
+  const source = createSqliteSource({ store, clock: systemClock })
+  const batch = createBatchService({ store, source, rates: ratesFor(store), clock: systemClock, log: silent, timeZone: TIME_ZONE, defaultMarkupRate: '1.3' })
   try {
-    return { run: await batch.runDate(date, 'cli'), fingerprint: summaryFingerprint(db, date) }
+    return { run: await batch.runDate(date, 'cli'), fingerprint: summaryFingerprint(store.db, date) }
   } finally {
     await batch.stop(0)
     await source.close()
-    db.$client.close()
+    await store.close()
   }
 }
 
@@ -140,9 +142,9 @@ async function killMidBatch(dir: string, shape: Shape) {
 
   // Restart: the dead `running` row blocks the date until someone reclaims it. The service's start-up
   // recovery does that (its owner pid@host is dead); here it runs as a restarted service would run it.
-  const db2 = openDb({ path })
-  const abandoned = abandonStaleRuns({ db: db2, clock: systemClock, log: silent, batch: { owner: `${process.pid}@${hostname()}`, isInFlight: () => false } })
-  db2.$client.close()
+  const store2 = openSqliteStore({ path })
+  const abandoned = await abandonStaleRuns({ store: store2, clock: systemClock, log: silent, batch: { owner: `${process.pid}@${hostname()}`, isInFlight: () => false } })
+  await store2.close()
   const restarted = await runBatchInProcess(path, DAY)
   const identical = restarted.fingerprint.digest === clean.fingerprint.digest
   record({
@@ -155,10 +157,10 @@ async function killMidBatch(dir: string, shape: Shape) {
 
 // ── 2. NBP answering 500, garbage, or hanging ─────────────────────────────────────────────────
 /** The service's own NBP client and rate provider against a fake NBP: 2 retries, 1 s per attempt. */
-function productNbpRates(baseUrl: string): (db: Db) => RateProvider {
-  return (db) =>
+function productNbpRates(baseUrl: string): (store: SqliteStore) => RateProvider {
+  return (store) =>
     createRateProvider({
-      db,
+      store,
       nbp: createNbpClient({ baseUrl, timeoutMs: 1_000, maxRetries: 2, baseDelayMs: 100 }),
       policy: 'previous-business-day',
       clock: systemClock,
@@ -210,19 +212,17 @@ const ADMIN = 'chaos-admin-token-3e8f1b'
 
 async function startApp(path: string, env: Record<string, string> = {}): Promise<{ app: App; db: Db; port: number; close: () => Promise<void> }> {
   const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false', ...env })
-  const clock = fixedClock(NOW_MS)
-  const db = openDb({ path })
-  const source = createSqliteSource({ db, clock, path })
-  const app = await buildApp(config, { db, source, clock, rates: fixedRate })
+  const services = await createServices(config, { log: silent, clock: fixedClock(NOW_MS), rates: fixedRate })
+  const app = await buildApp(config, services)
   await app.listen({ host: '127.0.0.1', port: 0 })
   return {
     app,
-    db,
+    db: (services.store as SqliteStore).db,
     port: (app.server.address() as { port: number }).port,
     close: async () => {
+      await services.stop(0)
       await app.close()
-      await source.close()
-      db.$client.close()
+      await services.close()
     },
   }
 }
@@ -402,13 +402,14 @@ async function influxStoppedMidRun() {
     const shape: Shape = { events: 100_000, clients: 50, users: 20, models: 20, seed: 20261121 }
     const lines = [...generateEvents(shape, dayWindow(DAY, 'Europe/Warsaw'), 'influx')].map((e) => toLineProtocol(e))
     await writeLines(influx.url, influx.database, lines)
-    const db = openDb({ path: join(mkdtempSync(join(tmpdir(), 'usage-chaos-influx-')), 'usage.db') })
+    const store = openSqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'usage-chaos-influx-')), 'usage.db') })
+    const { db } = store
     const source = factory!({ url: influx.url, database: influx.database, measurement: 'usage_tracking', clock, timeZone: 'Europe/Warsaw' })
-    const batch = createBatchService({ db, source, rates: fixedRate, clock, log: silent, timeZone: 'Europe/Warsaw', defaultMarkupRate: '1.3', perClientConcurrency: 5 })
+    const batch = createBatchService({ store, source, rates: fixedRate, clock, log: silent, timeZone: 'Europe/Warsaw', defaultMarkupRate: '1.3', perClientConcurrency: 5 })
     const first = await batch.runDate(DAY, 'cli')
     const before = summaryFingerprint(db, DAY)
     // Kill influxd while the second run is querying client by client.
-    const started = batch.startMany([DAY], 'cli')[0]!
+    const started = (await batch.startMany([DAY], 'cli'))[0]!
     await new Promise((resolve) => setTimeout(resolve, 300))
     const killedWhileRunning = getRunStatus(db, started.run.id) === 'running'
     await influx.stop()

@@ -4,7 +4,8 @@
 //   npx tsx bench/influx-grouping.ts [clients=500] [users=20] [models=20] [pointsPerSeries=5]
 import { dayWindow } from '../src/clock.js'
 import { createInfluxQLSource } from '../src/sources/influxql.js'
-import type { AggregateRow, UsageEvent, UsageSource } from '../src/sources/types.js'
+import type { AggregateRow, UsageSource } from '../src/sources/types.js'
+import type { UsageEvent } from '../src/usage-event.js'
 import { startInfluxd } from '../test/helpers/influxd.js'
 
 const [CLIENTS, USERS, MODELS, PER_SERIES] = [500, 20, 20, 5].map((d, i) => Number(process.argv[2 + i] ?? d)) as [number, number, number, number]

@@ -12,8 +12,10 @@ import { buildApp } from '../src/app.js'
 import { createBatchService } from '../src/batch/service.js'
 import { addDays, dayWindow, datesInRange, fixedClock, systemClock } from '../src/clock.js'
 import { loadConfig } from '../src/config.js'
-import { openDb } from '../src/db/open.js'
+import { openDb } from '../src/db/sqlite/open.js'
+import { openSqliteStore, type SqliteStore } from '../src/db/sqlite/store.js'
 import type { RateProvider } from '../src/rates/types.js'
+import { createServices } from '../src/services.js'
 import { AGGREGATE_SQL, GROUP_SQL, createSqliteSource } from '../src/sources/sqlite.js'
 import type { UsageSource } from '../src/sources/types.js'
 import { BENCH_DIR, ROOT_DIR, reportResult } from './lib/child.js'
@@ -47,9 +49,9 @@ function elapsedMs(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e6
 }
 
-async function batchDay(source: UsageSource, db: ReturnType<typeof openDb>, date: string, perClientConcurrency?: number) {
+async function batchDay(source: UsageSource, store: SqliteStore, date: string, perClientConcurrency?: number) {
   const batch = createBatchService({
-    db,
+    store,
     source,
     rates: fixedRate,
     clock: systemClock,
@@ -105,11 +107,11 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const path = a.path as string
     for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
     copyFileSync(a.source as string, path)
-    const db = openDb({ path })
-    const source = createSqliteSource({ db, clock: systemClock, path })
-    const out = await batchDay(source, db, a.date)
+    const store = openSqliteStore({ path })
+    const source = createSqliteSource({ store, clock: systemClock })
+    const out = await batchDay(source, store, a.date)
     await source.close()
-    db.$client.close()
+    await store.close()
     return out
   },
 
@@ -145,13 +147,13 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
   async 'influx-batch'(a) {
     const { factory, reason } = await loadInfluxSourceFactory()
     if (!factory) return { unavailable: reason }
-    const db = openDb({ path: a.path as string })
+    const store = openSqliteStore({ path: a.path as string })
     const source = factory({ url: a.url as string, database: BENCH_DB, measurement: MEASUREMENT, clock: systemClock, timeZone: TIME_ZONE })
     // perClient: the service's default INFLUXDB_AGGREGATION_MODE=per-client with its concurrency;
     // absent: one grouped query (INFLUXDB_AGGREGATION_MODE=grouped).
-    const out = await batchDay(source, db, a.date, a.perClient as number | undefined)
+    const out = await batchDay(source, store, a.date, a.perClient as number | undefined)
     await source.close()
-    db.$client.close()
+    await store.close()
     return out
   },
 
@@ -180,10 +182,8 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const perRequest = a.perRequest as number
     const concurrency = a.concurrency as number
     const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
-    const clock = fixedClock(NOW_MS)
-    const db = openDb({ path })
-    const source = createSqliteSource({ db, clock, path })
-    const app = await buildApp(config, { db, source, clock })
+    const services = await createServices(config, { log: silent, clock: fixedClock(NOW_MS) })
+    const app = await buildApp(config, services)
     await app.listen({ host: '127.0.0.1', port: 0 })
     const port = (app.server.address() as { port: number }).port
     const records = [...generateEvents(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'ing')].map(toRequestRecord)
@@ -220,8 +220,7 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const ms = elapsedMs(started)
     agent.destroy()
     await app.close()
-    await source.close()
-    db.$client.close()
+    await services.close()
     return { ms, accepted, requests: bodies.length, eventsPerSecond: (accepted / ms) * 1000 }
   },
 
@@ -264,16 +263,13 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     if (kind === 'app') {
       const path = a.path as string
       const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
-      const clock = fixedClock(NOW_MS)
-      const db = openDb({ path })
-      const source = createSqliteSource({ db, clock, path })
-      const app = await buildApp(config, { db, source, clock })
+      const services = await createServices(config, { log: silent, clock: fixedClock(NOW_MS) })
+      const app = await buildApp(config, services)
       await app.listen({ host: '127.0.0.1', port: 0 })
       port = (app.server.address() as { port: number }).port
       close = async () => {
         await app.close()
-        await source.close()
-        db.$client.close()
+        await services.close()
       }
       const [from, to] = a.range as [string, string]
       paths = Array.from({ length: a.clients as number }, (_, c) => `/usage/clients/client-${String(c).padStart(4, '0')}/daily?from=${from}&to=${to}`)

@@ -1,15 +1,13 @@
 // npm run demo: a deterministic week of synthetic usage on the embedded default, batched and shown.
 // It goes through the same HTTP routes a producer and an admin would use (in-process, no port).
 import { rmSync } from 'node:fs'
+import pino from 'pino'
 import { buildApp } from '../src/app.js'
 import { addDays, datesInRange, fixedClock, localTimeToInstant } from '../src/clock.js'
 import { loadConfig } from '../src/config.js'
-import { openDb } from '../src/db/open.js'
-import { createSqliteSource } from '../src/sources/sqlite.js'
+import { createServices } from '../src/services.js'
 // The benchmark's seeded PRNG (mulberry32), so every demo run prints the same table.
 import { prng } from '../bench/lib/data.js'
-import { createNbpClient } from '../src/rates/nbp.js'
-import { createRateProvider } from '../src/rates/resolve.js'
 
 // The week ending on the autumn DST change (2026-10-25 has 25 hours in Warsaw).
 const FROM = '2026-10-19'
@@ -27,19 +25,11 @@ const MODELS: Array<[string, number]> = [
 async function main(): Promise<void> {
   const path = process.env.DEMO_SQLITE_PATH ?? './data/demo.db'
   for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
-  const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
-  const clock = fixedClock(NOW_MS)
-  const db = openDb({ path })
-  const source = createSqliteSource({ db, clock, path })
   // The real NBP API (NBP_API_URL): with internet access the PLN column is filled at the legal rate;
   // without it PLN stays empty and each run says why — a rate is never made up.
-  const rates = createRateProvider({
-    db,
-    nbp: createNbpClient({ baseUrl: config.NBP_API_URL, timeoutMs: 5_000, maxRetries: 1 }),
-    policy: config.EXCHANGE_RATE_POLICY,
-    clock,
-  })
-  const app = await buildApp(config, { db, source, clock, rates })
+  const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false', NBP_TIMEOUT_MS: '5000', NBP_MAX_RETRIES: '1' })
+  const services = await createServices(config, { log: pino({ level: 'silent' }), clock: fixedClock(NOW_MS) })
+  const app = await buildApp(config, services)
 
   const random = prng(20261025)
   const events: object[] = []
@@ -103,8 +93,7 @@ async function main(): Promise<void> {
   for (const r of runs) console.log(`  ${r.processing_date}  ${r.status}  records=${r.records_processed}  ${r.warnings.join('; ')}`)
   console.log(`\ndatabase: ${path} (recreated on every demo run)`)
   await app.close()
-  await source.close()
-  db.$client.close()
+  await services.close()
 }
 
 await main()

@@ -1,11 +1,11 @@
 // The OpenAPI document as YAML text, built from buildApp without listening: shared by
 // `npm run openapi` (writes openapi.yaml) and the test that fails when the file is stale.
+import pino from 'pino'
 import { stringify, type SchemaOptions } from 'yaml'
 import { buildApp } from '../src/app.js'
 import { fixedClock } from '../src/clock.js'
 import { loadConfig } from '../src/config.js'
-import { openDb } from '../src/db/open.js'
-import { createSqliteSource } from '../src/sources/sqlite.js'
+import { createServices } from '../src/services.js'
 
 /**
  * YAML 1.1, the version PyYAML and many client generators read: there "2026-11-27" is a date and
@@ -25,16 +25,13 @@ export const YAML_1_1: SchemaOptions & { version: '1.1' } = {
  */
 export async function openApiYaml(): Promise<string> {
   const config = loadConfig({ SQLITE_PATH: ':memory:', BATCH_SCHEDULER_ENABLED: 'false', API_ADMIN_TOKEN: 'openapi-generation' })
-  const db = openDb({ path: ':memory:' })
-  const clock = fixedClock(0)
-  const source = createSqliteSource({ db, clock, path: ':memory:' })
-  const app = await buildApp(config, { db, source, clock })
+  const services = await createServices(config, { log: pino({ level: 'silent' }), clock: fixedClock(0) })
+  const app = await buildApp(config, services)
   try {
     await app.ready()
     return stringify(app.swagger(), { lineWidth: 0, aliasDuplicateObjects: false, ...YAML_1_1 })
   } finally {
     await app.close()
-    await source.close()
-    db.$client.close()
+    await services.close()
   }
 }

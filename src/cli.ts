@@ -1,18 +1,16 @@
 #!/usr/bin/env node
-// usage-batch serve | run | status | migrate (SPEC §8). The same runtime and batch service as the
-// server, so a CLI run and a running server share the single-flight claim in SQLite.
+// usage-batch serve | run | status | migrate | archive restore (docs/operations.md#the-cli). The same
+// services as the server, so a CLI run and a running server share the single-flight claim in the store.
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { Writable } from 'node:stream'
 import { DATE_RULE, daysBetween, isValidDate, yesterday, systemClock, type Clock } from './clock.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { openDb } from './db/open.js'
-import { lastSuccessDate, listRuns, runningRuns } from './db/runs.js'
-import type { BatchRunRow } from './db/schema.js'
+import { isOneOf, SUCCESS_STATUSES } from './db/enums.js'
 import { createLogger } from './logger.js'
 import { isMainModule } from './main-module.js'
-import { createRuntime } from './runtime.js'
-import { compileSchedule, formatLocal } from './scheduler/cron.js'
+import { createServices, openStore, type BatchRunRow } from './services.js'
+import { compileSchedule, formatLocal } from './cron.js'
 
 export const USAGE = `usage: usage-batch <command> [options]
 
@@ -60,10 +58,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
         return await runCommand(rest, env, io)
       case 'status':
         noArguments('status', rest)
-        return statusCommand(config(env), io)
+        return await statusCommand(config(env), io)
       case 'migrate':
         noArguments('migrate', rest)
-        return migrateCommand(config(env), io)
+        return await migrateCommand(config(env), io)
       case 'archive':
         return await archiveCommand(rest, env, io)
       case undefined:
@@ -139,8 +137,8 @@ async function runCommand(args: string[], env: Record<string, string | undefined
 
   // Logs go to stderr beside the progress lines; quiet unless LOG_LEVEL asks for more.
   const log = createLogger({ level: env.LOG_LEVEL ? cfg.LOG_LEVEL : 'warn', destination: io.stderr })
-  const runtime = await createRuntime(cfg, log, { clock })
-  const { batch } = runtime.deps
+  const services = await createServices(cfg, { log, clock })
+  const { batch } = services
   const onSignal = (signal: NodeJS.Signals) => {
     io.stderr.write(`usage-batch: ${signal}: finishing the running day (up to ${CLI_SHUTDOWN_GRACE_MS / 1000} s), the rest closes as interrupted\n`)
     void batch.stop(CLI_SHUTDOWN_GRACE_MS)
@@ -149,20 +147,20 @@ async function runCommand(args: string[], env: Record<string, string | undefined
   process.on('SIGTERM', onSignal)
   try {
     // A run left `running` by a dead process would otherwise be joined and waited on forever.
-    runtime.recoverStaleRuns()
+    await services.recoverStaleRuns()
     let done = 0
     const runs = await batch.runRange(from, to, 'cli', (run) => {
       done += 1
       io.stderr.write(`[${done}/${days}] ${progressLine(run)}\n`)
     })
     io.stdout.write(runsTable(runs))
-    const bad = runs.filter((r) => r.status !== 'succeeded' && r.status !== 'succeeded_with_warnings')
+    const bad = runs.filter((r) => !isOneOf(SUCCESS_STATUSES, r.status))
     return bad.length > 0 ? 1 : 0
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     await batch.stop(0)
-    await runtime.close()
+    await services.close()
   }
 }
 
@@ -176,16 +174,16 @@ async function archiveCommand(args: string[], env: Record<string, string | undef
   const date = checkDate('date', values.date)
   const cfg = config(env)
   const log = createLogger({ level: env.LOG_LEVEL ? cfg.LOG_LEVEL : 'warn', destination: io.stderr })
-  const runtime = await createRuntime(cfg, log, { clock: io.clock ?? systemClock })
+  const services = await createServices(cfg, { log, clock: io.clock ?? systemClock })
   try {
-    const restored = await runtime.lifecycle.restoreArchive(date)
+    const restored = await services.lifecycle.restoreArchive(date)
     io.stdout.write(
       `restored ${date} from ${restored.file}: ${restored.rows} rows, ${restored.inserted} inserted, ${restored.duplicates} already present, ${restored.voided} voided (skipped)\n` +
         `next: usage-batch run --date ${date}\n`,
     )
     return 0
   } finally {
-    await runtime.close()
+    await services.close()
   }
 }
 
@@ -222,17 +220,17 @@ export function runsTable(runs: BatchRunRow[]): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n'
 }
 
-function statusCommand(cfg: Config, io: CliIo): number {
+async function statusCommand(cfg: Config, io: CliIo): Promise<number> {
   // Read-only intent, but opened normally: a WAL database cannot always be opened read-only, and
   // applying pending migrations here would be surprising, so they are not applied.
   if (!existsSync(cfg.SQLITE_PATH)) {
     io.stderr.write(`usage-batch: no database at ${cfg.SQLITE_PATH} (SQLITE_PATH); run \`usage-batch migrate\` or start the server first\n`)
     return 1
   }
-  const db = openDb({ path: cfg.SQLITE_PATH, migrate: false })
+  const store = await openStore(cfg, { migrate: false })
   try {
     const clock = io.clock ?? systemClock
-    const running = runningRuns(db)
+    const running = await store.runs.running()
     const next = compileSchedule(cfg.BATCH_SCHEDULE_CRON, cfg.BUSINESS_TIMEZONE).next(clock.now())
     const out: string[] = []
     out.push(`database:          ${cfg.SQLITE_PATH}`)
@@ -241,27 +239,25 @@ function statusCommand(cfg: Config, io: CliIo): number {
         (cfg.BATCH_SCHEDULER_ENABLED ? '' : ' — disabled by BATCH_SCHEDULER_ENABLED=false'),
     )
     if (cfg.BATCH_SCHEDULER_ENABLED && next !== null) out.push(`next tick:         ${formatLocal(next, cfg.BUSINESS_TIMEZONE)} (${new Date(next).toISOString()})`)
-    out.push(`last success date: ${lastSuccessDate(db) ?? 'none'}`)
+    out.push(`last success date: ${(await store.runs.lastSuccessDate()) ?? 'none'}`)
     out.push('')
     out.push(`running (${running.length}):`)
     if (running.length > 0) out.push(...running.map((r) => `  ${r.processing_date} run ${r.id} ${r.trigger} since ${r.started_at} by ${r.owner ?? 'unknown'} (heartbeat ${r.heartbeat_at ?? 'none'})`))
     out.push('')
     out.push(`recent runs (newest first, up to ${RECENT_RUNS}):`)
-    io.stdout.write(out.join('\n') + '\n' + runsTable(listRuns(db, { limit: RECENT_RUNS })))
+    io.stdout.write(out.join('\n') + '\n' + runsTable(await store.runs.list({ limit: RECENT_RUNS })))
     return 0
   } finally {
-    db.$client.close()
+    await store.close()
   }
 }
 
-function migrateCommand(cfg: Config, io: CliIo): number {
-  const db = openDb({ path: cfg.SQLITE_PATH, clock: io.clock })
-  db.$client.close()
+async function migrateCommand(cfg: Config, io: CliIo): Promise<number> {
+  const store = await openStore(cfg, { clock: io.clock })
+  await store.close()
   io.stderr.write(`usage-batch: migrations applied to ${cfg.SQLITE_PATH}\n`)
   return 0
 }
-
-/** True when this module is the program (also through the npm bin symlink), not an import. */
 
 if (isMainModule(import.meta.url)) {
   // The one place the CLI touches the process: its arguments and environment go in, an exit code comes out.

@@ -1,10 +1,10 @@
 // The environment, validated once against one TypeBox schema. Keys are the variable names of
-// SPEC §8 so that an error message and the README speak the same language.
+// docs/configuration.md so that an error message and the docs speak the same language.
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
-import { cronProblem } from './scheduler/cron.js'
+import { cronProblem } from './cron.js'
 import { redactText } from './redact.js'
 import { RATE_POLICIES } from './db/enums.js'
 
@@ -90,7 +90,7 @@ export const SECRET_NAME = /TOKEN|PASSWORD|WEBHOOK/
 export type Env = Static<typeof EnvSchema>
 
 export type Config = Env & {
-  /** SPEC §2: unset means "true when INFLUXDB_URL is set". */
+  /** INFLUXDB_FIRST_ENABLED unset means "true when INFLUXDB_URL is set" (docs/configuration.md#the-raw-store). */
   influxdbFirst: boolean
   /** Canonical decimal text of USAGE_MARKUP_MULTIPLIER. */
   defaultMarkupRate: string
@@ -100,7 +100,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-/** SPEC §9: a bearer token is at least this long; `openssl rand -hex 32` gives 64 characters. */
+/** A bearer token is at least this long (docs/api.md#authentication); `openssl rand -hex 32` gives 64 characters. */
 export const MIN_TOKEN_LENGTH = 16
 /** Placeholders a manifest or an example ships with; a token holding one was never replaced. */
 const PLACEHOLDER = /change[-_]?me/i

@@ -1,10 +1,10 @@
-// From a validated request record to a UsageEvent: the rules of SPEC §3 that a JSON schema cannot say.
+// From a validated request record to a UsageEvent: the rules of docs/data-model.md#the-raw-record
+// that a JSON schema cannot say.
 import type { Static } from 'typebox'
 import { isCalendarDate } from './clock.js'
 import { DecimalError, parseDecimal, toNano } from './money.js'
 import type { UsageEventInput } from './schemas/events.js'
-import { differingFields } from './sources/event-content.js'
-import type { UsageEvent } from './sources/types.js'
+import { differingFields, type UsageEvent } from './usage-event.js'
 
 /** A cost above this is no single LLM request; it also keeps every sum far below 2^53 nano-units. */
 const MAX_COST_NANO_USD = 1_000_000n * 1_000_000_000n

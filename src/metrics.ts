@@ -9,14 +9,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { CLOSED_RUN_STATUSES, RUN_TRIGGERS, SUCCESS_STATUSES, type RunTrigger } from './db/enums.js'
 import { isOneOf } from './db/enums.js'
-import { closedRunTotals, datesWithPlnMissing, lastSuccessDate, settledRunId, type ClosedRunTotals } from './db/runs.js'
-import type { Db } from './db/open.js'
+import type { ClosedRunTotals, Store } from './db/store.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
-import { compileSchedule } from './scheduler/cron.js'
+import { compileSchedule } from './cron.js'
 import { catchUpWindow, datesBehind } from './scheduler/due.js'
 
-/** Every metric this service defines; the Grafana dashboard, the alert rules and README use these names. */
+/** Every metric this service defines; the Grafana dashboard, the alert rules and docs/operations.md#metrics use these names. */
 export const METRIC_NAMES = {
   httpRequests: 'http_requests_total',
   httpDuration: 'http_request_duration_seconds',
@@ -48,47 +47,43 @@ export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_a
 export const UNMATCHED_ROUTE = 'unmatched'
 
 
-/** What the database says at scrape time. Each reader may throw: its families are then left out of that scrape. */
+/** What the database says at scrape time. Each reader may reject: its families are then left out of that scrape. */
 export interface LedgerReadings {
-  closedRuns(boundsMs: readonly number[]): ClosedRunTotals[]
+  closedRuns(boundsMs: readonly number[]): Promise<ClosedRunTotals[]>
   /** YYYY-MM-DD or null. */
-  lastSuccessDate(): string | null
+  lastSuccessDate(): Promise<string | null>
   /** Due dates of the catch-up window without a successful run (src/scheduler/due.ts). */
-  daysBehind(): number
+  daysBehind(): Promise<number>
   /** Dates of the catch-up window whose PLN is still missing. */
-  datesWithoutPln(): number
+  datesWithoutPln(): Promise<number>
 }
 
 /** The ledger readings of a database, with the schedule and catch-up window of the configuration. */
 export function databaseLedger(
-  db: Db,
+  store: Store,
   config: Pick<Config, 'BATCH_SCHEDULE_CRON' | 'BUSINESS_TIMEZONE' | 'BATCH_CATCHUP_DAYS'>,
   clock: Clock,
 ): LedgerReadings {
   const schedule = compileSchedule(config.BATCH_SCHEDULE_CRON, config.BUSINESS_TIMEZONE)
   const timeZone = config.BUSINESS_TIMEZONE
   const catchupDays = config.BATCH_CATCHUP_DAYS
-  // Runs up to the settled id are final (see settledRunId): their totals are kept, and each scrape
-  // reads only the runs after them, so a scrape costs the same with ten years of ledger as with one.
+  // Runs up to the settled id are final (store.ts ClosedTotalsRead): their totals are kept, and each
+  // scrape reads only the runs after them, so a scrape costs the same with ten years of ledger as with one.
   let settled: { throughId: number; boundsMs: readonly number[]; totals: ClosedRunTotals[] } | undefined
-  const closedRuns = (boundsMs: readonly number[]): ClosedRunTotals[] => {
+  const closedRuns = async (boundsMs: readonly number[]): Promise<ClosedRunTotals[]> => {
     if (settled && settled.boundsMs !== boundsMs) settled = undefined
-    // One read transaction: the settled id and both sums come from the same snapshot of the ledger.
-    return db.$client.transaction(() => {
-      const throughId = settledRunId(db)
-      const before = settled ?? { throughId: 0, boundsMs, totals: [] }
-      const newlySettled = throughId > before.throughId ? closedRunTotals(db, boundsMs, { after: before.throughId, through: throughId }) : []
-      const next = { throughId: Math.max(throughId, before.throughId), boundsMs, totals: addTotals(before.totals, newlySettled) }
-      const unsettled = closedRunTotals(db, boundsMs, { after: next.throughId })
-      settled = next
-      return addTotals(next.totals, unsettled)
-    })()
+    const before = settled ?? { throughId: 0, boundsMs, totals: [] }
+    // One snapshot: the settled id and both sums agree with each other.
+    const read = await store.runs.closedTotals(boundsMs, before.throughId)
+    const next = { throughId: Math.max(read.settledThroughId, before.throughId), boundsMs, totals: addTotals(before.totals, read.newlySettled) }
+    settled = next
+    return addTotals(next.totals, read.unsettled)
   }
   return {
     closedRuns,
-    lastSuccessDate: () => lastSuccessDate(db),
-    daysBehind: () => datesBehind({ db, clock, timeZone, schedule, catchupDays }).length,
-    datesWithoutPln: () => datesWithPlnMissing(db, catchUpWindow(clock, timeZone, catchupDays)).size,
+    lastSuccessDate: () => store.runs.lastSuccessDate(),
+    daysBehind: async () => (await datesBehind({ store, clock, timeZone, schedule, catchupDays })).length,
+    datesWithoutPln: async () => (await store.runs.datesWithPlnMissing(catchUpWindow(clock, timeZone, catchupDays))).size,
   }
 }
 
@@ -116,7 +111,7 @@ export function addTotals(a: ClosedRunTotals[], b: ClosedRunTotals[]): ClosedRun
 
 export interface Metrics {
   readonly registry: Registry
-  /** Once per NBP range request that failed after the client's own retries (runtime.ts withFetchMetrics). */
+  /** Once per NBP range request that failed after the client's own retries (services.ts withFetchMetrics). */
   nbpFetchFailed(): void
   /** InfluxDB sources call this once per query with its wall duration and whether it succeeded. */
   influxQuery(durationMs: number, ok: boolean): void
@@ -269,34 +264,29 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
 /** One render of /metrics: the batch families of a scrape share one ledger query. */
 interface ScrapeState {
-  current?: { totals?: { value: ClosedRunTotals[] | undefined } }
+  current?: { totals?: Promise<ClosedRunTotals[] | undefined> }
 }
 
 function registerLedgerFamilies(registry: Registry, ledger: LedgerReadings, scrape: ScrapeState): void {
   const boundsMs = DAY_DURATION_BUCKETS_S.map((s) => s * 1000)
-  const totals = (): ClosedRunTotals[] | undefined => {
+  const totals = (): Promise<ClosedRunTotals[] | undefined> => {
     const cached = scrape.current?.totals
-    if (cached) return cached.value
-    let value: ClosedRunTotals[] | undefined
-    try {
-      value = ledger.closedRuns(boundsMs)
-    } catch {
-      // A broken store must not break the scrape, and must not read as counters going to 0 (a
-      // reset would make increase() invent runs when they come back); /health reports the store.
-      value = undefined
-    }
-    if (scrape.current) scrape.current.totals = { value }
+    if (cached) return cached
+    // A broken store must not break the scrape, and must not read as counters going to 0 (a reset
+    // would make increase() invent runs when they come back); /health reports the store.
+    const value = ledger.closedRuns(boundsMs).catch(() => undefined)
+    if (scrape.current) scrape.current.totals = value
     return value
   }
   const key = (status: string, trigger: string) => `${status}\u0000${trigger}`
   const byKey = (rows: ClosedRunTotals[]) => new Map(rows.map((r) => [key(r.status, r.trigger), r]))
-  const sumOfSuccesses = (pick: (r: ClosedRunTotals) => number) => (): Sample[] | undefined => {
-    const rows = totals()
+  const sumOfSuccesses = (pick: (r: ClosedRunTotals) => number) => async (): Promise<Sample[] | undefined> => {
+    const rows = await totals()
     return rows && [{ labels: {}, value: rows.filter((r) => isOneOf(SUCCESS_STATUSES, r.status)).reduce((n, r) => n + pick(r), 0) }]
   }
 
-  computedFamily(registry, METRIC_NAMES.batchRuns, 'Batch day runs closed on this database (any process), by final status and trigger', 'counter', () => {
-    const rows = totals()
+  computedFamily(registry, METRIC_NAMES.batchRuns, 'Batch day runs closed on this database (any process), by final status and trigger', 'counter', async () => {
+    const rows = await totals()
     if (!rows) return undefined
     const found = byKey(rows)
     return CLOSED_RUN_STATUSES.flatMap((status) =>
@@ -308,8 +298,8 @@ function registerLedgerFamilies(registry: Registry, ledger: LedgerReadings, scra
     METRIC_NAMES.batchRunsWithClientErrors,
     'Batch day runs closed on this database with per-client errors (some clients not aggregated), by trigger',
     'counter',
-    () => {
-      const rows = totals()
+    async () => {
+      const rows = await totals()
       if (!rows) return undefined
       return RUN_TRIGGERS.map((trigger: RunTrigger) => ({
         labels: { trigger },
@@ -317,8 +307,8 @@ function registerLedgerFamilies(registry: Registry, ledger: LedgerReadings, scra
       }))
     },
   )
-  computedFamily(registry, METRIC_NAMES.batchDayDuration, 'Duration of one batch day run in seconds, by final status (runs closed on this database)', 'histogram', () => {
-    const rows = totals()
+  computedFamily(registry, METRIC_NAMES.batchDayDuration, 'Duration of one batch day run in seconds, by final status (runs closed on this database)', 'histogram', async () => {
+    const rows = await totals()
     if (!rows) return undefined
     return CLOSED_RUN_STATUSES.flatMap((status): Sample[] => {
       const of = rows.filter((r) => r.status === status)
@@ -352,10 +342,10 @@ function registerLedgerFamilies(registry: Registry, ledger: LedgerReadings, scra
     sumOfSuccesses((r) => r.corrections),
   )
 
-  const gauge = (name: string, help: string, read: () => number) =>
-    computedFamily(registry, name, help, 'gauge', () => {
+  const gauge = (name: string, help: string, read: () => Promise<number>) =>
+    computedFamily(registry, name, help, 'gauge', async () => {
       try {
-        return [{ labels: {}, value: read() }]
+        return [{ labels: {}, value: await read() }]
       } catch {
         return undefined
       }
@@ -363,8 +353,8 @@ function registerLedgerFamilies(registry: Registry, ledger: LedgerReadings, scra
   gauge(
     METRIC_NAMES.lastSuccessDate,
     'Latest usage date with a successful batch run, as epoch seconds of that date at 00:00 UTC; 0 when none',
-    () => {
-      const date = ledger.lastSuccessDate()
+    async () => {
+      const date = await ledger.lastSuccessDate()
       return date ? dateToEpochSeconds(date) : 0
     },
   )

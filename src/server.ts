@@ -1,8 +1,10 @@
-// The only module that reads process.env, listens and handles signals.
+// The HTTP server: the one module that listens and handles the server's signals. Its environment
+// comes from its caller: process.env when started directly (the block at the end), or the CLI's
+// `serve`; the CLI (cli.ts) is the only other module that reads process.env.
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createLogger } from './logger.js'
-import { createRuntime } from './runtime.js'
+import { createServices } from './services.js'
 import { authEnabled } from './plugins/auth.js'
 import { isMainModule } from './main-module.js'
 
@@ -12,7 +14,7 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^(::ffff:)?127\./i.test(host)
 }
 
-/** SPEC §7: without tokens the API is open, so it may only listen on loopback unless told otherwise. */
+/** Without tokens the API is open, so it may only listen on loopback unless told otherwise (docs/api.md#authentication). */
 export function checkExposure(config: Config): string | undefined {
   if (authEnabled(config) || config.AUTH_DISABLED || isLoopback(config.HOST)) return undefined
   return `refusing to listen on ${config.HOST} without API tokens: set API_ADMIN_TOKEN (and friends), bind HOST=127.0.0.1, or set AUTH_DISABLED=true`
@@ -57,8 +59,8 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     )
   }
 
-  const runtime = await createRuntime(config, log)
-  const app = await buildApp(config, { ...runtime.deps, logger: log })
+  const services = await createServices(config, { log })
+  const app = await buildApp(config, services)
 
   let closing = false
   const shutdown = async (signal: string) => {
@@ -71,9 +73,9 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     }, SHUTDOWN_GRACE_MS + 1_500)
     hardStop.unref()
     try {
-      await runtime.stopBackground(SHUTDOWN_GRACE_MS)
+      await services.stop(SHUTDOWN_GRACE_MS)
       await app.close()
-      await runtime.close()
+      await services.close()
       log.info('stopped')
       process.exit(0)
     } catch (e) {
@@ -92,11 +94,11 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     // One line that says what to do; a stack trace would only bury it.
     log.fatal({ host: config.HOST, port: config.PORT, code: (e as NodeJS.ErrnoException).code }, problem)
     await app.close().catch(() => undefined)
-    await runtime.close().catch(() => undefined)
+    await services.close().catch(() => undefined)
     process.exit(1)
   }
   // After listen: catch-up may take a while, and /health/live and reads must answer meanwhile.
-  await runtime.startBackground(app)
+  await services.scheduler.start()
 }
 
 // Started directly (npm start, node dist/src/server.js), not imported by the CLI or tests.

@@ -1,21 +1,29 @@
-// Builds an isolated app per test: a real SQLite file in the test's own folder, the production
-// server options, a fixed clock. Everything is closed by the test's teardown.
+// Builds an isolated app per test through the production composition root (createServices): a real
+// SQLite file in the test's own folder, the production server options, a fixed clock, and NBP at a
+// closed loopback port (a day gets no PLN, never a guessed one) unless the test says otherwise.
+// Everything is closed by the test's teardown.
 import type { Test } from 'tap'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
+import pino from 'pino'
 import { buildApp, type App } from '../src/app.js'
 import { fixedClock } from '../src/clock.js'
 import { loadConfig, type Config } from '../src/config.js'
-import { openDb, type Db } from '../src/db/open.js'
+import type { Db } from '../src/db/sqlite/open.js'
+import type { SqliteStore } from '../src/db/sqlite/store.js'
 import type { RateProvider } from '../src/rates/types.js'
-import { createSqliteSource } from '../src/sources/sqlite.js'
+import { createServices, type ServiceDeps, type Services } from '../src/services.js'
 import type { UsageSource } from '../src/sources/types.js'
+import { deadPort } from './helpers/fake-nbp.js'
 
 /** 2026-11-28 13:00 Warsaw: "yesterday" is 2026-11-27. */
 export const DEFAULT_NOW_MS = Date.parse('2026-11-28T12:00:00Z')
 
 export interface TestApp {
   app: App
+  services: Services
+  store: SqliteStore
+  /** The store's writer connection, for assertions on the rows themselves. */
   db: Db
   config: Config
   clock: ReturnType<typeof fixedClock>
@@ -23,33 +31,58 @@ export interface TestApp {
   dbPath: string
 }
 
-export async function buildTestApp(
-  t: Test,
-  options: {
-    env?: Record<string, string>
-    nowMs?: number
-    rates?: RateProvider
-    source?: (db: Db) => UsageSource
-    /** Where the database goes; default the test's own testdir (one app per test). */
-    dir?: string
-    /** When the database is first created (database_metadata.created_at); default `nowMs`. */
-    dbCreatedMs?: number
-  } = {},
-): Promise<TestApp> {
+export interface TestAppOptions {
+  env?: Record<string, string>
+  nowMs?: number
+  /** The service's clock (tests that drive timers from it); default a fixed clock at `nowMs`. */
+  clock?: ReturnType<typeof fixedClock>
+  /** A rate provider in place of NBP's (e.g. one that holds a run in flight). */
+  rates?: RateProvider
+  /** The raw store, given the store and the configured one (fault injection). */
+  source?: ServiceDeps['source']
+  /** Where the database goes; default the test's own testdir (one app per test). */
+  dir?: string
+  /** When the database is first created (database_metadata.created_at); default `nowMs`. */
+  dbCreatedMs?: number
+  /** Other composition-root options (timers, NBP client options, a read-only store…). */
+  deps?: Partial<ServiceDeps>
+}
+
+/** The environment of a test service: its own file, no scheduler, silent, NBP unreachable and not retried. */
+export async function testEnv(dbPath: string, env: Record<string, string> = {}): Promise<Record<string, string>> {
+  return {
+    SQLITE_PATH: dbPath,
+    BATCH_SCHEDULER_ENABLED: 'false',
+    LOG_LEVEL: 'silent',
+    NBP_API_URL: `http://127.0.0.1:${await deadPort()}/api`,
+    NBP_MAX_RETRIES: '0',
+    NBP_TIMEOUT_MS: '2000',
+    ...env,
+  }
+}
+
+export async function buildTestApp(t: Test, options: TestAppOptions = {}): Promise<TestApp> {
   const dir = options.dir ?? t.testdir({})
   const dbPath = join(dir, 'usage.db')
-  const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent', ...options.env })
-  const clock = fixedClock(options.nowMs ?? DEFAULT_NOW_MS)
-  const db = openDb({ path: dbPath, clock: fixedClock(options.dbCreatedMs ?? clock.now()) })
-  const source = options.source ? options.source(db) : createSqliteSource({ db, clock, path: dbPath })
-  const app = await buildApp(config, { db, source, clock, rates: options.rates })
+  const config = loadConfig(await testEnv(dbPath, options.env))
+  const clock = options.clock ?? fixedClock(options.nowMs ?? DEFAULT_NOW_MS)
+  const services = await createServices(config, {
+    log: pino({ level: 'silent' }),
+    clock,
+    createdAtClock: fixedClock(options.dbCreatedMs ?? clock.now()),
+    rates: options.rates,
+    source: options.source,
+    ...options.deps,
+  })
+  const app = await buildApp(config, services)
   await app.ready()
   t.teardown(async () => {
+    await services.stop(0)
     await app.close()
-    await source.close()
-    db.$client.close()
+    await services.close()
   })
-  return { app, db, config, clock, source, dbPath }
+  const store = services.store as SqliteStore
+  return { app, services, store, db: store.db, config, clock, source: services.source, dbPath }
 }
 
 export interface EventInput {

@@ -8,7 +8,7 @@
 // speaking NBP's format (tests never leave the machine).
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startFakeNbp } from './helpers/fake-nbp.js'
@@ -247,22 +247,33 @@ t.test("the README's quick start and walkthrough, run as pasted against a starte
   t.ok(nbp.requests.length > 0, 'the rate came from the (stand-in) NBP')
 })
 
-t.test('every variable a README shell block uses is set above its use', async (t) => {
-  const assigned = new Set(['PWD', 'HOME', 'PATH'])
+t.test('every variable a shell block of the docs uses is set above its use, in the same file', async (t) => {
+  const inFolder = (folder: string) =>
+    readdirSync(join(root, folder))
+      .filter((name) => name.endsWith('.md'))
+      .map((name) => `${folder}/${name}`)
+  const files = ['README.md', 'CONTRIBUTING.md', ...inFolder('docs'), ...inFolder('bench')]
   const unset: string[] = []
-  let uses = 0
-  for (const block of shellBlocks(README)) {
-    for (const line of block.split('\n')) {
-      if (line.startsWith('#')) continue
-      // Assignments first: `X=$(…)` on one line sets X for the lines below.
-      const uses_ = [...line.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)].map((m) => m[1]!)
-      for (const m of line.matchAll(/(?:^|[\s;(&|])(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=/g)) assigned.add(m[1]!)
-      for (const name of uses_) {
-        uses += 1
-        if (!assigned.has(name)) unset.push(`$${name} in: ${line.trim()}`)
+  const usesPerFile = new Map<string, number>()
+  for (const file of files) {
+    // Each page is pasted on its own: a variable counts as set only when that page set it above.
+    const assigned = new Set(['PWD', 'HOME', 'PATH'])
+    let uses = 0
+    for (const block of shellBlocks(readFileSync(join(root, file), 'utf8'))) {
+      for (const line of block.split('\n')) {
+        if (line.startsWith('#')) continue
+        // Assignments first: `X=$(…)` on one line sets X for the lines below.
+        const uses_ = [...line.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)].map((m) => m[1]!)
+        for (const m of line.matchAll(/(?:^|[\s;(&|])(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=/g)) assigned.add(m[1]!)
+        for (const name of uses_) {
+          uses += 1
+          if (!assigned.has(name)) unset.push(`${file}: $${name} in: ${line.trim()}`)
+        }
       }
     }
+    usesPerFile.set(file, uses)
   }
-  t.ok(uses >= 30, `${uses} uses checked`)
-  t.same(unset, [], 'no variable is used before the README sets it')
+  t.ok((usesPerFile.get('README.md') ?? 0) >= 10, `README: ${usesPerFile.get('README.md')} uses checked`)
+  t.ok((usesPerFile.get('docs/api.md') ?? 0) >= 30, `docs/api.md: ${usesPerFile.get('docs/api.md')} uses checked`)
+  t.same(unset, [], 'no variable is used before its page sets it')
 })

@@ -3,7 +3,7 @@
 import { usagePointLine } from '../../src/sources/line-protocol.js'
 import Database from 'better-sqlite3'
 import { nanoToDecimalText } from '../../src/money.js'
-import type { UsageEvent } from '../../src/sources/types.js'
+import type { UsageEvent } from '../../src/usage-event.js'
 
 export interface Shape {
   events: number

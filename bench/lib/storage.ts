@@ -7,12 +7,13 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pino from 'pino'
 import { buildApp } from '../../src/app.js'
 import { dayWindow, fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
-import { openDb } from '../../src/db/open.js'
+import type { SqliteStore } from '../../src/db/sqlite/store.js'
 import type { RateProvider } from '../../src/rates/types.js'
-import { createSqliteSource } from '../../src/sources/sqlite.js'
+import { createServices } from '../../src/services.js'
 import { prng } from './data.js'
 
 export interface StorageShape {
@@ -60,8 +61,6 @@ export async function measureStorage(shape: StorageShape) {
     const window = dayWindow(DAY, ZONE)
     const clock = fixedClock(window.endMs + 13 * 3_600_000)
     const config = loadConfig({ SQLITE_PATH: path, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent', RAW_RETENTION_DAYS: '0' })
-    const db = openDb({ path })
-    const source = createSqliteSource({ db, clock, path })
     // A fixed rate so that PLN is stored as in production (no NBP from here).
     const rates: RateProvider = {
       resolveUsdPlnRate: async (usage_date) => ({
@@ -77,7 +76,9 @@ export async function measureStorage(shape: StorageShape) {
         },
       }),
     }
-    const app = await buildApp(config, { db, source, clock, rates })
+    const services = await createServices(config, { log: pino({ level: 'silent' }), clock, rates })
+    const { db } = services.store as SqliteStore
+    const app = await buildApp(config, services)
     await app.ready()
     try {
       const started = Date.now()
@@ -140,8 +141,7 @@ export async function measureStorage(shape: StorageShape) {
       }
     } finally {
       await app.close()
-      await source.close()
-      db.$client.close()
+      await services.close()
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -3,14 +3,12 @@
 // delivery failed is tried again at the next evaluation.
 import type { Logger } from 'pino'
 import { addDays, today, yesterday, type Clock } from '../clock.js'
-import type { Db } from '../db/open.js'
-import { alertsSent, type BatchRunRow } from '../db/schema.js'
-import { eq } from 'drizzle-orm'
-import { alertKey, deliverAlert, type Alert, type DeliveryOptions, type DeliveryResult } from './delivery.js'
+import type { BatchRunRow, Store } from '../db/store.js'
+import { alertKey, deliverAlert, type Alert, type DeliveryOptions } from './delivery.js'
 import { costSpikes, daysWithoutSuccess, plnMissing, runFailedAlert, unresolvedFailures } from './rules.js'
 
 export interface AlertingDeps {
-  db: Db
+  store: Store
   clock: Clock
   log: Logger
   timeZone: string
@@ -24,10 +22,6 @@ export interface AlertingDeps {
   lookbackDays: number
   /** Retry policy, injectable sleep and fetch (tests). */
   delivery?: Omit<DeliveryOptions, 'url' | 'log'>
-  /** A delivery that gave up (metrics: increment a counter). */
-  onDeliveryFailed?: (alert: Alert, result: DeliveryResult) => void
-  /** A delivery that succeeded (metrics). */
-  onDelivered?: (alert: Alert, result: DeliveryResult) => void
 }
 
 export type SendOutcome = 'sent' | 'duplicate' | 'failed' | 'disabled'
@@ -44,12 +38,11 @@ const PLN_GRACE_DAYS = 2
 export type Alerting = ReturnType<typeof createAlerting>
 
 export function createAlerting(deps: AlertingDeps) {
-  const { db } = deps
+  const { store } = deps
   const log = deps.log.child({ component: 'alerts' })
   /** Keys being delivered by this process right now, so two callers do not post the same alert. */
   const inProgress = new Set<string>()
   const logged = new Set<string>()
-  const wasSent = (key: string) => db.select({ id: alertsSent.id }).from(alertsSent).where(eq(alertsSent.alert_key, key)).get() !== undefined
 
   async function send(alert: Alert): Promise<SendOutcome> {
     const key = alertKey(alert)
@@ -59,28 +52,24 @@ export function createAlerting(deps: AlertingDeps) {
       logged.add(key)
       return 'disabled'
     }
-    if (inProgress.has(key) || wasSent(key)) return 'duplicate'
+    if (inProgress.has(key)) return 'duplicate'
     inProgress.add(key)
     try {
+      if (await store.alerts.wasSent(key)) return 'duplicate'
       const result = await deliverAlert({ ...deps.delivery, url: deps.webhookUrl, log }, alert)
       if (result.ok) {
-        db.insert(alertsSent)
-          .values({
-            alert_key: key,
-            kind: alert.kind,
-            usage_date: alert.date,
-            client_org_id: alert.client_org_id ?? null,
-            sent_at: new Date(deps.clock.now()).toISOString(),
-            attempts: result.attempts,
-          })
-          .onConflictDoNothing()
-          .run()
+        await store.alerts.recordSent({
+          alert_key: key,
+          kind: alert.kind,
+          usage_date: alert.date,
+          client_org_id: alert.client_org_id ?? null,
+          sent_at: new Date(deps.clock.now()).toISOString(),
+          attempts: result.attempts,
+        })
         log.info({ key, attempts: result.attempts }, 'alert sent')
-        deps.onDelivered?.(alert, result)
         return 'sent'
       }
       log.error({ key, attempts: result.attempts, error: result.error }, 'alert not delivered; will retry at the next evaluation')
-      deps.onDeliveryFailed?.(alert, result)
       return 'failed'
     } finally {
       inProgress.delete(key)
@@ -88,16 +77,16 @@ export function createAlerting(deps: AlertingDeps) {
   }
 
   /** Every condition that holds now. */
-  function conditions(): Alert[] {
+  async function conditions(): Promise<Alert[]> {
     const todayDate = today(deps.clock, deps.timeZone)
     const last = yesterday(deps.clock, deps.timeZone)
     const pastCatchup = addDays(last, -deps.catchupDays)
     const scanFrom = addDays(todayDate, -SCAN_DAYS)
     return [
-      ...unresolvedFailures(db, scanFrom, last),
-      ...daysWithoutSuccess(db, pastCatchup, SCAN_DAYS - deps.catchupDays),
-      ...plnMissing(db, scanFrom, addDays(todayDate, -(PLN_GRACE_DAYS + 1))),
-      ...costSpikes(db, datesBack(last, deps.lookbackDays), { factor: deps.spikeFactor }),
+      ...(await unresolvedFailures(store, scanFrom, last)),
+      ...(await daysWithoutSuccess(store, pastCatchup, SCAN_DAYS - deps.catchupDays)),
+      ...(await plnMissing(store, scanFrom, addDays(todayDate, -(PLN_GRACE_DAYS + 1)))),
+      ...(await costSpikes(store, datesBack(last, deps.lookbackDays), { factor: deps.spikeFactor })),
     ]
   }
 
@@ -124,7 +113,7 @@ export function createAlerting(deps: AlertingDeps) {
       const report: EvaluationReport = { alerts: [] }
       let found: Alert[]
       try {
-        found = conditions()
+        found = await conditions()
       } catch (e) {
         log.error({ err: e }, 'alert evaluation failed')
         return report
@@ -155,9 +144,4 @@ function datesBack(last: string, n: number): string[] {
   const out: string[] = []
   for (let i = n; i >= 0; i--) out.push(addDays(last, -i))
   return out
-}
-
-/** Convenience form of `createAlerting(deps).evaluateAlerts()` for a one-off check (CLI). */
-export async function evaluateAlerts(deps: AlertingDeps): Promise<EvaluationReport> {
-  return createAlerting(deps).evaluateAlerts()
 }

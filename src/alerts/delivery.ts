@@ -22,11 +22,11 @@ export function alertKey(alert: Pick<Alert, 'kind' | 'date' | 'client_org_id'>):
 export interface DeliveryOptions {
   url: string
   log: Logger
-  /** Attempts in all, the first included (default 5). */
+  /** Attempts in all, the first included (default DEFAULT_MAX_ATTEMPTS). */
   maxAttempts?: number
-  /** Wait before the second attempt; doubles each time (default 1,000 ms). */
+  /** Wait before the second attempt; doubles each time (default DEFAULT_BASE_DELAY_MS). */
   baseDelayMs?: number
-  /** Per-attempt timeout (default 10,000 ms). */
+  /** Per-attempt timeout (default DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>

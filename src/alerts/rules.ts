@@ -1,10 +1,7 @@
 // The alert conditions, read from the run ledger and the summaries. Pure reads: no delivery here.
 import { addDays, datesInRange, daysBetween } from '../clock.js'
-import type { Db } from '../db/open.js'
-import type { BatchRunRow } from '../db/schema.js'
+import type { BatchRunRow, Store } from '../db/store.js'
 import type { Alert } from './delivery.js'
-
-const SUCCESS = "('succeeded', 'succeeded_with_warnings')"
 
 export function runFailedAlert(run: BatchRunRow): Alert {
   return {
@@ -16,16 +13,8 @@ export function runFailedAlert(run: BatchRunRow): Alert {
 }
 
 /** Dates in [from, to] whose latest closed run failed: a failure nobody has fixed by a later run. */
-export function unresolvedFailures(db: Db, from: string, to: string): Alert[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT r.* FROM influxdb_batch_runs r
-       WHERE r.processing_date BETWEEN ? AND ? AND r.status = 'failed'
-         AND r.id = (SELECT max(id) FROM influxdb_batch_runs x WHERE x.processing_date = r.processing_date AND x.status <> 'running')
-       ORDER BY r.processing_date`,
-    )
-    .all(from, to) as BatchRunRow[]
-  return rows.map(runFailedAlert)
+export async function unresolvedFailures(store: Store, from: string, to: string): Promise<Alert[]> {
+  return (await store.runs.unresolvedFailures(from, to)).map(runFailedAlert)
 }
 
 /**
@@ -33,18 +22,14 @@ export function unresolvedFailures(db: Db, from: string, to: string): Alert[] {
  * them again by itself. Only dates since the first run in the ledger count (before it the service
  * did not exist), and at most `lookbackDays` of them, so an old gap is reported once, not forever.
  */
-export function daysWithoutSuccess(db: Db, lastDate: string, lookbackDays: number): Alert[] {
-  const first = db.$client.prepare('SELECT min(processing_date) FROM influxdb_batch_runs').pluck().get() as string | null
+export async function daysWithoutSuccess(store: Store, lastDate: string, lookbackDays: number): Promise<Alert[]> {
+  const first = await store.runs.firstProcessingDate()
   if (first === null) return []
   const from = [first, addDays(lastDate, -(lookbackDays - 1))].sort()[1]!
   if (from > lastDate) return []
-  const ok = new Set(
-    db.$client
-      .prepare(`SELECT DISTINCT processing_date FROM influxdb_batch_runs WHERE processing_date BETWEEN ? AND ? AND status IN ${SUCCESS}`)
-      .pluck()
-      .all(from, lastDate) as string[],
-  )
-  return datesInRange(from, lastDate)
+  const dates = datesInRange(from, lastDate)
+  const ok = await store.runs.datesWithSuccess(dates)
+  return dates
     .filter((d) => !ok.has(d))
     .map((date) => ({
       kind: 'day_without_success' as const,
@@ -55,13 +40,8 @@ export function daysWithoutSuccess(db: Db, lastDate: string, lookbackDays: numbe
 }
 
 /** Dates up to `lastDate` (and no older than `from`) whose client summaries still lack PLN. */
-export function plnMissing(db: Db, from: string, lastDate: string): Alert[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT usage_date AS date, count(*) AS clients FROM client_daily_usage
-       WHERE markup_cost_nano_pln IS NULL AND usage_date BETWEEN ? AND ? GROUP BY usage_date ORDER BY usage_date`,
-    )
-    .all(from, lastDate) as Array<{ date: string; clients: number }>
+export async function plnMissing(store: Store, from: string, lastDate: string): Promise<Alert[]> {
+  const rows = await store.summaries.plnMissingByDate(from, lastDate)
   return rows.map(({ date, clients }) => ({
     kind: 'pln_missing' as const,
     date,
@@ -70,12 +50,17 @@ export function plnMissing(db: Db, from: string, lastDate: string): Alert[] {
   }))
 }
 
+/** Four weeks: every weekday is seen four times. */
+const DEFAULT_HISTORY_DAYS = 28
+/** A week of days with usage before anything counts as normal. */
+const DEFAULT_MIN_HISTORY_DAYS = 7
+
 export interface SpikeRule {
   /** ALERT_SPIKE_FACTOR. */
   factor: number
-  /** Days of history before the date (default 28). */
+  /** Days of history before the date (default DEFAULT_HISTORY_DAYS). */
   historyDays?: number
-  /** Days with usage needed in that history before the rule speaks (default 7). */
+  /** Days with usage needed in that history before the rule speaks (default DEFAULT_MIN_HISTORY_DAYS). */
   minHistoryDays?: number
 }
 
@@ -87,7 +72,7 @@ export function median(values: number[]): number {
 
 /**
  * A client's marked-up USD cost on `date` against its own history. The baseline is the larger of
- * the median over the previous 28 days with usage and the median of the same weekday in the
+ * the median over the previous DEFAULT_HISTORY_DAYS days with usage and the median of the same weekday in the
  * previous four weeks: a client that is busy every Monday, or quiet every weekend, is compared with
  * its own Mondays too, so ordinary weekly rhythm does not read as a spike. Days without usage are
  * left out of the history rather than counted as zero (a client active three days a week would
@@ -95,19 +80,17 @@ export function median(values: number[]): number {
  * know what is normal; a zero baseline (free models, say) makes any paid day an infinite factor, so
  * neither raises an alert.
  */
-export function costSpikes(db: Db, dates: string[], rule: SpikeRule): Alert[] {
+export async function costSpikes(store: Store, dates: string[], rule: SpikeRule): Promise<Alert[]> {
   if (dates.length === 0) return []
-  const historyDays = rule.historyDays ?? 28
-  const minHistory = rule.minHistoryDays ?? 7
+  const historyDays = rule.historyDays ?? DEFAULT_HISTORY_DAYS
+  const minHistory = rule.minHistoryDays ?? DEFAULT_MIN_HISTORY_DAYS
   const sorted = [...dates].sort()
-  const rows = db.$client
-    .prepare('SELECT client_org_id, usage_date, markup_cost_nano_usd AS cost FROM client_daily_usage WHERE usage_date BETWEEN ? AND ?')
-    .all(addDays(sorted[0]!, -historyDays), sorted[sorted.length - 1]!) as Array<{ client_org_id: string; usage_date: string; cost: number }>
+  const rows = await store.summaries.dailyMarkupCosts(addDays(sorted[0]!, -historyDays), sorted[sorted.length - 1]!)
   const byClient = new Map<string, Map<string, number>>()
   for (const r of rows) {
     let m = byClient.get(r.client_org_id)
     if (!m) byClient.set(r.client_org_id, (m = new Map()))
-    m.set(r.usage_date, r.cost)
+    m.set(r.usage_date, r.markup_cost_nano_usd)
   }
   const alerts: Alert[] = []
   for (const date of sorted) {

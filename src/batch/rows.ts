@@ -1,30 +1,13 @@
-// From grouped raw sums to priced summary rows (SPEC §4, §5 step 4). Pure: no I/O, no clock.
+// From grouped raw sums to priced summary rows (docs/data-model.md#money, docs/data-model.md#the-batch).
+// Pure: no I/O, no clock.
+import type { DataSource } from '../db/enums.js'
+import type { ClientDay, ModelSummary, SummaryValues, UserModelSummary } from '../db/store.js'
 import { addMeasures, zeroRawMeasures, type RawMeasures } from '../measures.js'
 import { multiplyNano } from '../money.js'
-import type { AggregateRow, DataSource } from '../sources/types.js'
+import type { AggregateRow } from '../sources/types.js'
 
 /** Raw sums of a group of records: tokens, requests, raw cost (measures.ts). */
 export type Sums = RawMeasures
-
-export interface Pricing {
-  markup_cost_nano_usd: bigint
-  markup_cost_nano_pln: bigint | null
-  markup_rate: string
-  exchange_rate_usd_pln: string | null
-  exchange_rate_date: string | null
-  data_source: DataSource
-}
-
-export type UserModelRow = Sums & Pricing & { external_user: string; model: string }
-export type ModelRow = Sums & Pricing & { model: string }
-export type ClientRow = Sums & Pricing & { primary_model: string; unique_users: number }
-
-export interface ClientDay {
-  client_org_id: string
-  client: ClientRow
-  models: ModelRow[]
-  users: UserModelRow[]
-}
 
 export interface PriceInputs {
   markupRate: string
@@ -34,7 +17,7 @@ export interface PriceInputs {
 }
 
 /** Each row is priced from its own raw sum: markup, then PLN, each rounded half-even once. */
-export function price(sums: Sums, inputs: PriceInputs): Sums & Pricing {
+export function price(sums: Sums, inputs: PriceInputs): SummaryValues {
   const markup = multiplyNano(sums.raw_cost_nano_usd, inputs.markupRate)
   // Spelled out rather than spread: the batch prices every row of a day.
   return {
@@ -100,12 +83,12 @@ export function buildClientDay(
   groups: Iterable<Group>,
   inputs: PriceInputs,
 ): ClientDay {
-  const users: UserModelRow[] = []
+  const users: UserModelSummary[] = []
   const modelSums = new Map<string, Sums>()
   const userNames = new Set<string>()
   const clientSums = zeroRawMeasures()
   for (const g of groups) {
-    const row = price(g.sums, inputs) as UserModelRow
+    const row = price(g.sums, inputs) as UserModelSummary
     row.external_user = g.external_user
     row.model = g.model
     users.push(row)
@@ -118,7 +101,7 @@ export function buildClientDay(
     addMeasures(clientSums, g.sums)
     userNames.add(g.external_user)
   }
-  const models: ModelRow[] = [...modelSums].map(([model, sums]) => ({ model, ...price(sums, inputs) }))
+  const models: ModelSummary[] = [...modelSums].map(([model, sums]) => ({ model, ...price(sums, inputs) }))
   return {
     client_org_id: clientOrgId,
     users,

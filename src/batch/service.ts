@@ -1,22 +1,17 @@
-// The batch (SPEC §5): one entry point for the scheduler, the HTTP API and the CLI.
+// The batch (docs/data-model.md#the-batch): one entry point for the scheduler, the HTTP API and the CLI.
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { dayWindow, datesInRange, type Clock } from '../clock.js'
-import type { Db } from '../db/open.js'
-import { isRawPurged } from '../db/archives.js'
-import { markupsInForce } from '../db/pricing.js'
-import { claimRun, finishRun, getRun, hasSuccessBeside, runningRuns, touchHeartbeat, type RunOutcome } from '../db/runs.js'
-import type { BatchRunRow } from '../db/schema.js'
 import type { RunTrigger } from '../db/enums.js'
-import { isStoreFailure } from '../db/sqlite-errors.js'
-import { openDayStaging, type DayStaging } from '../db/summaries.js'
+import type { BatchRunRow, ClientError, DayStaging, RunOutcome, Store } from '../db/store.js'
+import { describe, ShuttingDownError } from '../errors.js'
 import type { RateProvider } from '../rates/types.js'
 import type { AggregateRow, UsageSource } from '../sources/types.js'
 import { addToGroups, buildClientDay, groupsOf, type ClientGroups } from './rows.js'
 import { aggregateByClient } from '../sources/per-client.js'
 
 export interface BatchServiceDeps {
-  db: Db
+  store: Store
   source: UsageSource
   rates: RateProvider
   clock: Clock
@@ -44,7 +39,8 @@ export interface StartedRun {
 
 export type BatchService = ReturnType<typeof createBatchService>
 
-const HEARTBEAT_INTERVAL_MS = 10_000
+/** A running day stamps its run this often; recovery declares a foreign run dead only after a long silence (scheduler/recovery.ts). */
+export const HEARTBEAT_INTERVAL_MS = 10_000
 /** Aggregation yields to the event loop this often, so probes and reads are served during a large day. */
 const YIELD_EVERY_ROWS = 5_000
 const YIELD_EVERY_CLIENTS = 20
@@ -53,22 +49,19 @@ const PROGRESS_LOG_INTERVAL_MS = 5_000
 /** A run names at most this many failed clients in its warnings; its `errors` list them all. */
 const MAX_CLIENT_WARNINGS = 20
 
-interface ClientError {
-  client_org_id: string
-  error: string
-}
-
 export function defaultOwner(): string {
   return `${process.pid}@${hostname()}`
 }
 
 export function createBatchService(deps: BatchServiceDeps) {
-  const { db, source, rates, clock, timeZone } = deps
+  const { store, source, rates, clock, timeZone } = deps
   const owner = deps.owner ?? defaultOwner()
   /** Runs of this process, by run id, so a second request for a date can await the first. */
   const inFlight = new Map<number, Promise<BatchRunRow>>()
   let stopping = false
   const abortController = new AbortController()
+  /** Claims of this process, one call after another, so a second call for a date finds the first one's run in `inFlight`. */
+  let claiming: Promise<unknown> = Promise.resolve()
 
   const iso = () => new Date(clock.now()).toISOString()
 
@@ -77,7 +70,9 @@ export function createBatchService(deps: BatchServiceDeps) {
     const date = run.processing_date
     const log = deps.log.child({ runId: run.id, day: date, trigger: run.trigger })
     log.info('batch day started')
-    const heartbeat = setInterval(() => touchHeartbeat(db, run.id, iso()), HEARTBEAT_INTERVAL_MS)
+    const heartbeat = setInterval(() => {
+      store.runs.heartbeat(run.id, iso()).catch((error: unknown) => log.warn({ err: error }, 'run heartbeat not recorded'))
+    }, HEARTBEAT_INTERVAL_MS)
     heartbeat.unref()
     const warnings: string[] = []
     let staging: DayStaging | undefined
@@ -88,33 +83,33 @@ export function createBatchService(deps: BatchServiceDeps) {
       await source.ready?.()
       // Retention removed this day's raw rows: a rerun would replace its billed summaries with
       // whatever arrived since. Failing leaves the summaries untouched until the archive is restored.
-      if (source.dataSource === 'sqlite' && isRawPurged(db, date)) {
+      if (source.dataSource === 'sqlite' && (await store.archives.isRawPurged(date))) {
         throw new Error(`raw records of ${date} were removed by retention; restore its archive (usage-batch archive restore --date ${date}) before rerunning`)
       }
       const rate = await rates.resolveUsdPlnRate(date)
       if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
 
       const window = dayWindow(date, timeZone)
-      const markups = markupsInForce(db, date)
+      const markups = await store.pricing.allInForce(date)
       const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
       // Each client's rows are built and staged as soon as its sums are complete, so a large day
       // is never held in memory whole; the day is replaced from the staging in one transaction.
-      staging = openDayStaging(db)
+      staging = await store.summaries.openDayStaging()
       const day = staging
       // A client whose rows cannot be read, built or written (an amount past what a 64-bit column
       // holds, a sum SQLite cannot add, a staging insert refused) fails alone: the other clients of
       // the day are written and its previous rows are kept. Only a store that is itself unusable
-      // fails the day (README, "How a day is computed").
+      // fails the day (docs/data-model.md#the-batch).
       const rowFailures: ClientError[] = []
-      const failClient = (client: string, reason: string) => {
-        day.discard(client)
+      const failClient = async (client: string, reason: string) => {
+        await day.discard(client)
         rowFailures.push({ client_org_id: client, error: reason })
         log.warn({ client, reason }, 'client summaries not written; its previous summaries are kept')
       }
-      const stage = (groups: ClientGroups) => {
+      const stage = async (groups: ClientGroups) => {
         for (const [client, userModels] of groups) {
           try {
-            day.add(
+            await day.add(
               buildClientDay(client, groupsOf(userModels), {
                 markupRate: markups.get(client) ?? deps.defaultMarkupRate,
                 usdPln,
@@ -122,22 +117,22 @@ export function createBatchService(deps: BatchServiceDeps) {
               }),
             )
           } catch (error) {
-            if (isStoreFailure(error)) throw error
-            failClient(client, describe(error))
+            if (store.isStoreFailure(error)) throw error
+            await failClient(client, describe(error))
           }
         }
       }
       const { records, clientErrors } = await aggregateDay(window, log, stage, failClient)
       // Only the grace period running out aborts a started day: a stop request alone lets it finish
-      // (SPEC §8), and a day that has not started yet never starts (checked above).
+      // (docs/operations.md#shutdown), and a day that has not started yet never starts (checked above).
       abortController.signal.throwIfAborted()
 
       // Reruns count what they corrected; a first run of a date has nothing to correct.
-      const counted = hasSuccessBeside(db, date, run.id, 'before')
+      const counted = await store.runs.hasSuccessBeside(date, run.id, 'before')
       const failedClients = new Set([...clientErrors, ...rowFailures].map((e) => e.client_org_id))
       const clientsProcessed = day.clients
-      // Clients that failed keep their previous rows; the others are replaced (SPEC §5 step 5).
-      const replaced = day.commit({ date, runId: run.id, now: iso(), failedClients })
+      // Clients that failed keep their previous rows; the others are replaced (docs/data-model.md#the-batch).
+      const replaced = await day.commit({ date, runId: run.id, now: iso(), failedClients })
       for (const f of rowFailures.slice(0, MAX_CLIENT_WARNINGS)) {
         warnings.push(`client ${JSON.stringify(f.client_org_id)}: summaries not written, previous ones kept: ${f.error}`)
       }
@@ -164,7 +159,7 @@ export function createBatchService(deps: BatchServiceDeps) {
         exchange_rate_usd_pln: usdPln?.rate ?? null,
         warnings,
       }
-      const closed = finishRun(db, run.id, outcome)
+      const closed = await store.runs.finish(run.id, outcome)
       log.info(
         {
           status: closed.status,
@@ -182,7 +177,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     } catch (error) {
       const interrupted = error instanceof InterruptedError || abortController.signal.aborted
       const message = interrupted ? 'interrupted by shutdown before it finished' : describe(error)
-      const closed = finishRun(db, run.id, {
+      const closed = await store.runs.finish(run.id, {
         status: interrupted ? 'interrupted' : 'failed',
         finished_at: iso(),
         duration_ms: clock.now() - started,
@@ -193,31 +188,41 @@ export function createBatchService(deps: BatchServiceDeps) {
       return closed
     } finally {
       clearInterval(heartbeat)
-      staging?.dispose()
+      await staging?.dispose().catch((error: unknown) => log.warn({ err: error }, 'day staging not dropped'))
     }
   }
 
   /**
-   * Claims every date at once (so a second request for any of them joins instead of duplicating),
-   * then processes the claimed ones one after another, oldest first.
+   * Claims every date before processing any (so a second request for any of them joins instead of
+   * duplicating), then processes the claimed ones one after another, oldest first. Resolves once
+   * every date is claimed.
    */
-  function startMany(dates: string[], trigger: RunTrigger): StartedRun[] {
-    if (stopping) throw new ShuttingDownError()
-    let previous: Promise<unknown> | undefined
-    return [...dates].sort().map((date) => {
-      const { run, claimed } = claimRun(db, { date, trigger, dataSource: source.dataSource, startedAt: iso(), owner })
-      if (!claimed) return { run, claimed, done: inFlight.get(run.id) ?? waitForForeignRun(run.id) }
-      // The first day starts now; the others wait for the one before them.
-      const processing = previous ? previous.then(() => processDay(run, true)) : processDay(run, false)
-      const done = processing.then((closed) => {
-        deps.onRunFinished?.(closed)
-        return closed
-      })
-      previous = done
-      inFlight.set(run.id, done)
-      void done.finally(() => inFlight.delete(run.id))
-      return { run, claimed, done }
+  function startMany(dates: string[], trigger: RunTrigger): Promise<StartedRun[]> {
+    if (stopping) return Promise.reject(new ShuttingDownError())
+    const claims = claiming.then(async () => {
+      let previous: Promise<unknown> | undefined
+      const started: StartedRun[] = []
+      for (const date of [...dates].sort()) {
+        const { run, claimed } = await store.runs.claim({ date, trigger, dataSource: source.dataSource, startedAt: iso(), owner })
+        if (!claimed) {
+          started.push({ run, claimed, done: inFlight.get(run.id) ?? waitForForeignRun(run.id) })
+          continue
+        }
+        // The first day starts now; the others wait for the one before them.
+        const processing = previous ? previous.then(() => processDay(run, true)) : processDay(run, false)
+        const done = processing.then((closed) => {
+          deps.onRunFinished?.(closed)
+          return closed
+        })
+        previous = done
+        inFlight.set(run.id, done)
+        void done.finally(() => inFlight.delete(run.id))
+        started.push({ run, claimed, done })
+      }
+      return started
     })
+    claiming = claims.catch(() => undefined)
+    return claims
   }
 
   /**
@@ -231,21 +236,21 @@ export function createBatchService(deps: BatchServiceDeps) {
   async function aggregateDay(
     window: { startMs: number; endMs: number },
     log: Logger,
-    stage: (groups: ClientGroups) => void,
-    failClient: (client: string, reason: string) => void,
+    stage: (groups: ClientGroups) => Promise<void>,
+    failClient: (client: string, reason: string) => Promise<void>,
   ): Promise<{ records: number; clientErrors: ClientError[] }> {
     const signal = abortController.signal
     let records = 0
     let clients = 0
     let lastProgress = performance.now()
     const clientErrors: ClientError[] = []
-    const stageRows = (rows: Iterable<AggregateRow>) => {
+    const stageRows = async (rows: Iterable<AggregateRow>) => {
       const groups: ClientGroups = new Map()
       for (const row of rows) {
         addToGroups(groups, row)
         records += row.total_requests
       }
-      stage(groups)
+      await stage(groups)
       clients += groups.size
       // Progress for whoever watches a long day in the logs, at most every few seconds.
       if (performance.now() - lastProgress >= PROGRESS_LOG_INTERVAL_MS) {
@@ -261,15 +266,15 @@ export function createBatchService(deps: BatchServiceDeps) {
           log.warn({ client: outcome.clientOrgId, err: outcome.error }, 'client aggregation failed')
           clientErrors.push({ client_org_id: outcome.clientOrgId, error: describe(outcome.error) })
         } else {
-          stageRows(outcome.rows)
+          await stageRows(outcome.rows)
         }
       }
       return { records, clientErrors }
     }
     if (source.aggregateClients) {
       for await (const client of source.aggregateClients(window, signal)) {
-        if ('error' in client) failClient(client.client_org_id, client.error)
-        else stageRows(client.rows)
+        if ('error' in client) await failClient(client.client_org_id, client.error)
+        else await stageRows(client.rows)
       }
       return { records, clientErrors }
     }
@@ -284,7 +289,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     // Staged one client at a time, each let go once staged.
     let staged = 0
     for (const [client, groups] of all) {
-      stage(new Map([[client, groups]]))
+      await stage(new Map([[client, groups]]))
       all.delete(client)
       if (++staged % YIELD_EVERY_CLIENTS === 0) await new Promise((resolve) => setImmediate(resolve))
     }
@@ -294,7 +299,7 @@ export function createBatchService(deps: BatchServiceDeps) {
   /** A run owned by another process: poll the ledger until it closes. */
   async function waitForForeignRun(id: number): Promise<BatchRunRow> {
     for (;;) {
-      const row = getRun(db, id)
+      const row = await store.runs.get(id)
       if (!row || row.status !== 'running') return row!
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
@@ -308,7 +313,7 @@ export function createBatchService(deps: BatchServiceDeps) {
 
     /** Runs one date to completion. */
     async runDate(date: string, trigger: RunTrigger): Promise<BatchRunRow> {
-      return startMany([date], trigger)[0]!.done
+      return (await startMany([date], trigger))[0]!.done
     },
 
     /**
@@ -317,7 +322,7 @@ export function createBatchService(deps: BatchServiceDeps) {
      */
     async runRange(from: string, to: string, trigger: RunTrigger, onDay?: (run: BatchRunRow) => void): Promise<BatchRunRow[]> {
       const out: BatchRunRow[] = []
-      for (const started of startMany(datesInRange(from, to), trigger)) {
+      for (const started of await startMany(datesInRange(from, to), trigger)) {
         const closed = await started.done
         onDay?.(closed)
         out.push(closed)
@@ -325,14 +330,11 @@ export function createBatchService(deps: BatchServiceDeps) {
       return out
     },
 
-    /** Runs of this process not yet finished. */
-    inFlightCount: () => inFlight.size,
-
     /** True when this process is working on (or has queued) the run: its owner is alive. */
     isInFlight: (runId: number) => inFlight.has(runId),
 
     /** Every `running` run in the ledger (any process). */
-    running: () => runningRuns(db),
+    running: () => store.runs.running(),
 
     /**
      * Stops taking work; waits up to `graceMs` for running days, then aborts them so they close as
@@ -356,25 +358,9 @@ export function createBatchService(deps: BatchServiceDeps) {
   }
 }
 
-export class ShuttingDownError extends Error {
-  override name = 'ShuttingDownError'
-  readonly statusCode = 503
-  constructor() {
-    super('the service is shutting down and takes no new batch work')
-  }
-}
-
 export class InterruptedError extends Error {
   override name = 'InterruptedError'
   constructor() {
     super('interrupted by shutdown')
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''
-    return `${error.message}${cause}`
-  }
-  return String(error)
 }

@@ -3,11 +3,9 @@
 // that poll from turning into one raw-store query per request.
 import { dayWindow, today } from '../clock.js'
 import type { Clock } from '../clock.js'
-import type { Db } from '../db/open.js'
-import { markupInForce } from '../db/pricing.js'
-import { storedUsdPlnRate } from '../db/summary-reads.js'
+import type { ClientDay, Store } from '../db/store.js'
 import type { UsageSource } from '../sources/types.js'
-import { buildClientDay, groupByClient, groupsOf, type ClientDay } from './rows.js'
+import { buildClientDay, groupByClient, groupsOf } from './rows.js'
 
 export const TODAY_CACHE_TTL_MS = 30_000
 /** Beyond this many cached clients the oldest entries go first (ids come from the URL). */
@@ -21,7 +19,7 @@ export interface LiveToday {
 }
 
 export interface TodayDeps {
-  db: Db
+  store: Store
   source: UsageSource
   clock: Clock
   timeZone: string
@@ -39,15 +37,19 @@ export function createTodayView(deps: TodayDeps) {
     for await (const row of deps.source.aggregate({ startMs: window.startMs, endMs: nowMs }, { clientOrgId })) rows.push(row)
     const groups = groupByClient(rows).get(clientOrgId)
     // The markup in force today; PLN only when today's rate is already stored (never fetched or guessed here).
+    const [markupRate, stored] = await Promise.all([deps.store.pricing.inForce(clientOrgId, date, deps.defaultMarkupRate), deps.store.rates.get(date)])
     const day = buildClientDay(clientOrgId, groups ? groupsOf(groups) : [], {
-      markupRate: markupInForce(deps.db, clientOrgId, date, deps.defaultMarkupRate),
-      usdPln: storedUsdPlnRate(deps.db, date) ?? null,
+      markupRate,
+      usdPln: stored ? { rate: stored.rate, effective_date: stored.effective_date } : null,
       dataSource: deps.source.dataSource,
     })
     return { usage_date: date, window_start_ms: window.startMs, as_of_ms: nowMs, day }
   }
 
   return {
+    /** How long a client's figures are reused. */
+    ttlMs,
+
     /** Forgets every cached figure: the raw records changed other than by arrival (a void). */
     clear(): void {
       cache.clear()

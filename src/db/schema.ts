@@ -1,13 +1,13 @@
 // The tables (docs/data-model.md#tables). Table names are fixed (the Open WebUI side reads them);
 // natural keys are UNIQUE.
 // Money columns are integers in nano-units and say so in their names; rates are exact decimal text.
-import { sql } from 'drizzle-orm'
+import { getTableColumns, sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { ALERT_KINDS, DATA_SOURCES, RATE_SOURCES, RUN_STATUSES, RUN_TRIGGERS } from './enums.js'
 
-export const usageEvents = sqliteTable(
-  'usage_events',
-  {
+/** One raw record: usage_events, and the same record kept in usage_event_voids once voided. */
+function rawRecord() {
+  return {
     request_id: text('request_id').primaryKey(),
     client_org_id: text('client_org_id').notNull(),
     model: text('model').notNull(),
@@ -20,32 +20,30 @@ export const usageEvents = sqliteTable(
     occurred_at: integer('occurred_at').notNull(),
     /** When the service stored it, UTC epoch ms. */
     received_at: integer('received_at').notNull(),
-  },
+  }
+}
+
+export const usageEvents = sqliteTable(
+  'usage_events',
+  rawRecord(),
   (t) => [
     index('usage_events_occurred_at_idx').on(t.occurred_at),
     index('usage_events_client_occurred_at_idx').on(t.client_org_id, t.occurred_at),
   ],
 )
 
+/** usage_events' columns in table order: the field order of a raw archive line too. */
+export const USAGE_EVENT_COLUMNS = Object.keys(getTableColumns(usageEvents)) as Array<keyof typeof usageEvents.$inferSelect>
+
 /**
- * Raw records voided by an admin (SPEC §9): the whole original record, why, and when. A voided
+ * Raw records voided by an admin (docs/api.md#voids): the whole original record, why, and when. A voided
  * record is no longer in usage_events, so no batch and no live read counts it; its request_id stays
  * here for ever, so it can neither be ingested again nor come back with an archive restore.
  */
 export const usageEventVoids = sqliteTable(
   'usage_event_voids',
   {
-    request_id: text('request_id').primaryKey(),
-    client_org_id: text('client_org_id').notNull(),
-    model: text('model').notNull(),
-    external_user: text('external_user').notNull(),
-    input_tokens: integer('input_tokens').notNull(),
-    output_tokens: integer('output_tokens').notNull(),
-    total_tokens: integer('total_tokens').notNull(),
-    cost_nano_usd: integer('cost_nano_usd').notNull(),
-    /** The original record's instant and arrival, UTC epoch ms. */
-    occurred_at: integer('occurred_at').notNull(),
-    received_at: integer('received_at').notNull(),
+    ...rawRecord(),
     reason: text('reason').notNull(),
     /** When it was voided, UTC epoch ms. */
     voided_at: integer('voided_at').notNull(),

@@ -15,6 +15,8 @@
 // - Text compares and sorts as bytes (SQLite BINARY, PostgreSQL COLLATE "C"): every "ordered by"
 //   below means byte order of the UTF-8 text.
 // - A method that cannot reach or use the store rejects; it never answers "nothing" instead.
+import type { Static } from 'typebox'
+import type { StorageResponse } from '../schemas/storage.js'
 import type { RowOf, CLIENT_SUMS_ROW, DAILY_ROW, MODEL_SUMS_ROW, STORED_MEASURES, USER_SUMS_ROW } from '../measures.js'
 import type { EventConflict, UsageEvent, VoidedEvent } from '../usage-event.js'
 import type { ClosedRunStatus, DataSource, RatePolicy, RateSource, RunStatus, RunTrigger } from './enums.js'
@@ -485,17 +487,8 @@ export interface StoreHealth {
 
 export type Readiness = { ready: true } | { ready: false; reason: string }
 
-/** What the store occupies on disk (GET /batch/storage, `sqlite` block). */
-export interface StoreDiskUsage {
-  path: string
-  file_bytes: number
-  wal_bytes: number
-  page_size: number
-  page_count: number
-  freelist_count: number
-  free_bytes: number
-  auto_vacuum: 'none' | 'full' | 'incremental'
-}
+/** What the store occupies on disk: the `sqlite` block of GET /batch/storage. */
+export type StoreDiskUsage = Static<typeof StorageResponse>['sqlite']
 
 export type { SessionLock }
 

@@ -1,7 +1,6 @@
 // Day archives of raw usage: gzip NDJSON, one file per local day, deterministic bytes (fixed field
 // order, rows ordered by request_id, gzip header without a timestamp), checksum and row count in
 // `raw_archives`. Restoring loads a day back idempotently through the request_id primary key.
-import type Database from 'better-sqlite3'
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
@@ -12,45 +11,19 @@ import { finished, pipeline } from 'node:stream/promises'
 import { createGunzip, createGzip } from 'node:zlib'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
-import { getArchive, markRestored } from '../db/archives.js'
-import type { Db } from '../db/open.js'
+import { USAGE_EVENT_COLUMNS } from '../db/schema.js'
+import type { ArchiveLine, DaySelection, Store } from '../db/store.js'
 
-/** The stored field order of an archive line; also the column list of the queries below. */
-export const ARCHIVE_FIELDS = [
-  'request_id',
-  'client_org_id',
-  'model',
-  'external_user',
-  'input_tokens',
-  'output_tokens',
-  'total_tokens',
-  'cost_nano_usd',
-  'occurred_at',
-  'received_at',
-] as const
+/** The field order of an archive line: usage_events' columns. */
+export const ARCHIVE_FIELDS = USAGE_EVENT_COLUMNS
+const TEXT_FIELDS: ReadonlySet<string> = new Set(['request_id', 'client_org_id', 'model', 'external_user'])
 
-export type ArchiveLine = { [K in (typeof ARCHIVE_FIELDS)[number]]: K extends 'request_id' | 'client_org_id' | 'model' | 'external_user' ? string : number }
-
-const COLUMNS = ARCHIVE_FIELDS.join(', ')
 const ROWS_PER_WRITE = 5_000
 const ROWS_PER_RESTORE_TRANSACTION = 5_000
 
 export function archiveFileName(date: string): string {
   return `usage-${date}.ndjson.gz`
 }
-
-/** The rows of a day that an archive (and the deletion after it) covers. */
-export interface DaySelection {
-  date: string
-  startMs: number
-  endMs: number
-  /** Only rows received at or before this instant: later arrivals are not yet summarised. */
-  maxReceivedAt: number
-}
-
-const SELECT_DAY_SQL = `SELECT ${COLUMNS} FROM usage_events
-  WHERE occurred_at >= @startMs AND occurred_at < @endMs AND received_at <= @maxReceivedAt
-  ORDER BY request_id`
 
 function toLine(row: ArchiveLine): string {
   // Built field by field so the order never depends on how a row object was made.
@@ -59,19 +32,9 @@ function toLine(row: ArchiveLine): string {
   return JSON.stringify(ordered) + '\n'
 }
 
-/**
- * Rows of the day in request_id order. `conn` should be a connection nobody else uses while this
- * runs (a read-only one on the file): the iterator stays open across awaits, and better-sqlite3
- * refuses other statements on a connection with an open iterator.
- */
-function* dayRows(conn: Database.Database, day: DaySelection): Generator<ArchiveLine> {
-  const params = { startMs: day.startMs, endMs: day.endMs, maxReceivedAt: day.maxReceivedAt }
-  yield* conn.prepare(SELECT_DAY_SQL).iterate(params) as IterableIterator<ArchiveLine>
-}
-
-async function* lineChunks(rows: Iterable<ArchiveLine>): AsyncGenerator<string> {
+async function* lineChunks(rows: AsyncIterable<ArchiveLine>): AsyncGenerator<string> {
   let chunk: string[] = []
-  for (const row of rows) {
+  for await (const row of rows) {
     chunk.push(toLine(row))
     if (chunk.length === ROWS_PER_WRITE) {
       yield chunk.join('')
@@ -105,14 +68,14 @@ export async function inspectArchiveFile(path: string): Promise<ArchiveFileFacts
  * crash never leaves a half-written file under the final name. Answers the facts read back from the
  * renamed file (not the ones intended): the caller compares its row count with the database.
  */
-export async function writeDayArchive(conn: Database.Database, dir: string, day: DaySelection): Promise<ArchiveFileFacts & { fileName: string }> {
+export async function writeDayArchive(store: Store, dir: string, day: DaySelection): Promise<ArchiveFileFacts & { fileName: string }> {
   await mkdir(dir, { recursive: true })
   const fileName = archiveFileName(day.date)
   const finalPath = join(dir, fileName)
   const tempPath = join(dir, `.${fileName}.${process.pid}.tmp`)
   try {
     const out = createWriteStream(tempPath)
-    await pipeline(Readable.from(lineChunks(dayRows(conn, day))), createGzip({ level: 6 }), out)
+    await pipeline(Readable.from(lineChunks(store.rawEvents.exportDay(day))), createGzip({ level: 6 }), out)
     await rename(tempPath, finalPath)
   } catch (e) {
     await rm(tempPath, { force: true })
@@ -131,14 +94,13 @@ export async function* readArchiveLines(path: string): AsyncGenerator<ArchiveLin
     const row = JSON.parse(line) as Record<string, unknown>
     for (const f of ARCHIVE_FIELDS) {
       const v = row[f]
-      const text = f === 'request_id' || f === 'client_org_id' || f === 'model' || f === 'external_user'
-      if (text ? typeof v !== 'string' : !Number.isSafeInteger(v)) throw new Error(`${path} line ${n}: field ${f} missing or malformed`)
+      if (TEXT_FIELDS.has(f) ? typeof v !== 'string' : !Number.isSafeInteger(v)) throw new Error(`${path} line ${n}: field ${f} missing or malformed`)
     }
     yield row as ArchiveLine
   }
 }
 
-/** UTF-8 byte order, as SQLite's BINARY collation sorts text (JS `<` compares UTF-16 units). */
+/** UTF-8 byte order, as the store sorts text (JS `<` compares UTF-16 units). */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
@@ -151,32 +113,37 @@ export function compareKeys(a: string, b: string): number {
  * the database: they are neither lost nor missing.
  */
 export async function compareArchiveWithDb(
-  conn: Database.Database,
+  store: Store,
   path: string,
   day: DaySelection,
   isVoided: (requestId: string) => boolean = () => false,
 ): Promise<{ onlyInDb: number; onlyInFile: number }> {
-  const db = dayRows(conn, day)
-  let dbNext = db.next()
-  let onlyInDb = 0
-  let onlyInFile = 0
-  for await (const fileRow of readArchiveLines(path)) {
-    while (!dbNext.done && compareKeys(dbNext.value.request_id, fileRow.request_id) < 0) {
-      onlyInDb += 1
-      dbNext = db.next()
+  const db = store.rawEvents.exportDay(day)[Symbol.asyncIterator]()
+  try {
+    let dbNext = await db.next()
+    let onlyInDb = 0
+    let onlyInFile = 0
+    for await (const fileRow of readArchiveLines(path)) {
+      while (!dbNext.done && compareKeys(dbNext.value.request_id, fileRow.request_id) < 0) {
+        onlyInDb += 1
+        dbNext = await db.next()
+      }
+      if (!dbNext.done && dbNext.value.request_id === fileRow.request_id) dbNext = await db.next()
+      else if (!isVoided(fileRow.request_id)) onlyInFile += 1
     }
-    if (!dbNext.done && dbNext.value.request_id === fileRow.request_id) dbNext = db.next()
-    else if (!isVoided(fileRow.request_id)) onlyInFile += 1
+    while (!dbNext.done) {
+      onlyInDb += 1
+      dbNext = await db.next()
+    }
+    return { onlyInDb, onlyInFile }
+  } finally {
+    // Left early (an unreadable file): the export lets its connection go.
+    await db.return?.()
   }
-  while (!dbNext.done) {
-    onlyInDb += 1
-    dbNext = db.next()
-  }
-  return { onlyInDb, onlyInFile }
 }
 
 export interface RestoreDeps {
-  db: Db
+  store: Store
   /** RAW_ARCHIVE_DIR. */
   archiveDir: string
   clock: Clock
@@ -200,14 +167,12 @@ export class ArchiveError extends Error {
 
 /**
  * Loads a day's archive back into `usage_events`: the file's checksum is checked against the one
- * recorded when it was written, then rows are inserted in bounded transactions with
- * `ON CONFLICT(request_id) DO NOTHING`, so a repeated or partial restore is harmless. Afterwards the
- * day is no longer marked purged and can be rerun (`POST /batch/run {date}`).
- *
- * CLI: `usage-batch archive restore --date D` → `restoreArchive({ db, archiveDir, clock, log }, D)`.
+ * recorded when it was written, then rows are inserted in bounded transactions, a row already
+ * stored being a duplicate, so a repeated or partial restore is harmless. Afterwards the day is no
+ * longer marked purged and can be rerun (`POST /batch/run {date}`).
  */
 export async function restoreArchive(deps: RestoreDeps, date: string): Promise<RestoreResult> {
-  const record = getArchive(deps.db, date)
+  const record = await deps.store.archives.get(date)
   if (!record?.file_name || !record.sha256) throw new ArchiveError(`no archive recorded for ${date}`)
   const path = join(deps.archiveDir, record.file_name)
   let facts: ArchiveFileFacts
@@ -223,35 +188,26 @@ export async function restoreArchive(deps: RestoreDeps, date: string): Promise<R
     throw new ArchiveError(`archive ${path} holds ${facts.rows} rows, ${record.row_count} recorded`)
   }
 
-  // A record voided after the day was archived stays voided: its row in the file is skipped.
-  const insert = deps.db.$client.prepare(
-    `INSERT INTO usage_events (${COLUMNS}) SELECT ${ARCHIVE_FIELDS.map((f) => '@' + f).join(', ')}
-     WHERE NOT EXISTS (SELECT 1 FROM usage_event_voids WHERE request_id = @request_id)
-     ON CONFLICT (request_id) DO NOTHING`,
-  )
-  const isVoided = deps.db.$client.prepare('SELECT EXISTS (SELECT 1 FROM usage_event_voids WHERE request_id = ?)').pluck()
-  const insertChunk = deps.db.$client.transaction((rows: ArchiveLine[]) => {
-    let inserted = 0
-    for (const row of rows) {
-      if (insert.run(row).changes === 1) inserted += 1
-      else if (isVoided.get(row.request_id) === 1) voided += 1
-    }
-    return inserted
-  })
+  // A record voided after the day was archived stays voided: the store skips its row.
   let rows = 0
   let voided = 0
   let inserted = 0
+  const load = async (chunk: ArchiveLine[]) => {
+    const loaded = await deps.store.rawEvents.restore(chunk)
+    inserted += loaded.inserted
+    voided += loaded.voided
+  }
   let chunk: ArchiveLine[] = []
   for await (const row of readArchiveLines(path)) {
     chunk.push(row)
     rows += 1
     if (chunk.length === ROWS_PER_RESTORE_TRANSACTION) {
-      inserted += insertChunk(chunk)
+      await load(chunk)
       chunk = []
     }
   }
-  if (chunk.length > 0) inserted += insertChunk(chunk)
-  markRestored(deps.db, date, new Date(deps.clock.now()).toISOString())
+  if (chunk.length > 0) await load(chunk)
+  await deps.store.archives.markRestored(date, new Date(deps.clock.now()).toISOString())
   deps.log?.info({ day: date, file: path, rows, inserted, voided }, 'raw archive restored')
   return { date, file: path, rows, inserted, voided, duplicates: rows - inserted - voided }
 }

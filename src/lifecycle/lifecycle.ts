@@ -3,18 +3,15 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import type { Db } from '../db/open.js'
+import type { Store } from '../db/store.js'
 import { createAlerting, type AlertingDeps, type EvaluationReport } from '../alerts/alerting.js'
 import { ArchiveError, restoreArchive, type RestoreResult } from './archive.js'
-import { runRetention, type RetentionDeps, type RetentionReport } from './retention.js'
+import { retentionInfo, runRetention, type RetentionDeps, type RetentionReport } from './retention.js'
 
 export interface LifecycleDeps {
-  db: Db
+  store: Store
   clock: Clock
   log: Logger
-  /** Metrics: an alert the webhook never accepted, and one it did. */
-  onDeliveryFailed?: AlertingDeps['onDeliveryFailed']
-  onDelivered?: AlertingDeps['onDelivered']
   /** Tests: retry policy, sleep, fetch. */
   delivery?: AlertingDeps['delivery']
   /** Tests: chunk sizes and yields of the retention pass. */
@@ -25,7 +22,7 @@ export type Lifecycle = ReturnType<typeof createLifecycle>
 
 export function createLifecycle(config: Config, deps: LifecycleDeps) {
   const alerting = createAlerting({
-    db: deps.db,
+    store: deps.store,
     clock: deps.clock,
     log: deps.log,
     timeZone: config.BUSINESS_TIMEZONE,
@@ -34,14 +31,11 @@ export function createLifecycle(config: Config, deps: LifecycleDeps) {
     catchupDays: config.BATCH_CATCHUP_DAYS,
     lookbackDays: config.BATCH_LOOKBACK_DAYS,
     delivery: deps.delivery,
-    onDeliveryFailed: deps.onDeliveryFailed,
-    onDelivered: deps.onDelivered,
   })
 
   function retention(): Promise<RetentionReport> {
     return runRetention({
-      db: deps.db,
-      dbPath: config.SQLITE_PATH,
+      store: deps.store,
       clock: deps.clock,
       log: deps.log,
       timeZone: config.BUSINESS_TIMEZONE,
@@ -53,14 +47,14 @@ export function createLifecycle(config: Config, deps: LifecycleDeps) {
   }
 
   return {
-    /** For `createBatchService({ onRunFinished })`: `(run) => void lifecycle.alertOnRun(run)`. Never rejects. */
+    /** For the batch service's `onRunFinished`: a failed run is reported at once. Never rejects. */
     alertOnRun: alerting.alertOnRun,
 
     /** One retention pass (throws only on an unexpected store error; one bad day is logged and skipped). */
     runRetention: retention,
 
-    /** Every alert condition, each sent once. Never rejects. */
-    evaluateAlerts: alerting.evaluateAlerts,
+    /** Who removes old raw usage, for /health and /batch/storage. */
+    retentionInfo: () => retentionInfo(config),
 
     /**
      * After each scheduled tick, once its runs have closed: retention first (it only removes days a
@@ -80,7 +74,7 @@ export function createLifecycle(config: Config, deps: LifecycleDeps) {
     /** CLI `usage-batch archive restore --date D`. */
     async restoreArchive(date: string): Promise<RestoreResult> {
       if (!config.RAW_ARCHIVE_DIR) throw new ArchiveError('RAW_ARCHIVE_DIR is not set: there are no archives to restore')
-      return restoreArchive({ db: deps.db, archiveDir: config.RAW_ARCHIVE_DIR, clock: deps.clock, log: deps.log }, date)
+      return restoreArchive({ store: deps.store, archiveDir: config.RAW_ARCHIVE_DIR, clock: deps.clock, log: deps.log }, date)
     },
   }
 }

@@ -1,8 +1,9 @@
-// Bearer-token roles of SPEC §7. Each route names its access in `config.auth`; this hook enforces it.
+// Bearer-token roles (docs/api.md#authentication). Each route names its access in `config.auth`;
+// this hook enforces it.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import createError from '@fastify/error'
 import type { Config } from '../config.js'
+import { ForbiddenError, UnauthorizedError } from '../errors.js'
 
 /**
  * public: no token. admin: the admin token only. read: admin or read. ingest: admin or ingest.
@@ -15,9 +16,6 @@ declare module 'fastify' {
     auth?: Access
   }
 }
-
-export const UnauthorizedError = createError('FST_UNAUTHORIZED', 'missing or unknown bearer token', 401)
-export const ForbiddenError = createError('FST_FORBIDDEN', 'this token may not %s', 403)
 
 type Principal = { role: 'admin' | 'read' | 'ingest' } | { role: 'client'; clientOrgId: string }
 

@@ -1,7 +1,9 @@
-// One JSON error shape for every route: {statusCode, error, message, errors?}. 5xx bodies never
-// carry internals; validation errors are listed per field (and per record for list bodies).
-import type { FastifyError, FastifySchemaValidationError } from 'fastify'
+// One JSON error shape for every route: {statusCode, error, message, errors?} (docs/api.md#errors).
+// 5xx bodies never carry internals, and a 503 says what is unavailable only in this service's own
+// words (errors.ts); validation errors are listed per field (and per record for list bodies).
+import type { FastifyBaseLogger, FastifyError, FastifySchemaValidationError } from 'fastify'
 import { DATE_RULE, MONTH_RULE } from '../clock.js'
+import { describe, isOwnError } from '../errors.js'
 import type { ErrorBody } from '../schemas/common.js'
 
 type ItemError = NonNullable<ErrorBody['errors']>[number]
@@ -76,8 +78,13 @@ export function errorBody(error: FastifyError & { itemErrors?: ItemError[] }): E
     }
   }
   const statusCode = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-  if (statusCode >= 500 && statusCode !== 503) {
-    return { statusCode, error: 'Internal Server Error', message: 'internal error; see the service log' }
+  if (statusCode >= 500 && !(statusCode === 503 && isOwnError(error))) {
+    const unavailable = statusCode === 503
+    return {
+      statusCode,
+      error: unavailable ? STATUS_NAMES[503]! : 'Internal Server Error',
+      message: unavailable ? 'service unavailable; see the service log' : 'internal error; see the service log',
+    }
   }
   return {
     statusCode,
@@ -85,4 +92,15 @@ export function errorBody(error: FastifyError & { itemErrors?: ItemError[] }): E
     message: error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'the body must be JSON: send content-type: application/json' : error.message,
     ...(error.itemErrors ? { errors: error.itemErrors } : {}),
   }
+}
+
+/**
+ * The log line of a refused request. A 503 is a dependency being unavailable (InfluxDB down or not
+ * detected yet, shutting down): not a bug, so no stack and not one error line per request during an
+ * outage, but with what the dependency said (the body does not carry it).
+ */
+export function logRefusal(log: FastifyBaseLogger, error: FastifyError, body: ErrorBody): void {
+  if (body.statusCode === 503) log.warn({ statusCode: 503, reason: body.message, detail: describe(error) }, 'request refused: unavailable')
+  else if (body.statusCode >= 500) log.error({ err: error }, 'request failed')
+  else log.info({ statusCode: body.statusCode, reason: body.message }, 'request refused')
 }

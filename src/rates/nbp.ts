@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { Value } from 'typebox/value'
 import { daysBetween, isValidDate } from '../clock.js'
 import { DecimalError, canonicalDecimal } from '../money.js'
+import { describe } from '../errors.js'
 import { redactText, redactUrl } from '../redact.js'
 
 /** One published table A mid rate, the mid already as exact decimal text ("4.0341"). */
@@ -228,13 +229,6 @@ function parseRates(body: string, start: string, end: string): NbpRate[] {
 
 function isTimeout(e: unknown): boolean {
   return e instanceof Error && (e.name === 'TimeoutError' || (e.name === 'AbortError' && e.cause instanceof Error && e.cause.name === 'TimeoutError'))
-}
-
-function describe(e: unknown): string {
-  if (!(e instanceof Error)) return String(e)
-  // undici reports "fetch failed" and keeps the useful part (ECONNREFUSED …) in cause.
-  const cause = e.cause instanceof Error ? `: ${(e.cause as NodeJS.ErrnoException).code ?? e.cause.message}` : ''
-  return redactText(`${e.message}${cause}`)
 }
 
 function excerpt(body: string): string {

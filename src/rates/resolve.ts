@@ -1,11 +1,12 @@
-// Which NBP table prices a usage date (SPEC §4), with stored rates reused and nothing invented.
+// Which NBP table prices a usage date (docs/data-model.md#exchange-rates), with stored rates reused
+// and nothing invented.
 import type { Logger } from 'pino'
 import { DATE_RULE, addDays, isValidDate, localDateOf, type Clock } from '../clock.js'
-import type { Db } from '../db/open.js'
-import { getStoredUsdPlnRate, saveNbpRate } from '../db/rates.js'
+import type { RatePolicy } from '../db/enums.js'
+import type { Store } from '../db/store.js'
 import { redactText } from '../redact.js'
 import { NbpError, type NbpClient, type NbpRate } from './nbp.js'
-import type { RatePolicy, RateProvider, RateResolution } from './types.js'
+import type { RateHealth, RateProvider, RateResolution } from './types.js'
 
 /**
  * How far back to look for the last table: 10 days spans any run of Polish holidays plus weekends
@@ -15,18 +16,8 @@ const LOOKBACK_DAYS = [10, 31] as const
 /** NBP publishes in Warsaw time whatever BUSINESS_TIMEZONE says, so "is it out yet" is asked there. */
 const NBP_TIME_ZONE = 'Europe/Warsaw'
 
-export interface NbpHealth {
-  /** ISO instant of the last successful NBP answer that gave a rate. */
-  last_success_at: string | null
-  last_rate: string | null
-  /** effectiveDate of the table behind last_rate. */
-  last_rate_date: string | null
-  last_error: string | null
-  last_error_at: string | null
-}
-
 export interface RateProviderDeps {
-  db: Db
+  store: Store
   nbp: NbpClient
   policy: RatePolicy
   clock: Clock
@@ -35,12 +26,12 @@ export interface RateProviderDeps {
 
 export interface UsdPlnRateProvider extends RateProvider {
   /** For the /health `nbp` component; an error newer than the last success means NBP is failing now. */
-  health(): NbpHealth
+  health(): RateHealth
 }
 
 export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
-  const { db, nbp, policy, clock, log } = deps
-  const state: NbpHealth = { last_success_at: null, last_rate: null, last_rate_date: null, last_error: null, last_error_at: null }
+  const { store, nbp, policy, clock, log } = deps
+  const state: RateHealth = { last_success_at: null, last_rate: null, last_rate_date: null, last_error: null, last_error_at: null }
   // Two batch paths asking for the same date at once share one NBP round trip.
   const inFlight = new Map<string, Promise<RateResolution>>()
 
@@ -91,7 +82,7 @@ export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
     }
 
     const fetchedAt = new Date(clock.now()).toISOString()
-    const stored = saveNbpRate(db, {
+    const stored = await store.rates.saveNbp({
       usage_date: usageDate,
       rate: found.mid,
       effective_date: found.effectiveDate,
@@ -113,7 +104,7 @@ export function createRateProvider(deps: RateProviderDeps): UsdPlnRateProvider {
   return {
     async resolveUsdPlnRate(usageDate) {
       if (!isValidDate(usageDate)) return { ok: false, reason: `not a usage date (${DATE_RULE}): ${JSON.stringify(usageDate)}` }
-      const stored = getStoredUsdPlnRate(db, usageDate)
+      const stored = await store.rates.get(usageDate)
       if (stored) return { ok: true, rate: stored }
       let pending = inFlight.get(usageDate)
       if (!pending) {

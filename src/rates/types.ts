@@ -1,22 +1,6 @@
-// USD→PLN rates as the batch sees them: resolved per usage date, exact decimal text.
-
-export type RateSource = 'nbp' | 'manual'
-export type RatePolicy = 'previous-business-day' | 'same-day'
-
-/** The rate that prices a usage date, with its evidence (SPEC §4). */
-export interface UsdPlnRate {
-  usage_date: string
-  /** Exact decimal text, e.g. "4.0341". */
-  rate: string
-  /** The NBP table's effectiveDate (or the date a manual rate is for). */
-  effective_date: string
-  /** NBP table number such as "237/A/NBP/2024"; null for a manual rate. */
-  table_no: string | null
-  source: RateSource
-  policy: RatePolicy
-  /** ISO instant when it was fetched or set. */
-  fetched_at: string
-}
+// USD→PLN rates as the batch sees them: resolved per usage date, exact decimal text. The rate
+// itself, with its evidence, is the stored row (db/store.ts UsdPlnRate).
+import type { UsdPlnRate } from '../db/store.js'
 
 export type RateResolution = { ok: true; rate: UsdPlnRate } | { ok: false; reason: string }
 
@@ -27,9 +11,12 @@ export interface RateProvider {
   health?(): RateHealth
 }
 
+/** What the rate source (NBP) last did, for /health. */
 export interface RateHealth {
+  /** ISO instant of the last successful NBP answer that gave a rate. */
   last_success_at: string | null
   last_rate: string | null
+  /** effectiveDate of the table behind last_rate. */
   last_rate_date: string | null
   last_error: string | null
   last_error_at: string | null

@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import createError from '@fastify/error'
 import { daysBetween, yesterday } from '../clock.js'
-import { getRun, lastSuccessDate, listRuns } from '../db/runs.js'
-import type { BatchRunRow } from '../db/schema.js'
+import { BadRequestError, NotFoundError } from '../errors.js'
+import type { BatchRunRow } from '../services.js'
 import { ErrorResponse, RunWithErrors, type RunBody } from '../schemas/common.js'
 import {
   ListRunsQuery,
@@ -14,13 +13,8 @@ import {
   StatusResponse,
 } from '../schemas/batch.js'
 import { datesInRange } from '../clock.js'
-import { retentionInfo } from '../lifecycle/retention.js'
-import { storageReport } from '../lifecycle/storage.js'
 import { StorageResponse } from '../schemas/storage.js'
 import { redactText } from '../redact.js'
-
-export const BadRequestError = createError('FST_BAD_REQUEST', '%s', 400)
-const NotFoundError = createError('FST_NOT_FOUND', '%s', 404)
 
 export function runToJson(row: BatchRunRow): RunBody {
   return {
@@ -67,7 +61,7 @@ declare module 'fastify' {
 }
 
 export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { config, clock, batch, db } = app.services
+  const { config, clock, batch, store, scheduler, storage } = app.services
   const tz = config.BUSINESS_TIMEZONE
 
   app.addHook('preValidation', async (request) => {
@@ -112,7 +106,7 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (last > latest) {
         throw new BadRequestError(`${last} has not ended yet in ${tz}: the latest date that can be run is ${latest}`)
       }
-      const started = batch.startMany(dates, 'api')
+      const started = await batch.startMany(dates, 'api')
       if (request.query.wait) {
         const closed = await Promise.all(started.map((s) => s.done))
         return reply.code(200).send({ runs: closed.map(runToJson) })
@@ -136,7 +130,7 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { from, to, status, cursor } = request.query
       const limit = request.query.limit ?? 50
       if (from && to && from > to) throw new BadRequestError(`from (${from}) is after to (${to})`)
-      const rows = listRuns(db, {
+      const rows = await store.runs.list({
         from,
         to,
         status,
@@ -163,7 +157,7 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const row = getRun(db, request.params.id)
+      const row = await store.runs.get(request.params.id)
       if (!row) throw new NotFoundError(`no run ${request.params.id}`)
       const errors = JSON.parse(row.client_errors) as Array<{ client_org_id: string; error: string }>
       return { ...runToJson(row), errors: errors.map((e) => ({ ...e, error: redactText(e.error) })) }
@@ -181,17 +175,17 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => {
-      const next = app.services.scheduler?.nextRun() ?? null
+      const next = scheduler.nextRun()
       return {
         scheduler: {
-          enabled: app.services.scheduler !== undefined,
+          enabled: scheduler.enabled(),
           cron: config.BATCH_SCHEDULE_CRON,
           timezone: tz,
           next_run_at: next?.at ?? null,
           next_run_local: next?.local ?? null,
         },
-        running: batch.running().map(runToJson),
-        last_success_date: lastSuccessDate(db),
+        running: (await batch.running()).map(runToJson),
+        last_success_date: await store.runs.lastSuccessDate(),
       }
     },
   )
@@ -206,9 +200,6 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: StorageResponse, 401: ErrorResponse, 403: ErrorResponse },
       },
     },
-    async () => ({
-      retention: retentionInfo(config),
-      ...storageReport({ db, dbPath: config.SQLITE_PATH, timeZone: tz, archiveDir: config.RAW_ARCHIVE_DIR }),
-    }),
+    () => storage.report(),
   )
 }

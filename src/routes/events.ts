@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import createError from '@fastify/error'
+import { resolveRange } from '../date-range.js'
+import { conflictError, InvalidEventsError, InvalidVoidError } from '../errors.js'
 import { inRequestConflicts, normalizeEvents, textProblems } from '../ingest.js'
 import { MAX_LISTED_ERRORS, validationItemErrors } from '../plugins/errors.js'
-import { conflictError } from '../sources/event-content.js'
 import { ErrorResponse } from '../schemas/common.js'
 import {
   EVENTS_BODY_LIMIT_BYTES,
@@ -17,10 +17,6 @@ import {
 } from '../schemas/events.js'
 import { dayWindow, localDateOf, today } from '../clock.js'
 import { nanoToJson } from '../money.js'
-import { resolveRange } from './usage.js'
-
-const InvalidEventsError = createError('FST_INVALID_EVENTS', '%s', 400)
-const InvalidVoidError = createError('USAGE_BATCH_INVALID_VOID', '%s', 400)
 
 export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { source, clock } = app.services
@@ -85,7 +81,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 }
 
-/** The void routes (SPEC §9): wrong usage leaves the bills, with an audit trail, and never comes back. */
+/** The void routes (docs/api.md#voids): wrong usage leaves the bills, with an audit trail, and never comes back. */
 export const voidRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { source, clock, config } = app.services
   const tz = config.BUSINESS_TIMEZONE
@@ -132,7 +128,7 @@ export const voidRoutes: FastifyPluginAsyncTypebox = async (app) => {
           not_found: external?.not_found ?? requestIds,
         })
       }
-      const result = source.voidEvents(requestIds, reason, clock.now())
+      const result = await source.voidEvents(requestIds, reason, clock.now())
       if (result.voided.length > 0) app.services.today.clear()
       const usageDates = [...new Set(result.voided.map((v) => localDateOf(v.occurred_at_ms, tz)))].sort()
       request.log.info(
@@ -160,7 +156,7 @@ export const voidRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
       const window = { startMs: dayWindow(from, tz).startMs, endMs: dayWindow(to, tz).endMs }
-      const voids = source.listVoids?.(window) ?? []
+      const voids = (await source.listVoids?.(window)) ?? []
       return {
         from,
         to,

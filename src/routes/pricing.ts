@@ -1,14 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import createError from '@fastify/error'
 import { today } from '../clock.js'
-import { appendPricing, markupInForce, pricingHistory } from '../db/pricing.js'
-import type { ClientPricingRow } from '../db/schema.js'
+import { BadRequestError, ConflictError } from '../errors.js'
 import { DecimalError, parseDecimal, formatDecimal } from '../money.js'
+import type { ClientPricingRow } from '../services.js'
 import { ClientIdParam, ErrorResponse } from '../schemas/common.js'
 import { PricingBody, PricingCreated, PricingResponse } from '../schemas/pricing.js'
-import { BadRequestError } from './batch.js'
-
-const ConflictError = createError('FST_CONFLICT', '%s', 409)
 
 /** The markup bounds of a client entry, inclusive (a markup below 1 would sell under cost). */
 const MIN_MARKUP_UNITS = 1n
@@ -35,7 +31,7 @@ function validMarkup(input: string | number): string {
 }
 
 export const pricingRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db, config, clock } = app.services
+  const { store, config, clock } = app.services
 
   app.get(
     '/clients/:id/pricing',
@@ -56,8 +52,8 @@ export const pricingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return {
         client_org_id: id,
         default_markup_rate: Number(config.defaultMarkupRate),
-        current_markup_rate: Number(markupInForce(db, id, today(clock, config.BUSINESS_TIMEZONE), config.defaultMarkupRate)),
-        history: pricingHistory(db, id).map(entryToJson),
+        current_markup_rate: Number(await store.pricing.inForce(id, today(clock, config.BUSINESS_TIMEZONE), config.defaultMarkupRate)),
+        history: (await store.pricing.history(id)).map(entryToJson),
       }
     },
   )
@@ -88,7 +84,7 @@ export const pricingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const id = request.params.id
       const markup = validMarkup(request.body.markup_rate)
-      const row = appendPricing(db, {
+      const row = await store.pricing.append({
         client_org_id: id,
         effective_from: request.body.effective_from,
         markup_rate: markup,

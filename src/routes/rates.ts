@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { today } from '../clock.js'
-import { listRates, setManualRate } from '../db/rates.js'
+import { resolveRange } from '../date-range.js'
+import { BadRequestError } from '../errors.js'
 import { parseDecimal } from '../money.js'
-import type { UsdPlnRate } from '../rates/types.js'
+import type { UsdPlnRate } from '../services.js'
 import { ErrorResponse } from '../schemas/common.js'
 import { ManualRateBody, RateDateParam, RateRow, RatesQuery, RatesResponse } from '../schemas/rates.js'
-import { BadRequestError } from './batch.js'
-import { resolveRange } from './usage.js'
 
 function rateToJson(r: UsdPlnRate) {
   return { ...r, rate: Number(r.rate) }
@@ -15,7 +14,7 @@ function rateToJson(r: UsdPlnRate) {
 const MAX_MANUAL_RATE_DECIMALS = 6
 
 export const rateRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db, clock, config } = app.services
+  const { store, clock, config } = app.services
 
   app.get(
     '/usage/exchange-rates',
@@ -31,7 +30,7 @@ export const rateRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { from, to } = resolveRange(request.query, today(clock, config.BUSINESS_TIMEZONE))
-      return { rates: listRates(db, from, to).map(rateToJson) }
+      return { rates: (await store.rates.list(from, to)).map(rateToJson) }
     },
   )
 
@@ -58,7 +57,7 @@ export const rateRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (rate.units <= 0n) throw new BadRequestError('rate must be positive')
       if (rate.scale > MAX_MANUAL_RATE_DECIMALS) throw new BadRequestError(`rate has more than ${MAX_MANUAL_RATE_DECIMALS} decimals`)
       if (rate.units > 100n * 10n ** BigInt(rate.scale)) throw new BadRequestError('rate above 100 is no USD/PLN rate')
-      const stored = setManualRate(db, {
+      const stored = await store.rates.setManual({
         usage_date: date,
         rate: request.body.rate,
         note: request.body.note ?? null,

@@ -1,16 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { addDays, daysBetween, monthBounds, today } from '../clock.js'
-import {
-  clientDailyRows,
-  clientModelSums,
-  clientsOverview,
-  clientUserSums,
-  dayCounts,
-  distinctUsers,
-  type DailyRead,
-  type DayCounts,
-} from '../db/summary-reads.js'
+import { monthBounds, today } from '../clock.js'
+import { resolveRange } from '../date-range.js'
+import { LiveFiguresUnavailableError, RawStoreUnavailableError } from '../errors.js'
+import type { DailyRead, DayCounts } from '../services.js'
 import { preferredMediaType } from '../accept.js'
 import { CSV_CONTENT_TYPE, toCsv, type CsvValue } from '../csv.js'
 import { CLIENT_SUMS, DAILY, MODEL_SUMS, PRICED, TOTALS, USER_MODEL_SUMS, USER_SUMS, sumMeasures, type Measures } from '../measures.js'
@@ -28,18 +21,7 @@ import {
   TodayResponse,
   UsersResponse,
 } from '../schemas/usage.js'
-import { BadRequestError } from './batch.js'
-import createError from '@fastify/error'
-import { StoreUnavailableError } from '../sources/influx-http.js'
 
-const RawStoreUnavailableError = createError(
-  'FST_RAW_STORE_UNAVAILABLE',
-  'the raw usage store did not answer; live figures for today are unavailable (see the service log)',
-  503,
-)
-
-/** The longest from/to range a read accepts (SPEC §7). */
-export const MAX_READ_RANGE_DAYS = 366
 /** How many models the month summary lists. */
 export const SUMMARY_TOP_MODELS = 5
 
@@ -53,19 +35,6 @@ function dailyDayCounts(rows: DailyRead[]): DayCounts {
   let missing = 0
   for (const r of rows) if (r.markup_cost_nano_pln === null) missing += 1
   return { days_with_usage: rows.length, days_missing_pln: missing }
-}
-
-/** from/to defaults (the current month so far) and limits, in the business time zone. */
-export function resolveRange(query: { from?: string; to?: string }, todayDate: string): { from: string; to: string } {
-  const from = query.from ?? (query.to ?? todayDate).slice(0, 8) + '01'
-  // By day count, not text: the longest range from a far-future `from` ends past 9999-12-31.
-  const to =
-    query.to ??
-    (query.from && daysBetween(query.from, todayDate) > MAX_READ_RANGE_DAYS - 1 ? addDays(query.from, MAX_READ_RANGE_DAYS - 1) : todayDate)
-  if (from > to) throw new BadRequestError(`from (${from}) is after to (${to})`)
-  const days = daysBetween(from, to) + 1
-  if (days > MAX_READ_RANGE_DAYS) throw new BadRequestError(`range of ${days} days exceeds ${MAX_READ_RANGE_DAYS} days`)
-  return { from, to }
 }
 
 const OFFERED_TYPES = ['application/json', 'text/csv'] as const
@@ -88,9 +57,9 @@ const readErrors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse 
 const csvDescription = ' Answers CSV (header row, one line per row, exact decimals) for `?format=csv` or `Accept: text/csv`.'
 
 export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db, clock, config, source } = app.services
+  const { store, clock, config, today: todayView } = app.services
+  const summaries = store.summaries
   const tz = config.BUSINESS_TIMEZONE
-  const todayView = app.services.today
 
   app.get(
     '/usage/clients',
@@ -108,14 +77,14 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
-      const clients = clientsOverview(db, from, to)
+      const clients = await summaries.clientsOverview(from, to)
       if (wantsCsv(request)) return sendCsv(reply, CLIENT_SUMS.header, clients.map(CLIENT_SUMS.toCsv))
       const money = request.query.money ?? 'number'
       return {
         from,
         to,
         clients: clients.map((c) => CLIENT_SUMS.toJson(c, money)),
-        totals: totalsJson(clients, dayCounts(db, 'client_daily_usage', null, from, to), money),
+        totals: totalsJson(clients, await summaries.dayCounts('client_daily_usage', null, from, to), money),
       }
     },
   )
@@ -138,7 +107,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
-      const rows = clientDailyRows(db, request.params.id, from, to)
+      const rows = await summaries.clientDaily(request.params.id, from, to)
       if (wantsCsv(request)) return sendCsv(reply, DAILY.header, rows.map(DAILY.toCsv))
       const money = request.query.money ?? 'number'
       return {
@@ -168,7 +137,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
       const id = request.params.id
-      const users = clientUserSums(db, id, from, to)
+      const users = await summaries.clientUserSums(id, from, to)
       if (wantsCsv(request)) {
         return sendCsv(
           reply,
@@ -182,7 +151,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         from,
         to,
         users: users.map((u) => ({ ...USER_SUMS.toJson(u, money), models: u.models.map((m) => MODEL_SUMS.toJson(m, money)) })),
-        totals: totalsJson(users, dayCounts(db, 'client_user_daily_usage', id, from, to), money),
+        totals: totalsJson(users, await summaries.dayCounts('client_user_daily_usage', id, from, to), money),
       }
     },
   )
@@ -203,7 +172,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { from, to } = resolveRange(request.query, today(clock, tz))
       const id = request.params.id
-      const models = clientModelSums(db, id, from, to)
+      const models = await summaries.clientModelSums(id, from, to)
       if (wantsCsv(request)) return sendCsv(reply, MODEL_SUMS.header, models.map(MODEL_SUMS.toCsv))
       const money = request.query.money ?? 'number'
       return {
@@ -211,7 +180,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         from,
         to,
         models: models.map((m) => MODEL_SUMS.toJson(m, money)),
-        totals: totalsJson(models, dayCounts(db, 'client_model_daily_usage', id, from, to), money),
+        totals: totalsJson(models, await summaries.dayCounts('client_model_daily_usage', id, from, to), money),
       }
     },
   )
@@ -236,7 +205,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const month = request.query.month ?? today(clock, tz).slice(0, 7)
       const { from, to } = monthBounds(month)
       const id = request.params.id
-      const rows = clientDailyRows(db, id, from, to)
+      const rows = await summaries.clientDaily(id, from, to)
       const money = request.query.money ?? 'number'
       const sums = sumMeasures(rows)
       let busiest: DailyRead | undefined
@@ -263,8 +232,8 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         highest_cost_day: costliest
           ? { usage_date: costliest.usage_date, markup_cost_usd: nanoToJson(costliest.markup_cost_nano_usd, money) }
           : null,
-        unique_users: distinctUsers(db, id, from, to),
-        top_models: clientModelSums(db, id, from, to)
+        unique_users: await summaries.distinctUsers(id, from, to),
+        top_models: (await summaries.clientModelSums(id, from, to))
           .slice(0, SUMMARY_TOP_MODELS)
           .map((m) => MODEL_SUMS.toJson(m, money)),
       }
@@ -280,7 +249,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "A client's usage today so far (live, unbilled)",
         description:
           'Aggregated live from the raw store from the start of today (business time zone) until now, priced with the markup ' +
-          "in force today; PLN only when today's rate is already stored. Cached for 30 s per client. Not a bill: the batch " +
+          `in force today; PLN only when today's rate is already stored. Cached for ${todayView.ttlMs / 1000} s per client. Not a bill: the batch ` +
           'writes the day once it is over.',
         params: ClientIdParam,
         querystring: TodayQuery,
@@ -293,10 +262,10 @@ export const usageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         live = await todayView.forClient(request.params.id)
       } catch (e) {
         // The store said why it cannot answer yet (InfluxDB dialect still being detected): pass that on.
-        if (e instanceof StoreUnavailableError) throw e
+        if (e instanceof RawStoreUnavailableError) throw e
         // Never "no usage" on a failed query: the caller is told the live figures are unavailable.
         request.log.error({ err: e, client: request.params.id }, 'live aggregation failed')
-        throw new RawStoreUnavailableError()
+        throw new LiveFiguresUnavailableError()
       }
       const c = live.day.client
       const money = request.query.money ?? 'number'

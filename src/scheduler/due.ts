@@ -2,14 +2,12 @@
 // yesterday), those whose scheduled run is past and that have no successful run. One notion for
 // the `usage_batch_days_behind` gauge and for /health's `missing_days`, so the two never disagree.
 import { addDays, datesInRange, dayWindow, yesterday, type Clock } from '../clock.js'
-import type { Db } from '../db/open.js'
-import { databaseCreatedAt } from '../db/metadata.js'
-import { datesInProgress, datesWithSuccess } from '../db/runs.js'
+import type { Store } from '../db/store.js'
 import { FOREIGN_HOST_STALE_AFTER_MS } from './recovery.js'
-import type { CronSchedule } from './cron.js'
+import type { CronSchedule } from '../cron.js'
 
 export interface DueDeps {
-  db: Db
+  store: Store
   clock: Clock
   timeZone: string
   /** BATCH_SCHEDULE_CRON in BUSINESS_TIMEZONE, compiled. */
@@ -46,15 +44,15 @@ const dueTimes = new WeakMap<CronSchedule, Map<string, number | null>>()
  * is in progress (running with a heartbeat fresher than the stale-run limit — a run whose process
  * died stops beating and counts again). On a healthy service this is empty at every hour of the day.
  */
-export function datesBehind(deps: DueDeps): string[] {
+export async function datesBehind(deps: DueDeps): Promise<string[]> {
   const nowMs = deps.clock.now()
-  const createdMs = databaseCreatedAt(deps.db)
+  const createdMs = await deps.store.metadata.createdAt()
   const due = catchUpWindow(deps.clock, deps.timeZone, deps.catchupDays).filter((date) => {
     const at = dueAt(deps.schedule, date, deps.timeZone)
     return at !== null && at <= nowMs && (createdMs === null || at > createdMs)
   })
   if (due.length === 0) return []
-  const succeeded = datesWithSuccess(deps.db, due)
-  const inProgress = datesInProgress(deps.db, due, new Date(nowMs - FOREIGN_HOST_STALE_AFTER_MS).toISOString())
+  const succeeded = await deps.store.runs.datesWithSuccess(due)
+  const inProgress = await deps.store.runs.datesInProgress(due, new Date(nowMs - FOREIGN_HOST_STALE_AFTER_MS).toISOString())
   return due.filter((d) => !succeeded.has(d) && !inProgress.has(d))
 }

@@ -1,15 +1,15 @@
-// Start-up self-healing (SPEC §5): runs left `running` by a dead process become `abandoned`, and the
-// dates of the last BATCH_CATCHUP_DAYS that never succeeded (or still lack PLN) are found for catch-up.
+// Start-up self-healing (docs/operations.md#recovery-and-catch-up): runs left `running` by a dead
+// process become `abandoned`, and the dates of the last BATCH_CATCHUP_DAYS that never succeeded (or
+// still lack PLN) are found for catch-up.
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { addDays, datesInRange, type Clock } from '../clock.js'
-import type { Db } from '../db/open.js'
-import { abandonDeadRuns, datesWithPlnMissing, datesWithSuccess } from '../db/runs.js'
-import type { BatchRunRow } from '../db/schema.js'
+import type { BatchRunRow, Store } from '../db/store.js'
 
 /**
- * A run on another host is declared dead only when its heartbeat (every 10 s) has been silent this
- * long: we cannot see that host's processes, and a false "dead" would let two writers run one date.
+ * A run on another host is declared dead only when its heartbeat (batch/service.ts
+ * HEARTBEAT_INTERVAL_MS) has been silent this long: we cannot see that host's processes, and a false
+ * "dead" would let two writers run one date.
  */
 export const FOREIGN_HOST_STALE_AFTER_MS = 3 * 60_000
 
@@ -33,10 +33,11 @@ export interface LivenessDeps {
   pidAlive?: (pid: number) => boolean
 }
 
-export function ownerLiveness(deps: LivenessDeps): (owner: string | null, run: BatchRunRow) => boolean {
+export function ownerLiveness(deps: LivenessDeps): (run: BatchRunRow) => boolean {
   const host = deps.host ?? hostname()
   const pidAlive = deps.pidAlive ?? isPidAlive
-  return (owner, run) => {
+  return (run) => {
+    const owner = run.owner
     // Our own owner string on a run we are not working on is a previous incarnation with the same
     // pid and host (pid 1 in a restarted container): dead.
     if (owner === deps.self) return deps.isInFlight(run.id)
@@ -48,7 +49,7 @@ export function ownerLiveness(deps: LivenessDeps): (owner: string | null, run: B
 }
 
 export interface RecoveryDeps {
-  db: Db
+  store: Store
   clock: Clock
   log: Logger
   batch: { owner: string; isInFlight(runId: number): boolean }
@@ -57,7 +58,7 @@ export interface RecoveryDeps {
 }
 
 /** Marks runs of dead processes `abandoned`; returns them. Safe to call at any time, by any process. */
-export function abandonStaleRuns(deps: RecoveryDeps): BatchRunRow[] {
+export async function abandonStaleRuns(deps: RecoveryDeps): Promise<BatchRunRow[]> {
   const nowMs = deps.clock.now()
   const alive = ownerLiveness({
     self: deps.batch.owner,
@@ -66,7 +67,7 @@ export function abandonStaleRuns(deps: RecoveryDeps): BatchRunRow[] {
     host: deps.host,
     pidAlive: deps.pidAlive,
   })
-  const abandoned = abandonDeadRuns(deps.db, alive, new Date(nowMs).toISOString())
+  const abandoned = await deps.store.runs.abandonDead(alive, new Date(nowMs).toISOString())
   for (const run of abandoned) {
     deps.log.warn({ runId: run.id, day: run.processing_date, owner: run.owner, heartbeatAt: run.heartbeat_at }, 'run of a dead process marked abandoned')
   }
@@ -78,10 +79,10 @@ export function abandonStaleRuns(deps: RecoveryDeps): BatchRunRow[] {
  * successful run, plus those whose PLN is still missing. Bounded on purpose: a rate source that
  * stays down must not make every start re-run the whole history.
  */
-export function datesToCatchUp(db: Db, lastDate: string, days: number): string[] {
+export async function datesToCatchUp(store: Store, lastDate: string, days: number): Promise<string[]> {
   if (days <= 0) return []
   const window = datesInRange(addDays(lastDate, -(days - 1)), lastDate)
-  const succeeded = datesWithSuccess(db, window)
-  const plnMissing = datesWithPlnMissing(db, window)
+  const succeeded = await store.runs.datesWithSuccess(window)
+  const plnMissing = await store.runs.datesWithPlnMissing(window)
   return window.filter((d) => !succeeded.has(d) || plnMissing.has(d))
 }

@@ -1,13 +1,12 @@
-// The in-process scheduler (SPEC §5 "Self-healing"): one timer armed for the next cron tick in the
-// business time zone, start-up recovery and catch-up. It owns timers and nothing else: every date
-// goes through the batch service, whose claim in SQLite is the only single-flight mechanism.
+// The in-process scheduler (docs/operations.md#the-scheduler): one timer armed for the next cron tick
+// in the business time zone, start-up recovery and catch-up. It owns timers and nothing else: every
+// date goes through the batch service, whose claim in the store is the only single-flight mechanism.
+// Ticks and catch-up run only while this process is the leader (always, with one process per store).
 import type { Logger } from 'pino'
 import { addDays, datesInRange, yesterday, type Clock } from '../clock.js'
-import type { Db } from '../db/open.js'
-import type { BatchRunRow } from '../db/schema.js'
+import type { BatchRunRow, Store } from '../db/store.js'
 import type { BatchService } from '../batch/service.js'
-import type { SchedulerHandle } from '../app.js'
-import { compileSchedule, formatLocal } from './cron.js'
+import { compileSchedule, formatLocal } from '../cron.js'
 import { abandonStaleRuns, datesToCatchUp } from './recovery.js'
 
 /** The two timer functions the scheduler uses; tests pass a manual implementation. */
@@ -30,7 +29,7 @@ export const MAX_SLEEP_MS = 15 * 60_000
 
 export interface SchedulerDeps {
   batch: BatchService
-  db: Db
+  store: Store
   clock: Clock
   log: Logger
   cron: string
@@ -38,6 +37,8 @@ export interface SchedulerDeps {
   lookbackDays: number
   catchupDays: number
   timers?: Timers
+  /** Whether this process may run ticks now (the scheduler leader); default always. */
+  isLeader?: () => boolean
   /** After each tick's runs have closed (retention, alerts). Never allowed to break the tick. */
   afterTick?: () => Promise<unknown>
   /** For tests of stale-run recovery; default: this host and process.kill(pid, 0). */
@@ -52,11 +53,22 @@ export interface TickResult {
   runs: BatchRunRow[]
 }
 
+/** What /batch/status and /health read of the scheduler. */
+export interface SchedulerHandle {
+  /** BATCH_SCHEDULER_ENABLED: this replica runs a scheduler (a stopped one stays enabled). */
+  enabled(): boolean
+  /** The next tick as an instant (ISO, UTC) and as local wall time in the business zone; null when none will come. */
+  nextRun(): { at: string; local: string } | null
+  /** Whether this process runs the ticks (the scheduler leader). */
+  isLeader(): boolean
+}
+
 export type Scheduler = ReturnType<typeof createScheduler>
 
 export function createScheduler(deps: SchedulerDeps) {
   const { batch, clock, timeZone } = deps
   const timers = deps.timers ?? systemTimers
+  const isLeader = deps.isLeader ?? (() => true)
   const log = deps.log.child({ component: 'scheduler' })
   const schedule = compileSchedule(deps.cron, timeZone)
 
@@ -69,7 +81,7 @@ export function createScheduler(deps: SchedulerDeps) {
   let catchUp: Promise<BatchRunRow[]> | null = null
 
   function recover() {
-    return abandonStaleRuns({ db: deps.db, clock, log, batch, host: deps.host, pidAlive: deps.pidAlive })
+    return abandonStaleRuns({ store: deps.store, clock, log, batch, host: deps.host, pidAlive: deps.pidAlive })
   }
 
   function arm(fromMs: number) {
@@ -104,14 +116,14 @@ export function createScheduler(deps: SchedulerDeps) {
   async function runTick(): Promise<BatchRunRow[]> {
     // A CLI run or another replica may have died since the last look; its dates would otherwise
     // be joined forever.
-    recover()
+    await recover()
     const last = yesterday(clock, timeZone)
     const runs: BatchRunRow[] = []
     // Yesterday first: it is the new billing day; the lookback re-runs only absorb late records.
-    for (const s of batch.startMany([last], 'schedule')) runs.push(await s.done)
+    for (const s of await batch.startMany([last], 'schedule')) runs.push(await s.done)
     if (deps.lookbackDays > 0 && !stopped) {
       const lookback = datesInRange(addDays(last, -deps.lookbackDays), addDays(last, -1))
-      for (const s of batch.startMany(lookback, 'schedule')) runs.push(await s.done)
+      for (const s of await batch.startMany(lookback, 'schedule')) runs.push(await s.done)
     }
     return runs
   }
@@ -120,6 +132,10 @@ export function createScheduler(deps: SchedulerDeps) {
   async function tick(): Promise<TickResult> {
     if (currentTick) {
       log.warn('scheduled tick skipped: the previous tick is still running')
+      return { skipped: true, runs: [] }
+    }
+    if (!isLeader()) {
+      log.info('scheduled tick left to the leader: this replica is not the scheduler leader')
       return { skipped: true, runs: [] }
     }
     const at = clock.now()
@@ -145,44 +161,54 @@ export function createScheduler(deps: SchedulerDeps) {
     }
   }
 
-  async function runCatchUp(): Promise<BatchRunRow[]> {
+  /** Claims the dates to catch up; resolves once they are claimed, with the promise of their closed runs. */
+  async function claimCatchUp(): Promise<{ done: Promise<BatchRunRow[]> }> {
     const last = yesterday(clock, timeZone)
-    const dates = datesToCatchUp(deps.db, last, deps.catchupDays)
+    const dates = await datesToCatchUp(deps.store, last, deps.catchupDays)
     if (dates.length === 0) {
       log.info({ days: deps.catchupDays, last }, 'catch-up: every recent date has a successful run')
-      return []
+      return { done: Promise.resolve([]) }
     }
     log.info({ dates }, 'catch-up started')
-    // startMany claims every date now, so a tick or an API call arriving meanwhile joins these runs.
-    const startedRuns = batch.startMany(dates, 'catchup')
-    const closed = await Promise.all(startedRuns.map((s) => s.done))
-    log.info({ runs: closed.map((r) => ({ id: r.id, day: r.processing_date, status: r.status })) }, 'catch-up done')
-    return closed
+    // startMany claims every date before it resolves, so a tick or an API call arriving later joins these runs.
+    const startedRuns = await batch.startMany(dates, 'catchup')
+    const done = Promise.all(startedRuns.map((s) => s.done)).then((closed) => {
+      log.info({ runs: closed.map((r) => ({ id: r.id, day: r.processing_date, status: r.status })) }, 'catch-up done')
+      return closed
+    })
+    return { done }
   }
 
-  const handle: SchedulerHandle = {
+  const handle: Omit<SchedulerHandle, 'enabled'> = {
     nextRun() {
       if (stopped) return null
       const at = schedule.next(clock.now())
       return at === null ? null : { at: new Date(at).toISOString(), local: formatLocal(at, timeZone) }
     },
+    isLeader,
   }
 
   return {
     ...handle,
 
     /**
-     * Recovery, then catch-up in the background, then the timer. Abandoning dead runs is synchronous
-     * and catch-up claims its dates synchronously, both before the first tick can fire.
+     * Recovery, then catch-up claims its dates, then the timer: both come before the first tick can
+     * fire. Resolves once catch-up has claimed its dates (it runs them in the background).
      */
-    start(): void {
+    async start(): Promise<void> {
       if (started) return
       started = true
-      recover()
-      catchUp = runCatchUp().catch((error: unknown) => {
+      try {
+        await recover()
+        const { done } = isLeader() ? await claimCatchUp() : { done: Promise.resolve([]) }
+        catchUp = done.catch((error: unknown) => {
+          log.error({ err: error }, 'catch-up failed')
+          return []
+        })
+      } catch (error) {
         log.error({ err: error }, 'catch-up failed')
-        return []
-      })
+        catchUp = Promise.resolve([])
+      }
       arm(clock.now())
       if (dueMs !== null) log.info({ cron: deps.cron, timeZone, next: formatLocal(dueMs, timeZone) }, 'scheduler started')
     },

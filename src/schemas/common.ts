@@ -1,4 +1,4 @@
-// Shared TypeBox pieces of the HTTP contract (SPEC §7). JSON field names here are the contract.
+// Shared TypeBox pieces of the HTTP contract (docs/api.md). JSON field names here are the contract.
 import { Type, type Static } from 'typebox'
 import { MAX_DATE, MIN_DATE } from '../clock.js'
 import { DATA_SOURCES, RUN_STATUSES, RUN_TRIGGERS } from '../db/enums.js'

@@ -146,10 +146,10 @@ export const ModelsResponse = Type.Object(
   { title: 'ModelsResponse' },
 )
 
-export const ClientRow = Type.Object(columnProperties(CLIENT_SUMS_ROW, SUMMED), { title: 'ClientUsage' })
+export const ClientUsage = Type.Object(columnProperties(CLIENT_SUMS_ROW, SUMMED), { title: 'ClientUsage' })
 
 export const ClientsResponse = Type.Object(
-  { from: DateString, to: DateString, clients: Type.Array(ClientRow), totals: Totals },
+  { from: DateString, to: DateString, clients: Type.Array(ClientUsage), totals: Totals },
   { title: 'ClientsResponse' },
 )
 

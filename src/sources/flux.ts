@@ -11,7 +11,8 @@ import {
   type WriteTarget,
 } from './influx-http.js'
 import { mergeUnknownUsers } from './influxql.js'
-import type { AggregateOptions, AggregateRow, ExternalDeletes, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import type { AggregateOptions, AggregateRow, ExternalDeletes, IngestResult, SourceHealth, UsageSource } from './types.js'
+import type { UsageEvent } from '../usage-event.js'
 
 export interface FluxSourceOptions {
   url: string

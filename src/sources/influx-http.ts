@@ -1,9 +1,10 @@
 // What the InfluxQL and Flux sources share: auth, version detection, error shapes, line protocol
 // writes. Plain HTTP through global fetch, so that 1.x, 2.x and 3.x are spoken the same way.
-import createError from '@fastify/error'
+import { RawStoreUnavailableError } from '../errors.js'
 import { redactText, redactUrl } from '../redact.js'
 import { usagePointLine } from './line-protocol.js'
-import type { IngestResult, UsageEvent } from './types.js'
+import type { IngestResult } from './types.js'
+import type { UsageEvent } from '../usage-event.js'
 
 export type FetchFn = typeof fetch
 
@@ -17,13 +18,6 @@ export type InfluxAuth =
   | { kind: 'token'; token: string; scheme: 'Token' | 'Bearer' }
 
 export type QueryLanguage = 'influxql' | 'flux'
-
-/** Writes or reads could not reach or convince the store; the HTTP layer answers 503. */
-export const StoreUnavailableError = createError<'USAGE_STORE_UNAVAILABLE', 503, [string, ErrorOptions?]>(
-  'USAGE_STORE_UNAVAILABLE',
-  'raw usage store unavailable: %s',
-  503,
-)
 
 /** A query failed (HTTP error, or an error reported inside the answer). Never means "no usage". */
 export class InfluxQueryError extends Error {
@@ -162,10 +156,12 @@ export async function writeUsagePoints(target: WriteTarget, events: UsageEvent[]
         signal: requestSignal(target.timeoutMs),
       })
     } catch (e) {
-      throw new StoreUnavailableError(`InfluxDB write failed: ${redactText((e as Error).message)}`, { cause: e })
+      throw new RawStoreUnavailableError('InfluxDB did not answer the write; nothing of this request was stored, try again', { cause: e })
     }
     if (response.status !== 204) {
-      throw new StoreUnavailableError(`InfluxDB write answered HTTP ${response.status}: ${await bodyExcerpt(response)}`)
+      // InfluxDB's own answer goes to the log (as the cause), never into the 503 body.
+      const cause = new Error(`InfluxDB write answered HTTP ${response.status}: ${await bodyExcerpt(response)}`)
+      throw new RawStoreUnavailableError(`InfluxDB refused the write (HTTP ${response.status}); see the service log`, { cause })
     }
   }
   return { accepted: seen.size, duplicates: events.length - seen.size }

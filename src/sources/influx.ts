@@ -1,11 +1,11 @@
-// The InfluxDB-first raw store (SPEC §2): picks the query dialect from the configuration or, with
+// The InfluxDB-first raw store (docs/influxdb.md): picks the query dialect from the configuration or, with
 // INFLUXDB_QUERY_LANGUAGE=auto, from the version the server reports on /ping.
 import type { Config } from '../config.js'
 import { systemClock, type Clock } from '../clock.js'
 import { createFluxSource } from './flux.js'
+import { RawStoreUnavailableError } from '../errors.js'
 import {
   detectInfluxVersion,
-  StoreUnavailableError,
   type FetchFn,
   type InfluxAuth,
   type InfluxVersion,
@@ -41,7 +41,7 @@ export class InfluxConfigError extends Error {
   override name = 'InfluxConfigError'
 }
 
-/** Detection retries: 1 s, 2 s, 4 s … then every minute until InfluxDB answers. */
+/** Detection retries: the delay doubles from initialMs up to maxMs, then stays there until InfluxDB answers. */
 export const DEFAULT_DETECTION_RETRY = { initialMs: 1_000, maxMs: 60_000 }
 /** A /ping answers in milliseconds; a silent network must not hold a detection for INFLUXDB_TIMEOUT_MS. */
 const DETECTION_TIMEOUT_MS = 10_000
@@ -152,7 +152,7 @@ function buildSource(
  * attempt starts at once; failures are retried with doubling delays up to a cap, and logged when
  * the reason changes, never per attempt. Work that arrives meanwhile makes one attempt of its own
  * (so a start-up catch-up right after InfluxDB came back does not wait for the timer) and otherwise
- * fails with StoreUnavailableError (503) saying why. A dialect that is found but cannot be used
+ * fails with RawStoreUnavailableError (503) saying why. A dialect that is found but cannot be used
  * (Flux without INFLUXDB_ORG) is a configuration error: reported, and not retried.
  */
 function createDetectingSource(
@@ -173,12 +173,15 @@ function createDetectingSource(
   let delayMs = retry.initialMs
   let closed = false
 
+  // The reason /ping failed is InfluxDB's (or the network's) text: the cause carries it to the log,
+  // the run ledger and /health; the 503 body says it in our words.
   const notReady = () =>
-    new StoreUnavailableError(
-      misconfigured
-        ? `InfluxDB cannot be used: ${misconfigured}`
-        : `InfluxDB query dialect not known yet (INFLUXDB_QUERY_LANGUAGE=auto; its /ping failed: ${lastError ?? 'no answer yet'}); detection retries in the background, see GET /health`,
-    )
+    misconfigured
+      ? new RawStoreUnavailableError(`InfluxDB cannot be used: ${misconfigured}`)
+      : new RawStoreUnavailableError(
+          'InfluxDB query dialect not known yet (INFLUXDB_QUERY_LANGUAGE=auto; its /ping has not answered); detection retries in the background, see GET /health',
+          { cause: new Error(lastError ?? 'no answer yet') },
+        )
 
   function attempt(): Promise<UsageSource> {
     pending ??= (async () => {

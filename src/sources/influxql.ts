@@ -15,7 +15,8 @@ import {
   type InfluxAuth,
   type WriteTarget,
 } from './influx-http.js'
-import type { AggregateOptions, AggregateRow, ExternalDeletes, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import type { AggregateOptions, AggregateRow, ExternalDeletes, IngestResult, SourceHealth, UsageSource } from './types.js'
+import type { UsageEvent } from '../usage-event.js'
 
 export interface InfluxQLSourceOptions {
   url: string

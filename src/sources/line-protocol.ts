@@ -1,15 +1,13 @@
-// InfluxDB line protocol for raw usage points (SPEC §3 point layout). Pure functions: no I/O.
+// InfluxDB line protocol for raw usage points (docs/influxdb.md#the-point-layout). Pure functions: no I/O.
 import { createHash } from 'node:crypto'
 import { nanoToDecimalText } from '../money.js'
-import type { UsageEvent } from './types.js'
+import type { UsageEvent } from '../usage-event.js'
+import { UnrepresentablePointError } from '../errors.js'
 
 const NS_PER_MS = 1_000_000n
 
-export class UnrepresentablePointError extends Error {
-  override name = 'UnrepresentablePointError'
-  /** The caller sent a value InfluxDB cannot store: a client error, not a store failure. */
-  readonly statusCode = 400
-}
+// A value InfluxDB cannot store is the caller's data, not a store failure: UnrepresentablePointError (400).
+export { UnrepresentablePointError }
 
 /**
  * The stored timestamp of an event, in ns. The sub-millisecond part is derived from request_id so

@@ -1,7 +1,7 @@
 // Aggregating a day client by client, at most `concurrency` queries in flight
 // (INFLUXDB_AGGREGATION_BATCH_SIZE). On InfluxDB 1.x this is much faster than one grouped query
 // over many series (bench/influx-grouping.ts), and a failing client fails alone: the batch can
-// replace the summaries of the clients that succeeded and report the others (SPEC §5).
+// replace the summaries of the clients that succeeded and report the others (docs/data-model.md#the-batch).
 import type { AggregateRow, UsageSource } from './types.js'
 
 export type ClientOutcome = { clientOrgId: string; rows: AggregateRow[] } | { clientOrgId: string; error: Error }

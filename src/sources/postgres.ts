@@ -5,7 +5,8 @@ import type { PgDb } from '../db/postgres/open.js'
 import { readWithCursor } from '../db/postgres/cursor.js'
 import { nanoFromSql } from '../money.js'
 import { safe } from './sqlite-sql.js'
-import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource } from './types.js'
+import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageSource } from './types.js'
+import type { UsageEvent } from '../usage-event.js'
 
 export interface PostgresSourceOptions {
   db: PgDb

@@ -4,22 +4,21 @@
 // The walk itself is walkDayByClient (sqlite-sql.ts); clients are posted as they complete.
 // Flow control: the worker posts a chunk only when the reader granted a credit, so a slow reader
 // bounds how much waits in memory.
-import Database from 'better-sqlite3'
 import { parentPort, workerData } from 'node:worker_threads'
-import { walkDayByClient, type ClientRow } from './sqlite-sql.js'
+import { openSqliteReader } from '../db/sqlite/reader.js'
+import { walkDayByClient, type GroupSumsTuple } from './sqlite-sql.js'
 
 export interface DayWorkerData {
   path: string
   startMs: number
   endMs: number
-  busyTimeoutMs: number
   /** Int32Array over it: [0] chunks the reader will take now. */
   credits: SharedArrayBuffer
   /** A chunk is posted once it holds this many rows (or the day ends). */
   chunkRows: number
 }
 
-export type ClientChunkEntry = { client_org_id: string; rows: ClientRow[] } | { client_org_id: string; error: string }
+export type ClientChunkEntry = { client_org_id: string; rows: GroupSumsTuple[] } | { client_org_id: string; error: string }
 
 export type DayWorkerMessage =
   | { type: 'clients'; clients: ClientChunkEntry[] }
@@ -38,9 +37,8 @@ function run(data: DayWorkerData, post: (m: DayWorkerMessage) => void): void {
       }
     }
   }
-  const conn = new Database(data.path, { readonly: true, fileMustExist: true })
+  const conn = openSqliteReader(data.path)
   try {
-    conn.pragma(`busy_timeout = ${data.busyTimeoutMs}`)
     let chunk: ClientChunkEntry[] = []
     let chunkRows = 0
     const flush = () => {

@@ -4,9 +4,10 @@
 // batch, which builds and stages each client while the next ones are read.
 import { Worker } from 'node:worker_threads'
 import type { AggregateRow, ClientAggregate } from './types.js'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openSqliteReader } from '../db/sqlite/reader.js'
 import type { ClientChunkEntry, DayWorkerData, DayWorkerMessage } from './sqlite-day-worker.js'
-import { walkDayByClient, type ClientRow } from './sqlite-sql.js'
+import { walkDayByClient, type GroupSumsTuple } from './sqlite-sql.js'
 
 /** Chunks posted but not yet taken by the batch, at most. */
 const CREDITS = 4
@@ -30,10 +31,9 @@ export interface ReadDayOptions {
   startMs: number
   endMs: number
   signal?: AbortSignal
-  busyTimeoutMs?: number
 }
 
-function toAggregate(client: string, r: ClientRow): AggregateRow {
+function toAggregate(client: string, r: GroupSumsTuple): AggregateRow {
   return {
     client_org_id: client,
     external_user: r[0],
@@ -69,10 +69,9 @@ function readDayOn(conn: Database.Database, window: { startMs: number; endMs: nu
  */
 export async function* readDayInThread(options: ReadDayOptions): AsyncGenerator<ClientAggregate> {
   options.signal?.throwIfAborted()
-  const conn = new Database(options.path, { readonly: true, fileMustExist: true })
+  const conn = openSqliteReader(options.path)
   let clients: ClientAggregate[]
   try {
-    conn.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`)
     clients = readDayOn(conn, options)
   } finally {
     conn.close()
@@ -93,7 +92,6 @@ export async function* readDayInWorker(options: ReadDayOptions): AsyncGenerator<
     path: options.path,
     startMs: options.startMs,
     endMs: options.endMs,
-    busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
     credits,
     chunkRows: CHUNK_ROWS,
   }

@@ -1,7 +1,7 @@
 // The embedded store's aggregation SQL, shared by the source and its day reader worker.
 // Values are always bound parameters; nothing is interpolated.
 import type { Database } from 'better-sqlite3'
-import { isIntegerOverflow } from '../db/sqlite-errors.js'
+import { isIntegerOverflow } from '../db/sqlite/errors.js'
 
 /** Grouped sums over a window (`@startMs`, `@endMs`); the caller appends filters and GROUP_SQL. */
 export const AGGREGATE_SQL = `
@@ -35,8 +35,8 @@ export const FIRST_CLIENT_SQL = 'SELECT CAST(client_org_id AS BLOB) FROM usage_e
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
-/** external_user, model, input, output, total tokens, cost (nano-USD), records. */
-export type ClientRow = [string, string, number, number, number, bigint, number]
+/** One (user, model) group of a client's sums: external_user, model, input, output, total tokens, cost (nano-USD), records. */
+export type GroupSumsTuple = [string, string, number, number, number, bigint, number]
 
 /** An exact SQLite count or token sum (read as bigint) as a number; refuses what a double cannot hold exactly. */
 export function safe(n: bigint): number {
@@ -63,7 +63,7 @@ export function isClientDataError(error: unknown): boolean {
 export function walkDayByClient(
   conn: Database,
   window: { startMs: number; endMs: number },
-  onClient: (clientOrgId: string, rows: ClientRow[]) => void,
+  onClient: (clientOrgId: string, rows: GroupSumsTuple[]) => void,
   onClientError: (clientOrgId: string, message: string) => void,
 ): void {
   const first = conn.prepare(FIRST_CLIENT_SQL).pluck()
@@ -72,12 +72,12 @@ export function walkDayByClient(
   // Ids with invalid UTF-8 read as text with U+FFFD, so two of them may read alike: their rows are
   // gathered by that text and delivered after the walk, each name once (the batch sums rows of one
   // user and model). Such rows can only come from before ingest refused ill-formed Unicode.
-  const illFormed = new Map<string, ClientRow[]>()
+  const illFormed = new Map<string, GroupSumsTuple[]>()
   conn.exec('BEGIN')
   try {
     let key = first.get() as Buffer | undefined
     while (key !== undefined) {
-      const rows: ClientRow[] = []
+      const rows: GroupSumsTuple[] = []
       const params = { client: key, startMs: window.startMs, endMs: window.endMs }
       let client: string | undefined
       try {

@@ -1,23 +1,20 @@
-// The embedded raw store: `usage_events` in the service's own SQLite file (SPEC §2).
-import Database from 'better-sqlite3'
-import type { Db } from '../db/open.js'
+// The embedded raw store: `usage_events` in the service's own SQLite file (docs/data-model.md#modes).
+// Aggregations are read here; records are written through the store's raw-events repository.
+import type Database from 'better-sqlite3'
 import type { Clock } from '../clock.js'
-import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageEvent, UsageSource, VoidResult } from './types.js'
-import { conflictError, differingFields, type EventConflict } from './event-content.js'
+import { conflictError } from '../errors.js'
+import { openSqliteReader } from '../db/sqlite/reader.js'
+import type { SqliteStore } from '../db/sqlite/store.js'
+import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageSource } from './types.js'
+import type { UsageEvent } from '../usage-event.js'
 import { AGGREGATE_SQL, GROUP_SQL, safe, windowHasAtLeast } from './sqlite-sql.js'
 import { readDayInThread, readDayInWorker } from './sqlite-day.js'
 
 export interface SqliteSourceOptions {
-  db: Db
+  store: SqliteStore
   clock: Clock
   /**
-   * The database file. Aggregation reads through a second, read-only connection on it, so that a
-   * long grouped scan never holds the writer connection busy (WAL lets both proceed at once).
-   * Omitted (or ':memory:'): the writer connection is used and results are materialised first.
-   */
-  path?: string
-  /**
-   * Whole days with at least this many records are read in a worker thread (default 20,000);
+   * Whole days with at least this many records are read in a worker thread (default WORKER_MIN_RECORDS);
    * smaller ones on the calling thread, where starting a worker would cost more than the read.
    */
   workerMinRecords?: number
@@ -35,41 +32,16 @@ type RawAggregate = Pick<AggregateRow, 'client_org_id' | 'external_user' | 'mode
 
 export { AGGREGATE_SQL, GROUP_SQL } from './sqlite-sql.js'
 
-/** A usage_events row read with safeIntegers: every integer a bigint. */
-interface RawStored {
-  request_id: string
-  client_org_id: string
-  model: string
-  external_user: string
-  input_tokens: bigint
-  output_tokens: bigint
-  total_tokens: bigint
-  cost_nano_usd: bigint
-  occurred_at_ms: bigint
-  received_at_ms: bigint
-}
-type RawVoided = RawStored & { reason: string; voided_at_ms: bigint }
-
-function fromStored(r: RawStored): UsageEvent {
-  return {
-    request_id: r.request_id,
-    client_org_id: r.client_org_id,
-    model: r.model,
-    external_user: r.external_user,
-    input_tokens: Number(r.input_tokens),
-    output_tokens: Number(r.output_tokens),
-    total_tokens: Number(r.total_tokens),
-    cost_nano_usd: r.cost_nano_usd,
-    occurred_at_ms: Number(r.occurred_at_ms),
-  }
-}
-
+/**
+ * Aggregation reads through a second, read-only connection on the file, so that a long grouped scan
+ * never holds the writer connection busy (WAL lets both proceed at once). A database in memory
+ * (tests) has no second connection: the writer is used and results are materialised first.
+ */
 export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
-  const { db, clock } = options
-  const writer = db.$client
-  const reader =
-    options.path && options.path !== ':memory:' ? new Database(options.path, { readonly: true, fileMustExist: true }) : undefined
-  if (reader) reader.pragma('busy_timeout = 5000')
+  const { store, clock } = options
+  const path = store.path
+  const writer = store.db.$client
+  const reader = path !== ':memory:' ? openSqliteReader(path) : undefined
 
   const statements = new Map<string, Database.Statement>()
   function statement(conn: Database.Database, key: string, sql: string): Database.Statement {
@@ -82,96 +54,6 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
     }
     return s
   }
-
-  const insertEvent = writer.prepare(`
-    INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-                              total_tokens, cost_nano_usd, occurred_at, received_at)
-    VALUES (@request_id, @client_org_id, @model, @external_user, @input_tokens, @output_tokens,
-            @total_tokens, @cost_nano_usd, @occurred_at_ms, @received_at)
-    ON CONFLICT (request_id) DO NOTHING`)
-
-  const storedEvent = writer
-    .prepare(
-      `SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens,
-              cost_nano_usd, occurred_at AS occurred_at_ms, received_at AS received_at_ms
-       FROM usage_events WHERE request_id = ?`,
-    )
-    .safeIntegers(true)
-  const voidedEvent = writer
-    .prepare(
-      `SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens,
-              cost_nano_usd, occurred_at AS occurred_at_ms, received_at AS received_at_ms, reason, voided_at AS voided_at_ms
-       FROM usage_event_voids WHERE request_id = ?`,
-    )
-    .safeIntegers(true)
-  const anyVoid = writer.prepare('SELECT EXISTS (SELECT 1 FROM usage_event_voids)').pluck()
-  const moveToVoids = writer.prepare(
-    `INSERT INTO usage_event_voids (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-                                    total_tokens, cost_nano_usd, occurred_at, received_at, reason, voided_at)
-     SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-            total_tokens, cost_nano_usd, occurred_at, received_at, @reason, @voidedAt
-     FROM usage_events WHERE request_id = @requestId`,
-  )
-  const deleteEvent = writer.prepare('DELETE FROM usage_events WHERE request_id = ?')
-  const voidsInWindow = writer
-    .prepare(
-      `SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens,
-              cost_nano_usd, occurred_at AS occurred_at_ms, received_at AS received_at_ms, reason, voided_at AS voided_at_ms
-       FROM usage_event_voids WHERE occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, request_id`,
-    )
-    .safeIntegers(true)
-
-  /**
-   * Stores the new records; a record whose request_id is stored with other content, or voided,
-   * refuses the whole call (the transaction rolls back) with every conflicting index.
-   */
-  const insertAll = writer.transaction((events: UsageEvent[], receivedAt: number): number => {
-    let inserted = 0
-    const conflicts: EventConflict[] = []
-    // Voids are rare: one probe per call spares one lookup per record while there are none.
-    const checkVoids = anyVoid.get() === 1
-    events.forEach((e, index) => {
-      if (checkVoids) {
-        const voided = voidedEvent.get(e.request_id) as RawVoided | undefined
-        if (voided) {
-          conflicts.push({
-            index,
-            field: 'request_id',
-            message: `was voided on ${new Date(Number(voided.voided_at_ms)).toISOString()} (${voided.reason}); a voided request_id cannot be ingested again`,
-          })
-          return
-        }
-      }
-      const changes = insertEvent.run({ ...e, received_at: receivedAt }).changes
-      if (changes === 1) {
-        inserted += 1
-        return
-      }
-      const differing = differingFields(fromStored(storedEvent.get(e.request_id) as RawStored), e)
-      if (differing.length > 0) conflicts.push({ index, field: 'request_id', message: `already stored with different ${differing.join(', ')}` })
-    })
-    if (conflicts.length > 0) throw conflictError(conflicts)
-    return inserted
-  })
-
-  const voidAll = writer.transaction((requestIds: string[], reason: string, nowMs: number): VoidResult => {
-    const result: VoidResult = { voided: [], not_found: [], already_voided: [] }
-    const seen = new Set<string>()
-    for (const requestId of requestIds) {
-      if (seen.has(requestId)) continue
-      seen.add(requestId)
-      const stored = storedEvent.get(requestId) as RawStored | undefined
-      if (!stored) {
-        if (voidedEvent.get(requestId)) result.already_voided.push(requestId)
-        else result.not_found.push(requestId)
-        continue
-      }
-      moveToVoids.run({ requestId, reason, voidedAt: nowMs })
-      deleteEvent.run(requestId)
-      result.voided.push({ ...fromStored(stored), received_at_ms: Number(stored.received_at_ms), reason, voided_at_ms: nowMs })
-    }
-    return result
-  })
 
   function toRow(r: RawAggregate): AggregateRow {
     return {
@@ -193,10 +75,10 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
     // A file-backed store reads whole days client by client, large ones in a worker thread
     // (sqlite-day.ts), so that one client whose sums cannot be read fails alone. (In memory, for
     // tests, the day is one grouped query: such a client fails the day.)
-    ...(reader && options.path
+    ...(reader
       ? {
           aggregateClients(window: { startMs: number; endMs: number }, signal?: AbortSignal): AsyncIterable<ClientAggregate> {
-            const read = { path: options.path!, startMs: window.startMs, endMs: window.endMs, signal }
+            const read = { path, startMs: window.startMs, endMs: window.endMs, signal }
             const large = windowHasAtLeast(reader, window, options.workerMinRecords ?? WORKER_MIN_RECORDS)
             return large ? readDayInWorker(read) : readDayInThread(read)
           },
@@ -227,22 +109,14 @@ export function createSqliteSource(options: SqliteSourceOptions): UsageSource {
     },
 
     async ingest(events: UsageEvent[]): Promise<IngestResult> {
-      const inserted = insertAll(events, clock.now())
-      return { accepted: inserted, duplicates: events.length - inserted }
+      const { accepted, conflicts } = await store.rawEvents.ingest(events, clock.now())
+      if (conflicts.length > 0) throw conflictError(conflicts)
+      return { accepted, duplicates: events.length - accepted }
     },
 
-    voidEvents(requestIds, reason, nowMs) {
-      return voidAll(requestIds, reason, nowMs)
-    },
+    voidEvents: (requestIds, reason, nowMs) => store.voids.void(requestIds, reason, nowMs),
 
-    listVoids(window) {
-      return (voidsInWindow.all(window.startMs, window.endMs) as RawVoided[]).map((v) => ({
-        ...fromStored(v),
-        received_at_ms: Number(v.received_at_ms),
-        reason: v.reason,
-        voided_at_ms: Number(v.voided_at_ms),
-      }))
-    },
+    listVoids: (window) => store.voids.list(window),
 
     async check(): Promise<SourceHealth> {
       const started = performance.now()

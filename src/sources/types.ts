@@ -1,22 +1,11 @@
-// The raw usage store seen by the batch and the API. Only modules in src/sources read raw usage.
+// The raw usage store seen by the batch and the API. Raw usage is aggregated only here, in
+// src/sources; the store's raw-events repository (src/db) keeps the embedded store's rows themselves
+// (ingestion, voids, retention, archives), and the embedded sources write through it.
 import type { DayWindow } from '../clock.js'
+import type { DataSource } from '../db/enums.js'
+import type { StoreHealth, VoidResult } from '../db/store.js'
 import type { RawMeasures } from '../measures.js'
-
-/** One validated raw usage record (SPEC §3), ready to store. */
-export interface UsageEvent {
-  request_id: string
-  client_org_id: string
-  model: string
-  /** Never empty: absent or empty input is stored as `unknown`. */
-  external_user: string
-  input_tokens: number
-  output_tokens: number
-  total_tokens: number
-  /** Raw provider cost, no markup, nano-USD. */
-  cost_nano_usd: bigint
-  /** Event instant, epoch ms (sub-millisecond input precision is dropped). */
-  occurred_at_ms: number
-}
+import type { UsageEvent, VoidedEvent } from '../usage-event.js'
 
 /**
  * Sums of raw records of one (client, user, model) group over a window: tokens, the number of
@@ -35,28 +24,9 @@ export type AggregateRow = RawMeasures & {
  */
 export type ClientAggregate = { client_org_id: string; rows: AggregateRow[] } | { client_org_id: string; error: string }
 
-export type DataSource = 'sqlite' | 'influxdb_first'
-
 export interface IngestResult {
   accepted: number
   duplicates: number
-}
-
-/** A voided raw record (SPEC §9): the original record, why and when it was voided. */
-export interface VoidedEvent extends UsageEvent {
-  /** When the original record arrived, epoch ms. */
-  received_at_ms: number
-  reason: string
-  voided_at_ms: number
-}
-
-export interface VoidResult {
-  /** Records voided by this call, in request order. */
-  voided: VoidedEvent[]
-  /** Request ids with no stored record (never ingested, or removed by retention). */
-  not_found: string[]
-  /** Request ids voided earlier: nothing changes for them. */
-  already_voided: string[]
 }
 
 /**
@@ -78,10 +48,8 @@ export interface ExternalDeletes {
   not_found: string[]
 }
 
-export interface SourceHealth {
-  status: 'up' | 'down'
-  detail: Record<string, unknown>
-}
+/** A raw store answers (up) or not (down), with the details /health shows: the store's own shape. */
+export type SourceHealth = StoreHealth
 
 export interface AggregateOptions {
   /** Restrict to one client (per-client querying, /today). */
@@ -123,9 +91,9 @@ export interface UsageSource {
    * with the reason and time, in one transaction. Stores that offer it also refuse a voided
    * request_id on ingest (409).
    */
-  voidEvents?(requestIds: string[], reason: string, nowMs: number): VoidResult
+  voidEvents?(requestIds: string[], reason: string, nowMs: number): Promise<VoidResult>
   /** Voids of records whose instant lies in [startMs, endMs), oldest record first. */
-  listVoids?(window: Pick<DayWindow, 'startMs' | 'endMs'>): VoidedEvent[]
+  listVoids?(window: Pick<DayWindow, 'startMs' | 'endMs'>): Promise<VoidedEvent[]>
   /**
    * Stores that cannot void (InfluxDB): finds the points of these request ids and says how to delete
    * them by hand. Scans the measurement over all time: request ids carry no date.

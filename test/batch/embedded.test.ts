@@ -403,11 +403,11 @@ t.test('a day read in a worker thread gives the same summaries as a day read in-
   const dir = t.testdir({ worker: {}, thread: {} })
   const inWorker = await buildTestApp(t, {
     dir: join(dir, 'worker'),
-    source: (db) => createSqliteSource({ db, clock: fixedClock(0), path: db.$client.name, workerMinRecords: 0 }),
+    source: (store) => createSqliteSource({ store, clock: fixedClock(0), workerMinRecords: 0 }),
   })
   const inThread = await buildTestApp(t, {
     dir: join(dir, 'thread'),
-    source: (db) => createSqliteSource({ db, clock: fixedClock(0), path: db.$client.name, workerMinRecords: 1e9 }),
+    source: (store) => createSqliteSource({ store, clock: fixedClock(0), workerMinRecords: 1e9 }),
   })
   const values = (rows: Record<string, unknown>[]) =>
     rows.map(({ id: _id, created_at: _c, updated_at: _u, batch_run_id: _b, ...rest }) => rest)

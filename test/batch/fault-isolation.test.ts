@@ -9,7 +9,7 @@ import pino from 'pino'
 import type { App } from '../../src/app.js'
 import { createBatchService } from '../../src/batch/service.js'
 import { dayWindow, fixedClock } from '../../src/clock.js'
-import type { Db } from '../../src/db/open.js'
+import type { Db } from '../../src/db/sqlite/open.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import type { UsageSource } from '../../src/sources/types.js'
 import { expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows, type EventInput } from '../helper.js'
@@ -67,7 +67,7 @@ function captureLog() {
 }
 
 t.test('a poisoned client beside a normal one: the normal one is written, the poisoned one kept and named; a rerun after the fix repairs it', async (t) => {
-  const { app, db, clock, config, source, rates } = await buildStoreRatesApp(t)
+  const { app, db, store, clock, config, source, rates } = await buildStoreRatesApp(t)
   await put(app, '/clients/poison/pricing', { markup_rate: '10', effective_from: '2026-11-01' })
   await put(app, `/usage/exchange-rates/${DAY}`, { rate: '4', note: 'by hand' })
   await postEvents(app, [record('p0', 'poison', '1'), record('a0', 'acme', '2')])
@@ -79,7 +79,7 @@ t.test('a poisoned client beside a normal one: the normal one is written, the po
   const poison = Array.from({ length: 240 }, (_, i) => record(`p${i + 1}`, 'poison', '999999'))
   t.equal((await postEvents(app, [...poison, record('a1', 'acme', '3')])).statusCode, 200)
   const { log, lines } = captureLog()
-  const batch = createBatchService({ db, source, rates, clock, log, timeZone: config.BUSINESS_TIMEZONE, defaultMarkupRate: config.defaultMarkupRate })
+  const batch = createBatchService({ store, source, rates, clock, log, timeZone: config.BUSINESS_TIMEZONE, defaultMarkupRate: config.defaultMarkupRate })
   const run = await batch.runDate(DAY, 'api')
   t.equal(run.status, 'succeeded_with_warnings', 'one client failing is not a failed day')
   t.equal(run.error_message, null)
@@ -119,7 +119,7 @@ for (const [mode, workerMinRecords] of [
 ] as const) {
   t.test(`SQLite cannot sum a client (integer overflow, tokens past 2^53), read ${mode}: that client alone fails`, async (t) => {
     const { app, db } = await buildStoreRatesApp(t, {
-      source: (db) => createSqliteSource({ db, clock: fixedClock(0), path: join(dbDir(t), 'usage.db'), workerMinRecords }),
+      source: (store) => createSqliteSource({ store, clock: fixedClock(0), workerMinRecords }),
       dir: dbDir(t),
     })
     await postEvents(app, [record('a0', 'acme', '2')])
@@ -147,8 +147,8 @@ for (const [mode, workerMinRecords] of [
 t.test("a staging insert refused for one client (the store delivered it twice) fails that client and keeps its rows", async (t) => {
   let repeat = false
   const { app, db } = await buildStoreRatesApp(t, {
-    source: (db) => {
-      const real = createSqliteSource({ db, clock: fixedClock(0), path: join(dbDir(t), 'usage.db') })
+    source: (store) => {
+      const real = createSqliteSource({ store, clock: fixedClock(0) })
       return {
         ...real,
         dataSource: real.dataSource,

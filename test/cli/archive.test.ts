@@ -24,8 +24,7 @@ t.test('archive restore brings a purged day back, and a rerun reproduces its sum
   const summaries = TABLES.map((tb) => summaryRows(h.db, tb, DAY))
   h.clock.advance(1_000)
   const report = await runRetention({
-    db: h.db,
-    dbPath: h.dbPath,
+    store: h.store,
     clock: h.clock,
     log: pino({ level: 'silent' }),
     timeZone: 'Europe/Warsaw',

@@ -3,8 +3,7 @@ import t from 'tap'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCli } from '../support/cli.js'
-import { openDb } from '../../src/db/open.js'
-import { listRuns } from '../../src/db/runs.js'
+import { openSqliteStore } from '../../src/db/sqlite/store.js'
 import { insertDay, prepareDatabase } from '../support/data.js'
 import { LOOPBACK_ONLY_ENV } from '../support/children.js'
 
@@ -70,13 +69,13 @@ t.test('migrate, run a range, status', async (t) => {
   t.match(lines[0], /^date\s+run\s+trigger\s+status\s+records\s+clients\s+summaries\s+corrections\s+ms\s+note$/)
   t.match(lines[2], /^2026-11-26\s+2\s+cli\s+succeeded_with_warnings\s+24\s+2\s+14\s+0\s/)
 
-  const db = openDb({ path: env.SQLITE_PATH, migrate: false })
-  t.same(listRuns(db, { limit: 10 }).map((r) => [r.processing_date, r.trigger]).reverse(), [
+  const store = openSqliteStore({ path: env.SQLITE_PATH, migrate: false })
+  t.same((await store.runs.list({ limit: 10 })).map((r) => [r.processing_date, r.trigger]).reverse(), [
     ['2026-11-25', 'cli'],
     ['2026-11-26', 'cli'],
     ['2026-11-27', 'cli'],
   ])
-  db.$client.close()
+  await store.close()
 
   const status = await cli(['status'], env)
   t.equal(status.code, 0)

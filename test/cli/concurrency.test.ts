@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { systemClock, yesterday } from '../../src/clock.js'
 import { createBatchService } from '../../src/batch/service.js'
-import { openDb } from '../../src/db/open.js'
-import type { BatchRunRow } from '../../src/db/schema.js'
+import { openDb } from '../../src/db/sqlite/open.js'
+import { openSqliteStore } from '../../src/db/sqlite/store.js'
+import type { BatchRunRow } from '../../src/db/store.js'
 import { noRateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { startCli, startServer, waitFor } from '../support/children.js'
@@ -58,15 +59,15 @@ t.test('two processes claiming the same date at the same instant: one claims, th
   prepareDatabase(path, (db) => insertDay(db, '2026-11-20', { clients: 2, users: 2, models: 2, perGroup: 2 }))
   // Two connections and two owners stand for two processes sharing the file.
   const services = ['111@host-a', '222@host-b'].map((owner) => {
-    const db = openDb({ path })
-    const source = createSqliteSource({ db, clock: systemClock, path })
+    const store = openSqliteStore({ path })
+    const source = createSqliteSource({ store, clock: systemClock })
     t.teardown(async () => {
       await source.close()
-      db.$client.close()
+      await store.close()
     })
-    return createBatchService({ db, source, rates: noRateProvider, clock: systemClock, log: pino({ level: 'silent' }), timeZone: TZ, defaultMarkupRate: '1.3', owner })
+    return createBatchService({ store, source, rates: noRateProvider, clock: systemClock, log: pino({ level: 'silent' }), timeZone: TZ, defaultMarkupRate: '1.3', owner })
   })
-  const [a, b] = services.map((s, i) => s.startMany(['2026-11-20'], i === 0 ? 'cli' : 'schedule')[0]!)
+  const [a, b] = (await Promise.all(services.map((s, i) => s.startMany(['2026-11-20'], i === 0 ? 'cli' : 'schedule')))).map((started) => started[0]!)
   t.same([a!.claimed, b!.claimed], [true, false])
   t.equal(b!.run.id, a!.run.id)
   const [doneA, doneB] = await Promise.all([a!.done, b!.done])

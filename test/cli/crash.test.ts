@@ -6,10 +6,10 @@ import pino from 'pino'
 import { buildApp } from '../../src/app.js'
 import { systemClock, yesterday } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
-import { openDb } from '../../src/db/open.js'
-import { getRun } from '../../src/db/runs.js'
-import type { BatchRunRow } from '../../src/db/schema.js'
-import { createRuntime } from '../../src/runtime.js'
+import { openDb } from '../../src/db/sqlite/open.js'
+import type { SqliteStore } from '../../src/db/sqlite/store.js'
+import type { BatchRunRow } from '../../src/db/store.js'
+import { createServices } from '../../src/services.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import { parsePrometheusText, sampleValue } from '../ops/prometheus.js'
 import { LOOPBACK_ONLY_ENV, startCli, waitFor } from '../support/children.js'
@@ -38,25 +38,26 @@ t.test('a run killed with SIGKILL is abandoned on restart and redone to the same
   child.process.kill('SIGKILL')
   const exit = await child.exited
   t.equal(exit.signal, 'SIGKILL')
-  t.equal(getRun(watcher, running.id)!.status, 'running', 'killed mid-run: the ledger still says running')
+  t.equal(watcher.$client.prepare('SELECT status FROM influxdb_batch_runs WHERE id = ?').pluck().get(running.id), 'running', 'killed mid-run: the ledger still says running')
   const leftBehind = summaryCount(watcher, day)
   t.ok(leftBehind === 0 || leftBehind === rowCount(expected), `the day is written completely or not at all (${leftBehind} rows)`)
 
   // Restart: the server's runtime, with the scheduler on, catching up yesterday only.
   const config = loadConfig({ ...LOOPBACK_ONLY_ENV, SQLITE_PATH: dbPath, BATCH_CATCHUP_DAYS: '1', LOG_LEVEL: 'silent' })
-  const runtime = await createRuntime(config, silent)
-  const app = await buildApp(config, { ...runtime.deps, logger: silent })
+  const services = await createServices(config, { log: silent })
+  const app = await buildApp(config, services)
   t.teardown(async () => {
-    await runtime.stopBackground(0)
+    await services.stop(0)
     await app.close()
-    await runtime.close()
+    await services.close()
   })
-  await runtime.startBackground(app)
-  t.equal(getRun(runtime.deps.db, running.id)!.status, 'abandoned', 'the dead process’s run is abandoned at start')
-  t.match(getRun(runtime.deps.db, running.id)!.error_message, /stopped before it finished/)
+  await services.scheduler.start()
+  const abandoned = await services.store.runs.get(running.id)
+  t.equal(abandoned!.status, 'abandoned', 'the dead process’s run is abandoned at start')
+  t.match(abandoned!.error_message, /stopped before it finished/)
   const scraped = parsePrometheusText((await app.inject({ url: '/metrics' })).body)
   t.equal(sampleValue(scraped, METRIC_NAMES.batchRuns, { status: 'abandoned', trigger: 'cli' }), 1, 'the abandoned run is counted in usage_batch_runs_total')
-  const redone = await runtime.scheduler()!.catchUpDone()
+  const redone = await services.scheduler.catchUpDone()
   t.same(redone.map((r) => [r.processing_date, r.trigger, r.status]), [[day, 'catchup', 'succeeded_with_warnings']])
-  t.same(stableSummaries(runtime.deps.db, day), expected, 'the final rows equal a clean run’s rows')
+  t.same(stableSummaries((services.store as SqliteStore).db, day), expected, 'the final rows equal a clean run’s rows')
 })

@@ -5,7 +5,8 @@ import t from 'tap'
 import { join } from 'node:path'
 import pino from 'pino'
 import { addDays, systemClock, yesterday } from '../../src/clock.js'
-import { openDb, type Db } from '../../src/db/open.js'
+import { openDb, type Db } from '../../src/db/sqlite/open.js'
+import { openSqliteStore } from '../../src/db/sqlite/store.js'
 import type { BatchRunRow } from '../../src/db/schema.js'
 import { startCli, waitFor } from '../support/children.js'
 import { LARGE_DAY, copyDatabase, insertDay, prepareDatabase, stableSummaries } from '../support/data.js'
@@ -38,12 +39,12 @@ t.test('SIGTERM mid-catch-up: exit 0 within 10 s and no day half-written', async
 
   // The newest day was consolidated before; without a rate its PLN is missing, so catch-up retries it.
   {
-    const db = openDb({ path: dbPath })
-    const source = createSqliteSource({ db, clock: systemClock, path: dbPath })
-    const batch = createBatchService({ db, source, rates: noRateProvider, clock: systemClock, log: pino({ level: 'silent' }), timeZone: TZ, defaultMarkupRate: '1.3' })
+    const store = openSqliteStore({ path: dbPath })
+    const source = createSqliteSource({ store, clock: systemClock })
+    const batch = createBatchService({ store, source, rates: noRateProvider, clock: systemClock, log: pino({ level: 'silent' }), timeZone: TZ, defaultMarkupRate: '1.3' })
     await batch.runDate(last, 'api')
     await source.close()
-    db.$client.close()
+    await store.close()
   }
   const watcher = openDb({ path: dbPath, migrate: false })
   t.teardown(() => watcher.$client.close())

@@ -3,7 +3,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { cpSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { migrationsFolder } from '../../src/db/open.js'
+import { migrationsFolder } from '../../src/db/migrations.js'
 
 t.test('drizzle-kit finds nothing to generate against the committed migrations', async (t) => {
   const dir = t.testdir({})

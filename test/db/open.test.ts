@@ -1,7 +1,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
-import { migrationsApplied, openDb } from '../../src/db/open.js'
+import { migrationsApplied, openDb } from '../../src/db/sqlite/open.js'
 
 t.test('opens in WAL mode with a busy timeout and applies every migration', async (t) => {
   const db = openDb({ path: join(t.testdir({}), 'nested', 'usage.db') })

@@ -4,7 +4,8 @@
 import type { Test } from 'tap'
 import { dayWindow, localDateOf, localTimeToInstant } from '../../src/clock.js'
 import { toNano } from '../../src/money.js'
-import type { AggregateRow, UsageEvent, UsageSource } from '../../src/sources/types.js'
+import type { AggregateRow, UsageSource } from '../../src/sources/types.js'
+import type { UsageEvent } from '../../src/usage-event.js'
 
 export const TZ = 'Europe/Warsaw'
 

@@ -1,7 +1,6 @@
 // Archive before delete: deterministic gzip NDJSON, checksum and count recorded, restore round-trips.
 import t, { type Test } from 'tap'
 import pino from 'pino'
-import Database from 'better-sqlite3'
 import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -9,7 +8,6 @@ import { gunzipSync } from 'node:zlib'
 import { buildTestApp, postEvents, runBatch, summaryRows, type TestApp } from '../helper.js'
 import { dayEvents, rawCount } from './fixtures.js'
 import { dayWindow } from '../../src/clock.js'
-import { getArchive } from '../../src/db/archives.js'
 import { ARCHIVE_FIELDS, restoreArchive, writeDayArchive } from '../../src/lifecycle/archive.js'
 import { runRetention } from '../../src/lifecycle/retention.js'
 
@@ -37,7 +35,7 @@ async function setup(t: Test) {
   t.equal((await runBatch(h.app, { date: DAY })).json().runs[0].status, 'succeeded_with_warnings')
   h.clock.advance(1_000)
   const retention = () =>
-    runRetention({ db: h.db, dbPath: h.dbPath, clock: h.clock, log, timeZone: TZ, retentionDays: 3, influxdbFirst: false, archiveDir })
+    runRetention({ store: h.store, clock: h.clock, log, timeZone: TZ, retentionDays: 3, influxdbFirst: false, archiveDir })
   return { ...h, archiveDir, events, retention }
 }
 
@@ -52,7 +50,7 @@ t.test('archive, delete, restore, rerun: rows and summaries come back identical'
 
   const path = join(h.archiveDir, `usage-${DAY}.ndjson.gz`)
   const bytes = readFileSync(path)
-  const record = getArchive(h.db, DAY)!
+  const record = (await h.store.archives.get(DAY))!
   t.equal(record.row_count, 35)
   t.equal(record.bytes, bytes.length)
   t.equal(record.sha256, createHash('sha256').update(bytes).digest('hex'))
@@ -65,18 +63,16 @@ t.test('archive, delete, restore, rerun: rows and summaries come back identical'
     'rows ordered by request_id',
   )
 
-  const restored = await restoreArchive({ db: h.db, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
+  const restored = await restoreArchive({ store: h.store, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
   t.same({ rows: restored.rows, inserted: restored.inserted, duplicates: restored.duplicates }, { rows: 35, inserted: 35, duplicates: 0 })
   t.same(rawRows(h.db, DAY), originalRaw, 'every column of every row back as it was')
-  const again = await restoreArchive({ db: h.db, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
+  const again = await restoreArchive({ store: h.store, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
   t.same({ inserted: again.inserted, duplicates: again.duplicates }, { inserted: 0, duplicates: 35 }, 'idempotent')
 
   // Written again from the restored rows, the file is the same byte for byte.
   const otherDir = join(dirname(h.dbPath), 'again')
-  const reader = new Database(h.dbPath, { readonly: true })
   const w = dayWindow(DAY, TZ)
-  const rewritten = await writeDayArchive(reader, otherDir, { date: DAY, startMs: w.startMs, endMs: w.endMs, maxReceivedAt: Number.MAX_SAFE_INTEGER })
-  reader.close()
+  const rewritten = await writeDayArchive(h.store, otherDir, { date: DAY, startMs: w.startMs, endMs: w.endMs, maxReceivedAt: Number.MAX_SAFE_INTEGER })
   t.ok(readFileSync(join(otherDir, rewritten.fileName)).equals(bytes), 'deterministic archive bytes')
 
   h.clock.advance(1_000)
@@ -99,15 +95,15 @@ t.test('restore refuses a file whose checksum does not match', async (t) => {
   const bytes = readFileSync(path)
   bytes[bytes.length - 10]! ^= 0xff
   writeFileSync(path, bytes)
-  await t.rejects(restoreArchive({ db: h.db, archiveDir: h.archiveDir, clock: h.clock, log }, DAY), /checksum|cannot read/)
+  await t.rejects(restoreArchive({ store: h.store, archiveDir: h.archiveDir, clock: h.clock, log }, DAY), /checksum|cannot read/)
   t.equal(rawCount(h.db, DAY), 0, 'nothing loaded')
-  await t.rejects(restoreArchive({ db: h.db, archiveDir: h.archiveDir, clock: h.clock, log }, '2026-01-01'), /no archive recorded/)
+  await t.rejects(restoreArchive({ store: h.store, archiveDir: h.archiveDir, clock: h.clock, log }, '2026-01-01'), /no archive recorded/)
 })
 
 t.test('restored rows plus a late record: the archive is rewritten to hold both', async (t) => {
   const h = await setup(t)
   await h.retention()
-  await restoreArchive({ db: h.db, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
+  await restoreArchive({ store: h.store, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
   t.equal((await postEvents(h.app, dayEvents(DAY, 1, 'late'))).json().accepted, 1)
   h.clock.advance(1_000)
   t.equal((await h.retention()).days[0]!.action, 'kept_unsummarised', 'the late record blocks deletion')
@@ -115,7 +111,7 @@ t.test('restored rows plus a late record: the archive is rewritten to hold both'
   h.clock.advance(1_000)
   const report = await h.retention()
   t.same(report.days.map((d) => [d.action, d.rows]), [['deleted', 36]])
-  t.equal(getArchive(h.db, DAY)!.row_count, 36)
+  t.equal((await h.store.archives.get(DAY))!.row_count, 36)
 })
 
 t.test('an archive file without a record (database restored from a backup) is never overwritten with fewer rows', async (t) => {
@@ -123,7 +119,7 @@ t.test('an archive file without a record (database restored from a backup) is ne
   await h.retention()
   const path = join(h.archiveDir, `usage-${DAY}.ndjson.gz`)
   const bytes = readFileSync(path)
-  await restoreArchive({ db: h.db, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
+  await restoreArchive({ store: h.store, archiveDir: h.archiveDir, clock: h.clock, log }, DAY)
   // The backup predates the archive record and lacks some rows the file holds.
   h.db.$client.prepare('DELETE FROM raw_archives').run()
   h.db.$client.prepare("DELETE FROM usage_events WHERE request_id LIKE 'aa-%'").run()
@@ -132,7 +128,7 @@ t.test('an archive file without a record (database restored from a backup) is ne
   const report = await h.retention()
   t.same(report.days.map((d) => [d.action, d.rows]), [['deleted', 25]])
   t.ok(readFileSync(path).equals(bytes), 'the fuller file stays as it was')
-  t.match(getArchive(h.db, DAY), { row_count: 35, bytes: bytes.length })
+  t.match(await h.store.archives.get(DAY), { row_count: 35, bytes: bytes.length })
 })
 
 t.test('an archive that cannot be written keeps the day', async (t) => {
@@ -141,5 +137,5 @@ t.test('an archive that cannot be written keeps the day', async (t) => {
   const report = await h.retention()
   t.same(report.days.map((d) => d.action), ['kept_archive_failed'])
   t.equal(rawCount(h.db, DAY), 35)
-  t.equal(getArchive(h.db, DAY), undefined)
+  t.equal(await h.store.archives.get(DAY), undefined)
 })

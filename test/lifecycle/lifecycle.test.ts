@@ -32,7 +32,7 @@ t.test('afterTick: retention with archives, then alerts', async (t) => {
   h.clock.advance(1_000)
   await runBatch(h.app, { date: '2026-10-01' })
   h.clock.advance(1_000)
-  const lifecycle = createLifecycle(h.config, { db: h.db, clock: h.clock, log: pino({ level: 'silent' }) })
+  const lifecycle = createLifecycle(h.config, { store: h.store, clock: h.clock, log: pino({ level: 'silent' }) })
   const result = await lifecycle.afterTick()
   t.same(result.retention?.days.map((d) => [d.date, d.action]), [['2026-10-01', 'deleted']])
   t.ok(existsSync(join(archiveDir, 'usage-2026-10-01.ndjson.gz')))

@@ -5,13 +5,12 @@ import { buildTestApp, postEvents, runBatch, summaryRows, type TestApp } from '.
 import { dayEvents, rawCount } from './fixtures.js'
 import { dayWindow } from '../../src/clock.js'
 import { runRetention, type RetentionDeps } from '../../src/lifecycle/retention.js'
-import { isRawPurged } from '../../src/db/archives.js'
 
 const log = pino({ level: 'silent' })
 const TZ = 'Europe/Warsaw'
 
 function deps(h: TestApp, extra: Partial<RetentionDeps> = {}): RetentionDeps {
-  return { db: h.db, dbPath: h.dbPath, clock: h.clock, log, timeZone: TZ, retentionDays: 3, influxdbFirst: false, ...extra }
+  return { store: h.store, clock: h.clock, log, timeZone: TZ, retentionDays: 3, influxdbFirst: false, ...extra }
 }
 
 t.test('deletes exactly the old, summarised days; a late record blocks its day until a rerun', async (t) => {
@@ -49,8 +48,8 @@ t.test('deletes exactly the old, summarised days; a late record blocks its day u
   t.equal(rawCount(db, '2026-11-20'), 7, 'never-summarised day kept')
   t.equal(rawCount(db, '2026-11-21'), 0)
   t.equal(rawCount(db, '2026-11-26'), 7, 'inside the retention window')
-  t.ok(isRawPurged(db, '2026-11-18'))
-  t.notOk(isRawPurged(db, '2026-11-19'))
+  t.ok(await h.store.archives.isRawPurged('2026-11-18'))
+  t.notOk(await h.store.archives.isRawPurged('2026-11-19'))
 
   // The rerun summarises the late record; now 11-19 may go.
   t.equal((await runBatch(app, { date: '2026-11-19' })).json().runs[0].records_processed, 8)

@@ -22,7 +22,7 @@ t.test('raw rows by local month, bytes from dbstat, archives and SQLite pages ma
   h.clock.advance(1_000)
   await runBatch(h.app, { date: '2026-10-05' }, auth)
   h.clock.advance(1_000)
-  await runRetention({ db: h.db, dbPath: h.dbPath, clock: h.clock, log: pino({ level: 'silent' }), timeZone: TZ, retentionDays: 30, influxdbFirst: false, archiveDir: dir })
+  await runRetention({ store: h.store, clock: h.clock, log: pino({ level: 'silent' }), timeZone: TZ, retentionDays: 30, influxdbFirst: false, archiveDir: dir })
 
   t.equal((await h.app.inject({ url: '/batch/storage' })).statusCode, 401)
   const res = await h.app.inject({ url: '/batch/storage', headers: { authorization: 'Bearer storage-reader-token' } })

@@ -146,9 +146,9 @@ t.test('kubernetes.yaml: the volume is the documented formula over re-measured b
   t.ok(within(measured.raw_bytes_per_row, figures.raw_bytes_per_row!, 0.1), `raw: measured ${measured.raw_bytes_per_row} B/row vs documented ${figures.raw_bytes_per_row}`)
   t.ok(within(measured.summary_bytes_per_row, figures.summary_bytes_per_row!, 0.1), `summaries: measured ${measured.summary_bytes_per_row} B/row vs documented ${figures.summary_bytes_per_row}`)
 
-  const readme = read('README.md')
+  const operations = read('docs/operations.md')
   for (const figure of [`${figures.raw_bytes_per_row} bytes`, `${figures.summary_bytes_per_row} bytes`, pvc.spec.resources.requests.storage]) {
-    t.ok(readme.includes(figure), `the README states ${figure}`)
+    t.ok(operations.includes(figure), `docs/operations.md states ${figure}`)
   }
 })
 
@@ -282,7 +282,7 @@ t.test('grafana-dashboard.json: every metric a panel queries is exposed by /metr
   t.teardown(() => influx.close())
   const { app } = await buildTestApp(t, {
     env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url },
-    source: (db) => pingCheckedSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }), influx.url),
+    source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
   await postEvents(app, [
     { request_id: 'r1', client_org_id: 'acme', model: 'm1', input_tokens: 1, output_tokens: 1, cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' },
@@ -339,10 +339,11 @@ t.test('grafana-dashboard.json charts each alert with the alert\'s own expressio
   }
 })
 
-t.test('README documents each alert: when it fires and what to do', async (t) => {
-  const readme = read('README.md')
-  const from = readme.indexOf('## Deployment and operations')
-  const section = readme.slice(from, readme.indexOf('\n## ', from + 5))
+t.test('docs/operations.md documents each alert: when it fires and what to do', async (t) => {
+  const operations = read('docs/operations.md')
+  const from = operations.indexOf('\n## Alerts\n')
+  t.ok(from >= 0, 'it has an Alerts section')
+  const section = operations.slice(from, operations.indexOf('\n## ', from + 5))
   const rules = alertRules()
   t.ok(rules.length > 0)
   for (const rule of rules) {

@@ -5,11 +5,9 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
-import pino from 'pino'
 import { fixedClock } from '../../src/clock.js'
 import { METRIC_NAMES } from '../../src/metrics.js'
 import type { RateProvider } from '../../src/rates/types.js'
-import { createScheduler } from '../../src/scheduler/scheduler.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { buildTestApp, postEvents, type TestApp } from '../helper.js'
 import { manualTimers } from '../support/timers.js'
@@ -51,26 +49,17 @@ export interface Drive {
  */
 export async function driveService(t: Test, hours: number, during: (minute: number, test: TestApp & { source: ReturnType<typeof failingSource> }) => Promise<void>): Promise<Drive> {
   let source: ReturnType<typeof failingSource> | undefined
+  const clock = fixedClock(T0_MS)
+  const manual = manualTimers(clock)
   const test = await buildTestApp(t, {
-    nowMs: T0_MS,
+    clock,
+    env: { BATCH_SCHEDULER_ENABLED: 'true' },
     dbCreatedMs: T0_MS - 30 * 86_400_000,
     rates: okRates,
-    source: (db) => (source = failingSource(createSqliteSource({ db, clock: fixedClock(T0_MS), path: db.$client.name }))),
+    source: (store) => (source = failingSource(createSqliteSource({ store, clock: fixedClock(T0_MS) }))),
+    deps: { timers: manual.timers },
   })
-  const manual = manualTimers(test.clock)
-  const scheduler = createScheduler({
-    batch: test.app.services.batch,
-    db: test.db,
-    clock: test.clock,
-    log: pino({ level: 'silent' }),
-    cron: test.config.BATCH_SCHEDULE_CRON,
-    timeZone: test.config.BUSINESS_TIMEZONE,
-    lookbackDays: test.config.BATCH_LOOKBACK_DAYS,
-    catchupDays: test.config.BATCH_CATCHUP_DAYS,
-    timers: manual.timers,
-  })
-  test.app.services.scheduler = scheduler
-  t.teardown(() => scheduler.stop())
+  const { scheduler } = test.services
   // Usage on every day, so runs have records.
   const events = Array.from({ length: 8 }, (_, i) => ({
     request_id: `e${i}`,
@@ -82,7 +71,7 @@ export async function driveService(t: Test, hours: number, during: (minute: numb
     timestamp: new Date(T0_MS - 8 * 86_400_000 + i * 86_400_000 + 3_600_000).toISOString(),
   }))
   t.equal((await postEvents(test.app, events)).statusCode, 200)
-  scheduler.start()
+  await scheduler.start()
   await scheduler.idle()
 
   const drive: Drive = { series: new Map(), daysBehindAt: [] }

@@ -1,13 +1,12 @@
 // Each /health state reached by a real condition, with its status code; /health/ready beside it.
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
-import { buildApp } from '../../src/app.js'
 import { fixedClock } from '../../src/clock.js'
-import { loadConfig } from '../../src/config.js'
-import { openDb } from '../../src/db/open.js'
-import { REMOTE_CHECK_TTL_MS } from '../../src/routes/health.js'
+import { openDb } from '../../src/db/sqlite/open.js'
+import { REMOTE_CHECK_TTL_MS } from '../../src/sources/check.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { buildTestApp, DEFAULT_NOW_MS, runBatch, type TestApp } from '../helper.js'
+import { startFakeNbp } from '../helpers/fake-nbp.js'
 import { failingSource, httpRateProvider, pingCheckedSource, startInfluxPing, startLocalNbp } from './fixtures.js'
 
 // DEFAULT_NOW_MS is 2026-11-28 13:00 Warsaw: yesterday is 2026-11-27; with the default
@@ -28,13 +27,12 @@ async function runWindow(t: Test, app: TestApp['app']) {
   return res
 }
 
-/** This replica runs a scheduler (the app under test has none of its own: BATCH_SCHEDULER_ENABLED=false). */
-function withScheduler(app: TestApp['app']) {
-  app.services.scheduler = { nextRun: () => ({ at: '2026-11-29T12:00:00.000Z', local: '2026-11-29 13:00 Europe/Warsaw' }) }
-}
+/** This replica runs a scheduler (configured on; its timer never started here, so nothing runs by itself). */
+const WITH_SCHEDULER = { BATCH_SCHEDULER_ENABLED: 'true' }
 
 t.test('a fresh install is healthy: scheduler off is disabled, and no day is owed from before the database existed', async (t) => {
-  const { app } = await buildTestApp(t)
+  const dir = t.testdir({})
+  const { app } = await buildTestApp(t, { dir })
   const off = await health(app)
   t.equal(off.code, 200)
   t.equal(off.body.status, 'healthy', 'nothing was due since the database exists')
@@ -43,10 +41,11 @@ t.test('a fresh install is healthy: scheduler off is disabled, and no day is owe
   t.equal(off.body.services.scheduler!.detail.database_created_at, new Date(DEFAULT_NOW_MS).toISOString())
   t.same(off.body.services.scheduler!.detail.catch_up_window, { from: '2026-11-21', to: '2026-11-27' })
 
-  withScheduler(app)
-  const on = await health(app)
+  const withScheduler = await buildTestApp(t, { dir, env: WITH_SCHEDULER })
+  const on = await health(withScheduler.app)
   t.equal(on.body.status, 'healthy')
   t.equal(on.body.services.scheduler!.status, 'up')
+  t.same(on.body.services.scheduler!.detail.next_run, { at: '2026-11-29T12:00:00.000Z', local: '2026-11-29 13:00 Europe/Warsaw' })
   t.same(on.body.services.scheduler!.detail.missing_days, [])
 })
 
@@ -68,8 +67,8 @@ t.test('missing days are the due days of the catch-up window: none before it, ye
     nowMs: beforeDue,
     dbCreatedMs: beforeDue - 30 * 86_400_000,
     rates: httpRateProvider(nbp.url, clock, () => undefined),
+    env: WITH_SCHEDULER,
   })
-  withScheduler(app)
   // Every day of the catch-up window before yesterday succeeded; 2026-11-20, just before it, never ran.
   t.equal((await runBatch(app, { from: '2026-11-21', to: '2026-11-26' })).statusCode, 200)
   const early = await health(app)
@@ -125,10 +124,12 @@ t.test('NBP server down: degraded (200), service still serves, failure counted',
 
 t.test('last scheduled run failed: degraded until a later run of that date succeeds', async (t) => {
   let source: ReturnType<typeof failingSource> | undefined
+  const nbp = await startFakeNbp()
+  t.teardown(() => nbp.close())
   const { app } = await buildTestApp(t, {
-    source: (db) => (source = failingSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }))),
+    source: (store) => (source = failingSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }))),
+    env: { ...WITH_SCHEDULER, NBP_API_URL: nbp.baseUrl },
   })
-  withScheduler(app)
   await runWindow(t, app)
   t.equal((await health(app)).body.status, 'healthy')
 
@@ -143,7 +144,7 @@ t.test('last scheduled run failed: degraded until a later run of that date succe
 
   source!.failing = false
   const repaired = await runBatch(app, { date: '2026-11-27' })
-  t.equal(repaired.json().runs[0].status, 'succeeded_with_warnings')
+  t.equal(repaired.json().runs[0].status, 'succeeded')
   t.equal((await health(app)).body.status, 'healthy', 'an admin rerun repaired the failed day')
 })
 
@@ -152,22 +153,15 @@ t.test('SQLite not writable: unhealthy (503), still ready: its reads are served'
   const dbPath = join(dir, 'usage.db')
   // Migrate once, then serve from a read-only connection: as root, file modes would not stop writes.
   openDb({ path: dbPath }).$client.close()
-  const db = openDb({ path: dbPath, readonly: true })
-  const source = createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: dbPath })
-  const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent' })
-  const app = await buildApp(config, { db, source, clock: fixedClock(DEFAULT_NOW_MS) })
-  t.teardown(async () => {
-    await app.close()
-    await source.close()
-    db.$client.close()
-  })
+  const { app } = await buildTestApp(t, { dir, deps: { sqlite: { readonly: true } } })
 
   const { code, body } = await health(app)
   t.equal(code, 503)
   t.equal(body.status, 'unhealthy')
   t.equal(body.services.sqlite!.status, 'down')
   t.equal(body.services.sqlite!.detail.writable, false)
-  t.match(body.services.sqlite!.detail.error, /readonly/)
+  t.match(body.services.sqlite!.detail.error, /did not accept a write \(SQLITE_READONLY\); see the service log/, 'the engine\'s code, in our words')
+  t.notMatch(JSON.stringify(body), /attempt to write a readonly database/, 'never the driver\'s message in a 503 body')
 
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200, 'a read-only database still serves every summary read')
@@ -180,18 +174,8 @@ t.test('SQLite not writable: unhealthy (503), still ready: its reads are served'
 t.test('not ready when the database does not answer or its migrations are missing', async (t) => {
   const dir = t.testdir({})
   const dbPath = join(dir, 'usage.db')
-  const unmigrated = openDb({ path: dbPath, migrate: false })
-  const config = loadConfig({ SQLITE_PATH: dbPath, BATCH_SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'silent' })
-  // The raw store is beside the point here (readiness never asks it); it needs a migrated file of its own.
-  const rawDb = openDb({ path: join(dir, 'raw.db') })
-  const source = createSqliteSource({ db: rawDb, clock: fixedClock(DEFAULT_NOW_MS), path: join(dir, 'raw.db') })
-  const app = await buildApp(config, { db: unmigrated, source, clock: fixedClock(DEFAULT_NOW_MS) })
-  t.teardown(async () => {
-    await app.close()
-    await source.close()
-    rawDb.$client.close()
-    if (unmigrated.$client.open) unmigrated.$client.close()
-  })
+  const { app, db: unmigrated } = await buildTestApp(t, { dir, deps: { sqlite: { migrate: false } } })
+  t.equal(unmigrated.$client.name, dbPath)
   const missing = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(missing.statusCode, 503)
   t.same(missing.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: 'migrations not applied' })
@@ -199,11 +183,12 @@ t.test('not ready when the database does not answer or its migrations are missin
   unmigrated.$client.close()
   const closed = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(closed.statusCode, 503)
-  t.match(closed.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: /not open/ })
+  t.same(closed.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: 'the database did not answer; see the service log' })
   const overall = await health(app)
   t.equal(overall.code, 503, '/health says so too, without failing itself')
   t.equal(overall.body.status, 'unhealthy')
-  t.match(overall.body.services.sqlite!.detail.error, /not open/)
+  t.equal(overall.body.services.sqlite!.detail.error, 'the database did not accept a write; see the service log')
+  t.notMatch(JSON.stringify(overall.body), /not open/, 'never the driver\'s message in a 503 body')
   t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
 })
 
@@ -211,7 +196,7 @@ t.test('InfluxDB stopped (InfluxDB-first): degraded (200), still ready; checks c
   const influx = await startInfluxPing()
   const { app, clock } = await buildTestApp(t, {
     env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url, BATCH_CATCHUP_DAYS: '0' },
-    source: (db) => pingCheckedSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }), influx.url),
+    source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
 
   const up = await health(app)
@@ -252,7 +237,7 @@ t.test('concurrent probes share one InfluxDB check in flight', async (t) => {
   t.teardown(() => influx.close())
   const { app } = await buildTestApp(t, {
     env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url, BATCH_CATCHUP_DAYS: '0' },
-    source: (db) => pingCheckedSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }), influx.url),
+    source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
   const answers = await Promise.all(Array.from({ length: 8 }, () => app.inject({ method: 'GET', url: '/health' })))
   t.same(answers.map((a) => a.statusCode), Array(8).fill(200))

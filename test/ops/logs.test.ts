@@ -1,4 +1,4 @@
-// Logs of a real server run (runtime + app listening on loopback, as src/server.ts wires them),
+// Logs of a real server run (services + app listening on loopback, as src/server.ts wires them),
 // captured through a pino destination stream: JSON lines, secrets never written, request ids
 // round-trip, one structured line per batch day.
 import t, { type Test } from 'tap'
@@ -9,7 +9,8 @@ import { buildApp } from '../../src/app.js'
 import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
-import { createRuntime } from '../../src/runtime.js'
+import { createServices } from '../../src/services.js'
+import type { SqliteStore } from '../../src/db/sqlite/store.js'
 import { DEFAULT_NOW_MS } from '../helper.js'
 
 const SECRETS = {
@@ -40,21 +41,21 @@ async function serverRun(t: Test, level = 'trace') {
     BATCH_SCHEDULER_ENABLED: 'false',
     LOG_LEVEL: level,
   })
-  const runtime = await createRuntime(config, log, { clock: fixedClock(DEFAULT_NOW_MS) })
-  const app = await buildApp(config, { ...runtime.deps, logger: log })
+  const services = await createServices(config, { log, clock: fixedClock(DEFAULT_NOW_MS) })
+  const app = await buildApp(config, services)
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   let closed = false
   const close = async () => {
     if (closed) return
     closed = true
-    await runtime.stopBackground(1_000)
+    await services.stop(1_000)
     await app.close()
-    await runtime.close()
+    await services.close()
   }
   t.teardown(close)
   const lines = () => chunks.join('').split('\n').filter(Boolean)
-  return { base, close, lines, parsed: () => lines().map((l) => JSON.parse(l) as Line), db: runtime.deps.db }
+  return { base, close, lines, parsed: () => lines().map((l) => JSON.parse(l) as Line), db: (services.store as SqliteStore).db }
 }
 
 t.test('a server run that used every secret never writes one; request ids round-trip; one line per batch day', async (t) => {
@@ -96,7 +97,7 @@ t.test('a server run that used every secret never writes one; request ids round-
   t.equal((await fetch(`${run.base}/usage/clients/acme/daily?from=2026-11-25&to=2026-11-25`, { headers: bearer(CLIENT_TOKEN) })).status, 200)
   t.equal((await fetch(`${run.base}/batch/runs`, { headers: bearer(`${SECRETS.API_ADMIN_TOKEN}x`) })).status, 401)
   t.equal((await fetch(`${run.base}/health`)).status, 200)
-  // The runtime's batch service reports to the app's metrics (one registry shared through deps).
+  // The batch service reports to the app's metrics: one registry, built once by createServices.
   const metricsText = await (await fetch(`${run.base}/metrics`)).text()
   t.match(metricsText, /^usage_batch_runs_total\{status="succeeded_with_warnings",trigger="api"\} 2$/m)
   t.match(metricsText, /^usage_batch_records_processed_total 3$/m)

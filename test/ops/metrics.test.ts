@@ -2,6 +2,7 @@
 import t from 'tap'
 import { register as globalRegistry } from 'prom-client'
 import {
+  addTotals,
   DAY_DURATION_BUCKETS_S,
   databaseLedger,
   dateToEpochSeconds,
@@ -10,7 +11,7 @@ import {
   METRIC_NAMES,
 } from '../../src/metrics.js'
 import { CLOSED_RUN_STATUSES, RUN_TRIGGERS } from '../../src/db/enums.js'
-import { abandonDeadRuns, claimRun, closedRunTotals, finishRun } from '../../src/db/runs.js'
+import type { ClosedRunTotals } from '../../src/db/store.js'
 import { createBatchService } from '../../src/batch/service.js'
 import pino from 'pino'
 import type { RateProvider } from '../../src/rates/types.js'
@@ -62,7 +63,7 @@ t.test('batch counters move by exactly the runs figures', async (t) => {
   let source: ReturnType<typeof failingSource> | undefined
   const { app } = await buildTestApp(t, {
     rates: fixedRate,
-    source: (db) => (source = failingSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }))),
+    source: (store) => (source = failingSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }))),
   })
   const before = await scrape(app)
   const runsOk = { status: 'succeeded', trigger: 'api' }
@@ -206,7 +207,7 @@ t.test('every status × trigger of usage_batch_runs_total exists at 0 on the fir
 
 t.test('runs closed by any process on the database are counted, and a restart does not reset them', async (t) => {
   const dir = t.testdir({})
-  const { app, db, dbPath } = await buildTestApp(t, { dir, rates: fixedRate })
+  const { app, store, dbPath } = await buildTestApp(t, { dir, rates: fixedRate })
   const runs = (families: Map<string, Family>, status: string, trigger: string) => sampleValue(families, METRIC_NAMES.batchRuns, { status, trigger })
 
   // A CLI backfill: its own runtime, its own batch service, the same SQLite file.
@@ -222,7 +223,7 @@ t.test('runs closed by any process on the database are counted, and a restart do
   t.match(failed.err + failed.out, /InfluxDB query dialect not known yet/)
   // A run left behind by a process on another host, dead for an hour: the next CLI run's recovery abandons it.
   const stale = new Date(DEFAULT_NOW_MS - 3_600_000).toISOString()
-  claimRun(db, { date: '2026-11-26', trigger: 'schedule', dataSource: 'sqlite', startedAt: stale, owner: '4242@another-host' })
+  await store.runs.claim({ date: '2026-11-26', trigger: 'schedule', dataSource: 'sqlite', startedAt: stale, owner: '4242@another-host' })
   t.equal((await runCli(['run', '--date', '2026-11-23'], { SQLITE_PATH: dbPath }, DEFAULT_NOW_MS)).code, 0)
 
   const families = await scrape(app)
@@ -241,13 +242,13 @@ t.test('runs closed by any process on the database are counted, and a restart do
 })
 
 t.test('runs with per-client errors are counted by trigger, whatever their status', async (t) => {
-  const { app, db, clock } = await buildTestApp(t, { rates: fixedRate })
+  const { app, store, clock } = await buildTestApp(t, { rates: fixedRate })
   t.equal((await postEvents(app, [event(1, 'acme', 'alice', 'm1'), event(2, 'globex', 'carol', 'm1')])).statusCode, 200)
   // Client by client, as the InfluxQL source is queried; globex's query fails.
-  const inner = createSqliteSource({ db, clock, path: db.$client.name })
+  const inner = createSqliteSource({ store, clock })
   t.teardown(() => inner.close())
   const batch = createBatchService({
-    db,
+    store,
     source: {
       ...inner,
       listClients: async () => ['acme', 'globex'],
@@ -266,8 +267,8 @@ t.test('runs with per-client errors are counted by trigger, whatever their statu
   const run = await batch.runDate(DAY, 'schedule')
   t.equal(JSON.parse(run.client_errors).length, 1)
   // A run of another status with client errors (as a run recorded by another version would be).
-  const other = claimRun(db, { date: '2026-11-24', trigger: 'api', dataSource: 'sqlite', startedAt: new Date(clock.now()).toISOString(), owner: 'test' }).run
-  finishRun(db, other.id, {
+  const other = (await store.runs.claim({ date: '2026-11-24', trigger: 'api', dataSource: 'sqlite', startedAt: new Date(clock.now()).toISOString(), owner: 'test' })).run
+  await store.runs.finish(other.id, {
     status: 'succeeded_with_warnings',
     finished_at: new Date(clock.now()).toISOString(),
     duration_ms: 5,
@@ -298,7 +299,7 @@ t.test('InfluxDB-first: usage_batch_influxdb_up follows InfluxDB', async (t) => 
   const influx = await startInfluxPing()
   const { app, clock } = await buildTestApp(t, {
     env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url },
-    source: (db) => pingCheckedSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }), influx.url),
+    source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
   t.equal(sampleValue(await scrape(app), METRIC_NAMES.influxUp), 1)
   await influx.close()
@@ -309,37 +310,40 @@ t.test('InfluxDB-first: usage_batch_influxdb_up follows InfluxDB', async (t) => 
 })
 
 t.test('the ledger totals kept below the oldest running run always equal a full count', async (t) => {
-  const { db, config, clock } = await buildTestApp(t)
-  const ledger = databaseLedger(db, config, clock)
+  const { store, config, clock } = await buildTestApp(t)
+  const ledger = databaseLedger(store, config, clock)
   const bounds = DAY_DURATION_BUCKETS_S.map((s) => s * 1000)
-  const sorted = (rows: ReturnType<typeof closedRunTotals>) => [...rows].sort((a, b) => `${a.status}/${a.trigger}`.localeCompare(`${b.status}/${b.trigger}`))
-  const same = (what: string) => {
-    const full = sorted(closedRunTotals(db, bounds))
-    t.same(sorted(ledger.closedRuns(bounds)), full, what)
+  const sorted = (rows: ClosedRunTotals[]) => [...rows].sort((a, b) => `${a.status}/${a.trigger}`.localeCompare(`${b.status}/${b.trigger}`))
+  const same = async (what: string) => {
+    // A fresh read of the whole ledger, nothing known settled beforehand.
+    const fresh = await store.runs.closedTotals(bounds, 0)
+    const full = sorted(addTotals(fresh.newlySettled, fresh.unsettled))
+    t.same(sorted(await ledger.closedRuns(bounds)), full, what)
     return full
   }
   const at = () => new Date(clock.now()).toISOString()
-  const open = (date: string, trigger: 'api' | 'cli' | 'schedule') => claimRun(db, { date, trigger, dataSource: 'sqlite', startedAt: at(), owner: `1@h-${date}` }).run
+  const open = async (date: string, trigger: 'api' | 'cli' | 'schedule') =>
+    (await store.runs.claim({ date, trigger, dataSource: 'sqlite', startedAt: at(), owner: `1@h-${date}` })).run
   const close = (id: number, status: 'succeeded' | 'failed', durationMs: number) =>
-    finishRun(db, id, { status, finished_at: at(), duration_ms: durationMs, records_processed: id * 10, summaries_written: id, data_corrections: 1 })
+    store.runs.finish(id, { status, finished_at: at(), duration_ms: durationMs, records_processed: id * 10, summaries_written: id, data_corrections: 1 })
 
-  t.same(same('empty ledger'), [])
-  const a = open('2026-11-01', 'api')
-  const b = open('2026-11-02', 'cli')
-  const c = open('2026-11-03', 'schedule')
-  same('three running runs')
-  close(b.id, 'succeeded', 40)
-  close(c.id, 'failed', 70_000)
-  same('two closed above a running one: not settled yet, still counted')
-  const d = open('2026-11-04', 'api')
-  close(d.id, 'succeeded', 200)
-  same('another closed above the running one')
+  t.same(await same('empty ledger'), [])
+  const a = await open('2026-11-01', 'api')
+  const b = await open('2026-11-02', 'cli')
+  const c = await open('2026-11-03', 'schedule')
+  await same('three running runs')
+  await close(b.id, 'succeeded', 40)
+  await close(c.id, 'failed', 70_000)
+  await same('two closed above a running one: not settled yet, still counted')
+  const d = await open('2026-11-04', 'api')
+  await close(d.id, 'succeeded', 200)
+  await same('another closed above the running one')
   // The oldest run's process dies; recovery abandons it, which settles everything.
-  t.equal(abandonDeadRuns(db, () => false, at()).length, 1)
-  const afterAbandon = same('all closed')
+  t.equal((await store.runs.abandonDead(() => false, at())).length, 1)
+  const afterAbandon = await same('all closed')
   t.ok(afterAbandon.some((r) => r.status === 'abandoned' && r.runs === 1))
-  close(open('2026-11-05', 'cli').id, 'succeeded', 1)
-  const final = same('one more after the settled part')
+  await close((await open('2026-11-05', 'cli')).id, 'succeeded', 1)
+  const final = await same('one more after the settled part')
   t.equal(final.reduce((n, r) => n + r.runs, 0), 5)
   t.equal(a.id < b.id && b.id < c.id, true)
 })

@@ -27,7 +27,7 @@ t.test('promtool check metrics on a real scrape: only the contract name usage_ba
   const { app } = await buildTestApp(t, {
     env: { INFLUXDB_FIRST_ENABLED: 'true', INFLUXDB_URL: influx.url },
     dbCreatedMs: DEFAULT_NOW_MS - 30 * 86_400_000,
-    source: (db) => pingCheckedSource(createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name }), influx.url),
+    source: (store) => pingCheckedSource(createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS) }), influx.url),
   })
   await postEvents(app, [
     { request_id: 'r1', client_org_id: 'acme', model: 'm1', input_tokens: 1, output_tokens: 1, cost_usd: '0.01', timestamp: '2026-11-26T10:00:00Z' },

@@ -10,7 +10,8 @@ import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
 import { redactText, redactUrl } from '../../src/redact.js'
-import { createRuntime } from '../../src/runtime.js'
+import { describe } from '../../src/errors.js'
+import { createServices } from '../../src/services.js'
 import { DEFAULT_NOW_MS } from '../helper.js'
 import { startFakeNbp } from '../helpers/fake-nbp.js'
 
@@ -67,17 +68,17 @@ async function serverWith(t: Test, env: Record<string, string>) {
     LOG_LEVEL: 'trace',
     ...env,
   })
-  const runtime = await createRuntime(config, log, { clock: fixedClock(DEFAULT_NOW_MS) })
-  const app = await buildApp(config, { ...runtime.deps, logger: log })
+  const services = await createServices(config, { log, clock: fixedClock(DEFAULT_NOW_MS) })
+  const app = await buildApp(config, services)
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   let closed = false
   const close = async () => {
     if (closed) return
     closed = true
-    await runtime.stopBackground(1_000)
+    await services.stop(1_000)
     await app.close()
-    await runtime.close()
+    await services.close()
   }
   t.teardown(close)
   return { base, close, out }
@@ -161,19 +162,22 @@ t.test('INFLUXDB_URL with credentials: they travel as basic auth; the start, its
       INFLUXDB_URL: url,
       INFLUXDB_DATABASE: 'usage',
     })
-    const runtime = await createRuntime(config, log)
-    t.teardown(() => runtime.close())
-    const detected = await runtime.deps.source.ready!().then(
-      () => 'ready',
-      (e: Error) => e.message,
+    const services = await createServices(config, { log })
+    t.teardown(() => services.close())
+    const refusal = await services.source.ready!().then(
+      () => undefined,
+      (e: Error) => e,
     )
+    // What the log and the run ledger get: the error with its cause (describe); the 503 body gets the message alone.
+    const detected = refusal ? describe(refusal) : 'ready'
     if (name === 'an InfluxDB that answers') {
       t.equal(detected, 'ready', `${name}: the dialect is detected`)
       t.equal(seen.at(-1), `Basic ${Buffer.from('admin:pass').toString('base64')}`, `${name}: the credentials arrive as basic auth`)
     } else {
       t.match(detected, /127\.0\.0\.1:9/, `${name}: the reason still says where`)
+      t.notMatch(refusal!.message, /127\.0\.0\.1/, `${name}: the 503 body says it in its own words, not the fetch error's`)
       t.notMatch(detected, /pass/, `${name}: without the password`)
-      t.notMatch(JSON.stringify(await runtime.deps.source.check()), /pass/, `${name}: the health detail too`)
+      t.notMatch(JSON.stringify(await services.source.check()), /pass/, `${name}: the health detail too`)
     }
   }
   const lines = out.lines()

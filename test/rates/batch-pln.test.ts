@@ -2,11 +2,7 @@
 // down, filled by a later run, and overridden by a manual rate that no fetch replaces.
 import t, { type Test } from 'tap'
 import { buildTestApp, expectNano, expectTimesRate, nanoText, postEvents, runBatch, summaryRows } from '../helper.js'
-import { createNbpClient } from '../../src/rates/nbp.js'
-import { createRateProvider } from '../../src/rates/resolve.js'
-import type { RatePolicy } from '../../src/rates/types.js'
-import type { Db } from '../../src/db/open.js'
-import type { Clock } from '../../src/clock.js'
+import type { RatePolicy } from '../../src/db/enums.js'
 import { deadPort, startFakeNbp, type FakeNbp, type FakeNbpOptions } from '../helpers/fake-nbp.js'
 
 // Thursday 12 November 2026: Wednesday 11 November is Independence Day, so the last table before
@@ -14,26 +10,20 @@ import { deadPort, startFakeNbp, type FakeNbp, type FakeNbpOptions } from '../he
 const DAY = '2026-11-12'
 const MIDS = { '2026-11-09': 3.9876, '2026-11-10': 4.0341, '2026-11-12': 4.1111 }
 
+/** The production rate provider and NBP client (createServices), pointed at the fake NBP. */
 async function setup(t: Test, opts: { fake?: FakeNbpOptions; baseUrl?: (nbp: FakeNbp) => string; policy?: RatePolicy; timeoutMs?: number } = {}) {
   const nbp = await startFakeNbp({ mids: MIDS, ...opts.fake })
   t.teardown(() => nbp.close())
-  const base = opts.baseUrl ? opts.baseUrl(nbp) : nbp.baseUrl
-  let provider: ReturnType<typeof createRateProvider> | undefined
   const built = await buildTestApp(t, {
-    env: { EXCHANGE_RATE_POLICY: opts.policy ?? 'previous-business-day' },
-    // The provider needs the app's database; build it lazily on first use.
-    rates: {
-      resolveUsdPlnRate: (date) => provider!.resolveUsdPlnRate(date),
-      health: () => provider!.health(),
+    env: {
+      EXCHANGE_RATE_POLICY: opts.policy ?? 'previous-business-day',
+      NBP_API_URL: opts.baseUrl ? opts.baseUrl(nbp) : nbp.baseUrl,
+      NBP_TIMEOUT_MS: String(opts.timeoutMs ?? 2_000),
+      NBP_MAX_RETRIES: '2',
     },
+    deps: { nbp: { baseDelayMs: 1, sleep: async () => {} } },
   })
-  provider = makeProvider(built.db, built.clock, base, opts.policy ?? 'previous-business-day', opts.timeoutMs ?? 2_000)
   return { ...built, nbp }
-}
-
-function makeProvider(db: Db, clock: Clock, baseUrl: string, policy: RatePolicy, timeoutMs: number) {
-  const nbp = createNbpClient({ baseUrl, timeoutMs, maxRetries: 2, baseDelayMs: 1, sleep: async () => {} })
-  return createRateProvider({ db, nbp, policy, clock })
 }
 
 const events = [

@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap'
 import { fixedClock } from '../../src/clock.js'
-import { openDb, type Db } from '../../src/db/open.js'
-import { getStoredUsdPlnRate, listRates, setManualRate } from '../../src/db/rates.js'
+import type { RatePolicy } from '../../src/db/enums.js'
+import { openSqliteStore, type SqliteStore } from '../../src/db/sqlite/store.js'
+import type { UsdPlnRate } from '../../src/db/store.js'
 import { multiplyNano, nanoToDecimalText, toNano } from '../../src/money.js'
 import { createNbpClient } from '../../src/rates/nbp.js'
 import { createRateProvider } from '../../src/rates/resolve.js'
-import type { RatePolicy, RateResolution, UsdPlnRate } from '../../src/rates/types.js'
+import type { RateResolution } from '../../src/rates/types.js'
 import { deadPort, startFakeNbp, type FakeNbp, type FakeNbpOptions } from '../helpers/fake-nbp.js'
 
 /** Saturday noon in Warsaw: every date the tests ask about is in the past. */
@@ -13,7 +14,7 @@ const NOW_MS = Date.parse('2026-11-28T11:00:00Z')
 
 interface Setup {
   nbp: FakeNbp
-  db: Db
+  store: SqliteStore
   sleeps: number[]
   clock: ReturnType<typeof fixedClock>
   provider: ReturnType<typeof createRateProvider>
@@ -25,8 +26,8 @@ async function setup(
 ): Promise<Setup> {
   const nbp = await startFakeNbp(opts.fake)
   t.teardown(() => nbp.close())
-  const db = openDb({ path: ':memory:' })
-  t.teardown(() => db.$client.close())
+  const store = openSqliteStore({ path: ':memory:' })
+  t.teardown(() => store.close())
   const sleeps: number[] = []
   const clock = fixedClock(NOW_MS)
   const client = createNbpClient({
@@ -38,8 +39,8 @@ async function setup(
       sleeps.push(ms)
     },
   })
-  const provider = createRateProvider({ db, nbp: client, policy: opts.policy ?? 'previous-business-day', clock })
-  return { nbp, db, sleeps, clock, provider }
+  const provider = createRateProvider({ store, nbp: client, policy: opts.policy ?? 'previous-business-day', clock })
+  return { nbp, store, sleeps, clock, provider }
 }
 
 function rateOf(t: Test, r: RateResolution): UsdPlnRate {
@@ -72,7 +73,7 @@ const previousBusinessDayCases = [
 
 for (const c of previousBusinessDayCases) {
   t.test(`previous-business-day: ${c.name}`, async (t) => {
-    const { nbp, db, provider } = await setup(t, { fake: c.mid ? { mids: { [c.table]: c.mid } } : {} })
+    const { nbp, store, provider } = await setup(t, { fake: c.mid ? { mids: { [c.table]: c.mid } } : {} })
     const rate = rateOf(t, await provider.resolveUsdPlnRate(c.usage))
     t.equal(rate.effective_date, c.table)
     t.equal(rate.table_no, c.no)
@@ -86,7 +87,7 @@ for (const c of previousBusinessDayCases) {
     const d = new Date(`${c.usage}T00:00:00Z`).getTime()
     const day = (n: number) => new Date(d + n * 86_400_000).toISOString().slice(0, 10)
     t.same(nbp.urls(), [rangeUrl(day(-10), day(-1))])
-    t.same(getStoredUsdPlnRate(db, c.usage), rate, 'stored as returned')
+    t.same(await store.rates.get(c.usage), rate, 'stored as returned')
   })
 }
 
@@ -114,12 +115,12 @@ t.test('an empty range is widened once, then the last table is used', async (t) 
 })
 
 t.test('no table even in the wider range: ok:false with the range said, nothing stored', async (t) => {
-  const { nbp, db, provider, sleeps } = await setup(t, { fake: { lastPublished: '2026-10-01' } })
+  const { nbp, store, provider, sleeps } = await setup(t, { fake: { lastPublished: '2026-10-01' } })
   const reason = reasonOf(t, await provider.resolveUsdPlnRate('2026-11-23'))
   t.match(reason, /no table A in 2026-10-23\.\.2026-11-22/)
   t.equal(nbp.requests.length, 2, 'a 404 is not retried')
   t.same(sleeps, [])
-  t.equal(getStoredUsdPlnRate(db, '2026-11-23'), undefined)
+  t.equal(await store.rates.get('2026-11-23'), undefined)
 })
 
 t.test('a stored rate is reused without asking NBP again', async (t) => {
@@ -140,8 +141,8 @@ t.test('concurrent resolutions of one date share one request', async (t) => {
 })
 
 t.test('a manual rate is used as stored and never replaced by NBP', async (t) => {
-  const { nbp, db, provider } = await setup(t)
-  setManualRate(db, { usage_date: '2026-11-12', rate: '4.10', note: 'agreed with accounting', fetched_at: '2026-11-20T09:00:00.000Z' })
+  const { nbp, store, provider } = await setup(t)
+  await store.rates.setManual({ usage_date: '2026-11-12', rate: '4.10', note: 'agreed with accounting', fetched_at: '2026-11-20T09:00:00.000Z' })
   const rate = rateOf(t, await provider.resolveUsdPlnRate('2026-11-12'))
   t.equal(rate.source, 'manual')
   t.equal(rate.rate, '4.1')
@@ -150,22 +151,22 @@ t.test('a manual rate is used as stored and never replaced by NBP', async (t) =>
 })
 
 t.test('a manual rate set while NBP is being asked wins over the fetched one', async (t) => {
-  const { nbp, db } = await setup(t)
+  const { nbp, store } = await setup(t)
   const base = createNbpClient({ baseUrl: nbp.baseUrl, timeoutMs: 2_000, maxRetries: 0 })
   // The admin's PUT lands between the "nothing stored" check and the NBP answer.
   const racing = {
     fetchUsdRates: async (start: string, end: string) => {
       const rates = await base.fetchUsdRates(start, end)
-      setManualRate(db, { usage_date: '2026-11-12', rate: 4.2, fetched_at: '2026-11-28T10:59:00.000Z' })
+      await store.rates.setManual({ usage_date: '2026-11-12', rate: 4.2, fetched_at: '2026-11-28T10:59:00.000Z' })
       return rates
     },
   }
-  const provider = createRateProvider({ db, nbp: racing, policy: 'previous-business-day', clock: fixedClock(NOW_MS) })
+  const provider = createRateProvider({ store, nbp: racing, policy: 'previous-business-day', clock: fixedClock(NOW_MS) })
   const rate = rateOf(t, await provider.resolveUsdPlnRate('2026-11-12'))
   t.equal(rate.source, 'manual')
   t.equal(rate.rate, '4.2')
   t.same(
-    listRates(db, '2026-11-12', '2026-11-12').map((r) => [r.source, r.rate]),
+    (await store.rates.list('2026-11-12', '2026-11-12')).map((r) => [r.source, r.rate]),
     [['manual', '4.2']],
   )
 })
@@ -186,11 +187,11 @@ t.test('NBP faults resolve ok:false with a reason; nothing is stored; health say
   })
 
   t.test('500 forever: bounded attempts', async (t) => {
-    const { nbp, db, provider } = await setup(t, { fake: { mode: 'error500' }, maxRetries: 2 })
+    const { nbp, store, provider } = await setup(t, { fake: { mode: 'error500' }, maxRetries: 2 })
     const reason = reasonOf(t, await provider.resolveUsdPlnRate('2026-11-12'))
     t.match(reason, /HTTP 500.*after 3 attempts/)
     t.equal(nbp.requests.length, 3)
-    t.same(listRates(db, '2026-01-01', '2026-12-31'), [])
+    t.same(await store.rates.list('2026-01-01', '2026-12-31'), [])
     const h = provider.health()
     t.equal(h.last_error, reason)
     t.equal(h.last_error_at, '2026-11-28T11:00:00.000Z')
@@ -200,10 +201,10 @@ t.test('NBP faults resolve ok:false with a reason; nothing is stored; health say
 
   t.test('connection refused', async (t) => {
     const port = await deadPort()
-    const { db, provider } = await setup(t, { baseUrl: `http://127.0.0.1:${port}/api` })
+    const { store, provider } = await setup(t, { baseUrl: `http://127.0.0.1:${port}/api` })
     const reason = reasonOf(t, await provider.resolveUsdPlnRate('2026-11-12'))
     t.match(reason, /ECONNREFUSED/)
-    t.equal(getStoredUsdPlnRate(db, '2026-11-12'), undefined)
+    t.equal(await store.rates.get('2026-11-12'), undefined)
   })
 
   t.test('hang past the timeout gives up quickly', async (t) => {
@@ -216,15 +217,15 @@ t.test('NBP faults resolve ok:false with a reason; nothing is stored; health say
   })
 
   t.test('garbage JSON', async (t) => {
-    const { db, provider } = await setup(t, { fake: { mode: 'garbage' } })
+    const { store, provider } = await setup(t, { fake: { mode: 'garbage' } })
     t.match(reasonOf(t, await provider.resolveUsdPlnRate('2026-11-12')), /not JSON/)
-    t.equal(getStoredUsdPlnRate(db, '2026-11-12'), undefined)
+    t.equal(await store.rates.get('2026-11-12'), undefined)
   })
 
   t.test('valid JSON of the wrong shape', async (t) => {
-    const { db, provider } = await setup(t, { fake: { mode: 'malformed' } })
+    const { store, provider } = await setup(t, { fake: { mode: 'malformed' } })
     t.match(reasonOf(t, await provider.resolveUsdPlnRate('2026-11-12')), /unexpected shape/)
-    t.equal(getStoredUsdPlnRate(db, '2026-11-12'), undefined)
+    t.equal(await store.rates.get('2026-11-12'), undefined)
   })
 
   t.test('a later call after recovery fills the rate', async (t) => {
@@ -246,10 +247,10 @@ t.test('a rate that is not final yet is neither fetched nor stored', async (t) =
 
   t.test("same-day for today before NBP has published today's table", async (t) => {
     // Monday 23 Nov, 10:00 Warsaw: Friday's table is the last one out.
-    const { nbp, db, clock, provider } = await setup(t, { policy: 'same-day', fake: { lastPublished: '2026-11-20' } })
+    const { nbp, store, clock, provider } = await setup(t, { policy: 'same-day', fake: { lastPublished: '2026-11-20' } })
     clock.set(Date.parse('2026-11-23T09:00:00Z'))
     t.match(reasonOf(t, await provider.resolveUsdPlnRate('2026-11-23')), /no NBP table of 2026-11-23 yet/)
-    t.equal(getStoredUsdPlnRate(db, '2026-11-23'), undefined)
+    t.equal(await store.rates.get('2026-11-23'), undefined)
     nbp.setLastPublished('2026-11-23')
     clock.set(Date.parse('2026-11-23T11:30:00Z'))
     const rate = rateOf(t, await provider.resolveUsdPlnRate('2026-11-23'))

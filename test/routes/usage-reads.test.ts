@@ -462,8 +462,8 @@ t.test('today: live from the raw store, markup in force today, cached 30 s, says
 
 t.test('today: a raw store that fails answers 503, never zero usage', async (t) => {
   const { app } = await buildTestApp(t, {
-    source: (db) => {
-      const real = createSqliteSource({ db, clock: fixedClock(0) })
+    source: (store) => {
+      const real = createSqliteSource({ store, clock: fixedClock(0) })
       return {
         ...real,
         // eslint-disable-next-line require-yield

@@ -155,7 +155,7 @@ t.test('a voided record never comes back with an archive restore, and retention 
   const day = '2026-11-10'
   const archiveDir = join(dirname(h.dbPath), 'archives')
   const TZ = 'Europe/Warsaw'
-  const retention = () => runRetention({ db: h.db, dbPath: h.dbPath, clock: h.clock, log, timeZone: TZ, retentionDays: 3, influxdbFirst: false, archiveDir })
+  const retention = () => runRetention({ store: h.store, clock: h.clock, log, timeZone: TZ, retentionDays: 3, influxdbFirst: false, archiveDir })
   const events = dayEvents(day, 12, 'r')
   t.equal((await postEvents(h.app, events)).statusCode, 200)
   h.clock.advance(1_000)
@@ -164,7 +164,7 @@ t.test('a voided record never comes back with an archive restore, and retention 
   t.match((await retention()).days, [{ date: day, action: 'deleted', rows: 12 }], 'archived with every record, then removed')
 
   // Restore, void one record, and the archive (which still holds it) is never a way back.
-  const restore = () => restoreArchive({ db: h.db, archiveDir, clock: h.clock, log }, day)
+  const restore = () => restoreArchive({ store: h.store, archiveDir, clock: h.clock, log }, day)
   t.match(await restore(), { rows: 12, inserted: 12, voided: 0 })
   h.clock.advance(1_000)
   t.equal((await voidThem(h.app, ['r-0003'], 'wrong client')).json().voided, 1)

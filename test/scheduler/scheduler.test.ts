@@ -3,10 +3,10 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { hostname } from 'node:os'
+import { dirname } from 'node:path'
 import { buildTestApp, postEvents, type TestApp } from '../helper.js'
 import { createLogger } from '../../src/logger.js'
 import { createScheduler } from '../../src/scheduler/scheduler.js'
-import { claimRun, listRuns } from '../../src/db/runs.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { manualTimers } from '../support/timers.js'
 
@@ -28,7 +28,7 @@ function schedulerFor(test: TestApp, options: { lookbackDays?: number; catchupDa
   const { log, lines } = capturingLogger()
   const scheduler = createScheduler({
     batch: test.app.services.batch,
-    db: test.db,
+    store: test.store,
     clock: test.clock,
     log,
     cron: test.config.BATCH_SCHEDULE_CRON,
@@ -42,8 +42,8 @@ function schedulerFor(test: TestApp, options: { lookbackDays?: number; catchupDa
 }
 
 /** Every run of the ledger, oldest id first. */
-function allRuns(test: TestApp) {
-  return listRuns(test.db, { limit: 1000 }).reverse()
+async function allRuns(test: TestApp) {
+  return (await test.store.runs.list({ limit: 1000 })).reverse()
 }
 
 /** A rate provider that holds every day at its first step until released, and remembers the order. */
@@ -103,11 +103,11 @@ for (const c of tickCases) {
     const test = await buildTestApp(t, { nowMs: Date.parse(c.from) })
     const { scheduler, manual } = schedulerFor(test)
     t.teardown(() => scheduler.stop())
-    scheduler.start()
+    await scheduler.start()
     await scheduler.idle()
-    t.equal(allRuns(test).length, 0, 'nothing runs before the first tick')
+    t.equal((await allRuns(test)).length, 0, 'nothing runs before the first tick')
     await manual.advanceTo(Date.parse(c.to), () => scheduler.idle())
-    const runs = allRuns(test)
+    const runs = (await allRuns(test))
     t.same(
       runs.map((r) => [r.started_at, r.processing_date, r.trigger]),
       c.ticks.map(([at, day]) => [at, day, 'schedule']),
@@ -121,10 +121,10 @@ t.test('each tick runs yesterday first, then the lookback days before it', async
   const test = await buildTestApp(t, { nowMs: Date.parse('2026-01-15T00:00:00Z') })
   const { scheduler, manual } = schedulerFor(test, { lookbackDays: 2 })
   t.teardown(() => scheduler.stop())
-  scheduler.start()
+  await scheduler.start()
   await manual.advanceTo(Date.parse('2026-01-15T18:00:00Z'), () => scheduler.idle())
   t.same(
-    allRuns(test).map((r) => [r.processing_date, r.trigger]),
+    (await allRuns(test)).map((r) => [r.processing_date, r.trigger]),
     [
       ['2026-01-14', 'schedule'],
       ['2026-01-12', 'schedule'],
@@ -149,7 +149,7 @@ t.test('a tick while a tick runs is skipped and logged; an API run of the same d
   // The API asks for the date the tick is running: it gets the tick's run back, not a new one.
   const api = await test.app.inject({ method: 'POST', url: '/batch/run', payload: { date: '2026-11-27' } })
   t.equal(api.statusCode, 202)
-  const running = allRuns(test)
+  const running = (await allRuns(test))
   t.equal(running.length, 1)
   t.equal(api.json().runs[0].id, running[0]!.id)
   t.equal(api.json().runs[0].trigger, 'schedule')
@@ -159,7 +159,7 @@ t.test('a tick while a tick runs is skipped and logged; an API run of the same d
   t.equal(result.skipped, false)
   t.same(result.runs.map((r) => r.processing_date), ['2026-11-27', '2026-11-25', '2026-11-26'])
   const byDate = new Map<string, number>()
-  for (const r of allRuns(test)) byDate.set(r.processing_date, (byDate.get(r.processing_date) ?? 0) + 1)
+  for (const r of (await allRuns(test))) byDate.set(r.processing_date, (byDate.get(r.processing_date) ?? 0) + 1)
   t.same(Object.fromEntries(byDate), { '2026-11-25': 1, '2026-11-26': 1, '2026-11-27': 1 }, 'exactly one run per date')
   t.same(gated.asked, ['2026-11-27', '2026-11-25', '2026-11-26'], 'each date processed once, yesterday first')
 
@@ -175,13 +175,13 @@ t.test('catch-up after three days down: exactly the missing dates, oldest first,
     { request_id: 'b', client_org_id: 'acme', model: 'm', input_tokens: 5, output_tokens: 1, cost_usd: '0.5', timestamp: '2026-11-26T10:00:00Z' },
   ])
   for (const day of ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24']) await test.app.services.batch.runDate(day, 'schedule')
-  const before = allRuns(test).length
+  const before = (await allRuns(test)).length
   asked.length = 0
 
   // Start on 2026-11-28 at 13:00 Warsaw with the default 7 catch-up days: 2026-11-21 … 2026-11-27.
   const { scheduler, manual } = schedulerFor(test, { catchupDays: test.config.BATCH_CATCHUP_DAYS })
   t.teardown(() => scheduler.stop())
-  scheduler.start()
+  await scheduler.start()
   const caughtUp = await scheduler.catchUpDone()
   t.same(caughtUp.map((r) => [r.processing_date, r.trigger, r.status]), [
     ['2026-11-25', 'catchup', 'succeeded'],
@@ -189,12 +189,12 @@ t.test('catch-up after three days down: exactly the missing dates, oldest first,
     ['2026-11-27', 'catchup', 'succeeded'],
   ])
   t.same(asked, ['2026-11-25', '2026-11-26', '2026-11-27'], 'processed oldest first')
-  t.equal(allRuns(test).length, before + 3, 'nothing that already succeeded ran again')
+  t.equal((await allRuns(test)).length, before + 3, 'nothing that already succeeded ran again')
   t.equal(manual.pendingCount(), 1, 'the timer is armed after recovery')
 
   // A second start finds nothing to do.
   const again = schedulerFor(test, { catchupDays: 7 })
-  again.scheduler.start()
+  await again.scheduler.start()
   t.same(await again.scheduler.catchUpDone(), [])
   again.scheduler.stop()
 })
@@ -209,7 +209,7 @@ t.test('catch-up retries dates whose PLN is still missing', async (t) => {
   await test.app.services.batch.runDate('2026-11-27', 'schedule')
   const { scheduler } = schedulerFor(test, { catchupDays: 2 })
   t.teardown(() => scheduler.stop())
-  scheduler.start()
+  await scheduler.start()
   const runs = await scheduler.catchUpDone()
   t.same(runs.map((r) => [r.processing_date, r.trigger]), [
     ['2026-11-26', 'catchup'],
@@ -223,16 +223,17 @@ t.test('start-up recovery abandons runs of dead processes before catch-up, and s
   const base = { trigger: 'schedule' as const, dataSource: 'sqlite' as const }
   const fresh = new Date(test.clock.now() - 30_000).toISOString()
   const stale = new Date(test.clock.now() - 10 * 60_000).toISOString()
-  const dead = claimRun(test.db, { ...base, date: '2026-11-27', startedAt: fresh, owner: `4242@${host}` }).run
-  const live = claimRun(test.db, { ...base, date: '2026-11-26', startedAt: fresh, owner: `4343@${host}` }).run
-  const foreignFresh = claimRun(test.db, { ...base, date: '2026-11-25', startedAt: fresh, owner: '1@other-host' }).run
-  const foreignStale = claimRun(test.db, { ...base, date: '2026-11-24', startedAt: stale, owner: '1@another-host' }).run
-  const previousSelf = claimRun(test.db, { ...base, date: '2026-11-23', startedAt: fresh, owner: test.app.services.batch.owner }).run
+  const dead = (await test.store.runs.claim({ ...base, date: '2026-11-27', startedAt: fresh, owner: `4242@${host}` })).run
+  const live = (await test.store.runs.claim({ ...base, date: '2026-11-26', startedAt: fresh, owner: `4343@${host}` })).run
+  const foreignFresh = (await test.store.runs.claim({ ...base, date: '2026-11-25', startedAt: fresh, owner: '1@other-host' })).run
+  const foreignStale = (await test.store.runs.claim({ ...base, date: '2026-11-24', startedAt: stale, owner: '1@another-host' })).run
+  const previousSelf = (await test.store.runs.claim({ ...base, date: '2026-11-23', startedAt: fresh, owner: test.app.services.batch.owner })).run
 
   const { scheduler } = schedulerFor(test, { catchupDays: 5, pidAlive: (pid) => pid === 4343 })
   t.teardown(() => scheduler.stop())
-  scheduler.start()
-  const status = (id: number) => allRuns(test).find((r) => r.id === id)!.status
+  await scheduler.start()
+  const statusAtStart = new Map((await allRuns(test)).map((r) => [r.id, r.status]))
+  const status = (id: number) => statusAtStart.get(id)
   t.equal(status(dead.id), 'abandoned', 'same host, process gone')
   t.equal(status(live.id), 'running', 'same host, process alive')
   t.equal(status(foreignFresh.id), 'running', 'other host, heartbeat recent')
@@ -259,16 +260,16 @@ t.test('/batch/status shows the scheduler and the next run in UTC and local time
   const off = await test.app.inject({ url: '/batch/status' })
   t.same(off.json().scheduler, { enabled: false, cron: '0 13 * * *', timezone: TZ, next_run_at: null, next_run_local: null })
 
-  const { scheduler } = schedulerFor(test)
-  test.app.services.scheduler = scheduler
-  const on = await test.app.inject({ url: '/batch/status' })
+  // The same database on a replica whose scheduler is on (its timer not started: nothing runs by itself).
+  const withScheduler = await buildTestApp(t, { dir: dirname(test.dbPath), env: { BATCH_SCHEDULER_ENABLED: 'true' } })
+  const on = await withScheduler.app.inject({ url: '/batch/status' })
   t.equal(on.statusCode, 200)
   t.same(on.json(), {
     scheduler: { enabled: true, cron: '0 13 * * *', timezone: TZ, next_run_at: '2026-11-29T12:00:00.000Z', next_run_local: '2026-11-29 13:00 Europe/Warsaw' },
     running: [],
     last_success_date: null,
   })
-  const health = await test.app.inject({ url: '/health' })
+  const health = await withScheduler.app.inject({ url: '/health' })
   // Nothing has run, so the due days of the catch-up window (7 days ending yesterday, whose 13:00 run
   // was due at this very instant) are missing: degraded, and said why.
   t.match(health.json().services.scheduler, {
@@ -277,7 +278,7 @@ t.test('/batch/status shows the scheduler and the next run in UTC and local time
   })
   t.same(health.json().services.scheduler.detail.missing_days, ['2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24', '2026-11-25', '2026-11-26', '2026-11-27'])
 
-  scheduler.stop()
-  const stopped = await test.app.inject({ url: '/batch/status' })
+  await withScheduler.services.scheduler.stop()
+  const stopped = await withScheduler.app.inject({ url: '/batch/status' })
   t.equal(stopped.json().scheduler.next_run_at, null, 'a stopped scheduler announces no next run')
 })

@@ -5,19 +5,20 @@ import pino from 'pino'
 import { buildTestApp, postEvents } from '../helper.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import type { UsageSource } from '../../src/sources/types.js'
-import type { Db } from '../../src/db/open.js'
+import type { SqliteStore } from '../../src/db/sqlite/store.js'
 import { createScheduler } from '../../src/scheduler/scheduler.js'
 import { manualTimers } from '../support/timers.js'
-import { listRuns } from '../../src/db/runs.js'
 import { summaryRows } from '../helper.js'
 import { createBatchService } from '../../src/batch/service.js'
 
 /** The embedded source, but each aggregation waits `delayMs` (honouring the abort signal) before its rows. */
 function slowSource(delayMs: number) {
-  return (db: Db): UsageSource => {
-    const inner = createSqliteSource({ db, clock: { now: () => Date.now() } })
+  return (store: SqliteStore): UsageSource => {
+    const inner = createSqliteSource({ store, clock: { now: () => Date.now() } })
     return {
       ...inner,
+      // The day through the one grouped query, which this wrapper slows down.
+      aggregateClients: undefined,
       async *aggregate(window, options = {}) {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(resolve, delayMs)
@@ -38,14 +39,14 @@ t.test('stop lets a started day finish within the grace period; queued days clos
   const test = await buildTestApp(t, { source: slowSource(300) })
   await postEvents(test.app, [event])
   const batch = test.app.services.batch
-  const started = batch.startMany(['2026-11-25', '2026-11-26'], 'api')
+  const started = await batch.startMany(['2026-11-25', '2026-11-26'], 'api')
   await new Promise((resolve) => setTimeout(resolve, 50))
   await batch.stop(5_000)
   const [first, second] = await Promise.all(started.map((s) => s.done))
   t.equal(first!.status, 'succeeded_with_warnings', 'the started day finished')
   t.equal(summaryRows(test.db, 'client_daily_usage', '2026-11-25').length, 1)
   t.equal(second!.status, 'interrupted', 'the queued day never started')
-  t.throws(() => batch.startMany(['2026-11-24'], 'api'), { name: 'ShuttingDownError' }, 'no new work after stop')
+  await t.rejects(batch.startMany(['2026-11-24'], 'api'), { code: 'USAGE_BATCH_SHUTTING_DOWN', statusCode: 503 }, 'no new work after stop')
 })
 
 t.test('when the grace period runs out the day is interrupted and its previous summaries stay', async (t) => {
@@ -53,8 +54,8 @@ t.test('when the grace period runs out the day is interrupted and its previous s
   await postEvents(test.app, [event])
   // A previous run's rows, written through a second service on the same file without the delay.
   const quick = createBatchService({
-    db: test.db,
-    source: createSqliteSource({ db: test.db, clock: test.clock }),
+    store: test.store,
+    source: createSqliteSource({ store: test.store, clock: test.clock }),
     rates: test.app.services.rates,
     clock: test.clock,
     log: pino({ level: 'silent' }),
@@ -66,7 +67,7 @@ t.test('when the grace period runs out the day is interrupted and its previous s
   await postEvents(test.app, [{ ...event, request_id: 'b' }])
 
   const batch = test.app.services.batch
-  const [s] = batch.startMany(['2026-11-25'], 'api')
+  const [s] = await batch.startMany(['2026-11-25'], 'api')
   const stoppedAt = Date.now()
   await batch.stop(100)
   t.ok(Date.now() - stoppedAt < 2_000, 'stop returns soon after the grace period')
@@ -80,7 +81,7 @@ t.test('a stopped scheduler arms no timer and starts no tick', async (t) => {
   const manual = manualTimers(test.clock)
   const scheduler = createScheduler({
     batch: test.app.services.batch,
-    db: test.db,
+    store: test.store,
     clock: test.clock,
     log: pino({ level: 'silent' }),
     cron: '0 13 * * *',
@@ -89,11 +90,11 @@ t.test('a stopped scheduler arms no timer and starts no tick', async (t) => {
     catchupDays: 0,
     timers: manual.timers,
   })
-  scheduler.start()
+  await scheduler.start()
   t.equal(manual.pendingCount(), 1)
   scheduler.stop()
   t.equal(manual.pendingCount(), 0, 'the timer is cleared')
   await manual.advanceTo(Date.parse('2026-12-05T00:00:00Z'), () => scheduler.idle())
-  t.equal(listRuns(test.db, { limit: 10 }).length, 0, 'no tick ran')
+  t.equal((await test.store.runs.list({ limit: 10 })).length, 0, 'no tick ran')
   t.equal(scheduler.nextRun(), null)
 })

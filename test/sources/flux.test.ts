@@ -3,7 +3,8 @@
 import t from 'tap'
 import { dayWindow } from '../../src/clock.js'
 import { aggregateQuery, createFluxSource } from '../../src/sources/flux.js'
-import { InfluxQueryError, StoreUnavailableError, detectInfluxVersion } from '../../src/sources/influx-http.js'
+import { RawStoreUnavailableError } from '../../src/errors.js'
+import { InfluxQueryError, detectInfluxVersion } from '../../src/sources/influx-http.js'
 import { isValidFlux } from '../helpers/flux-check.js'
 import { startFakeInflux2, type FakeInflux2 } from '../helpers/fake-influx2.js'
 import { legacyLines } from '../helpers/legacy-points.js'
@@ -99,10 +100,13 @@ t.test('version detection, health and write failures', async (t) => {
     cost_nano_usd: 1n,
     occurred_at_ms: 0,
   }
-  await t.rejects(wrongToken.ingest([event]), StoreUnavailableError)
+  const refused = await wrongToken.ingest([event]).catch((e: unknown) => e)
+  t.ok(refused instanceof RawStoreUnavailableError, 'a write InfluxDB refuses: the store is unavailable (503)')
+  t.match(refused, { statusCode: 503, message: /InfluxDB refused the write \(HTTP 401\); see the service log/ })
+  t.match((refused as Error).cause, { message: /HTTP 401/ }, "InfluxDB's answer travels as the cause, for the log")
   t.match(await caught(collect(wrongToken, DAY_FOR_TESTS)), { name: 'InfluxQueryError', status: 401 })
   await fake.close()
-  await t.rejects(source.ingest([event]), StoreUnavailableError)
+  await t.rejects(source.ingest([event]), RawStoreUnavailableError)
   t.match(await source.check(), { status: 'down' })
 })
 

@@ -2,18 +2,7 @@
 // aggregates client by client, InfluxDB going down fails the run (never "no usage") and leaves the
 // previous summaries, /health says so (readiness stays: reads are served), and the next run after it is back succeeds.
 import t from 'tap'
-import pino from 'pino'
-import { join } from 'node:path'
-import { buildApp } from '../../src/app.js'
-import { createBatchService } from '../../src/batch/service.js'
-import { fixedClock } from '../../src/clock.js'
-import { loadConfig } from '../../src/config.js'
-import { openDb } from '../../src/db/open.js'
-import { createInfluxSource } from '../../src/sources/influx.js'
-import { createMetrics } from '../../src/metrics.js'
-import { withQueryMetrics } from '../../src/runtime.js'
-import { noRateProvider } from '../../src/rates/types.js'
-import { DEFAULT_NOW_MS, expectNano, expectTimesRate, nanoText, summaryRows } from '../helper.js'
+import { buildTestApp, expectNano, expectTimesRate, nanoText, summaryRows } from '../helper.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
 
 const DAY = '2026-11-20'
@@ -21,38 +10,14 @@ const skip = influxdUnavailable()
 
 t.test('InfluxDB-first through HTTP, including InfluxDB going away and coming back', { skip }, async (t) => {
   const influx = await startInfluxd(t)
-  const dir = t.testdir({})
-  const config = loadConfig({
-    SQLITE_PATH: join(dir, 'usage.db'),
-    INFLUXDB_URL: influx.url,
-    INFLUXDB_DATABASE: influx.database,
-    INFLUXDB_TIMEOUT_MS: '5000',
-    BATCH_SCHEDULER_ENABLED: 'false',
+  // The production wiring: the InfluxDB source with query metrics, per-client aggregation.
+  const { app, db, clock, config, services } = await buildTestApp(t, {
+    env: { INFLUXDB_URL: influx.url, INFLUXDB_DATABASE: influx.database, INFLUXDB_TIMEOUT_MS: '5000' },
   })
   t.equal(config.influxdbFirst, true, 'INFLUXDB_URL set → InfluxDB-first')
-  const log = pino({ level: 'silent' })
-  const clock = fixedClock(DEFAULT_NOW_MS)
-  const db = openDb({ path: config.SQLITE_PATH })
-  const metrics = createMetrics({ processMetrics: false })
-  const source = withQueryMetrics(await createInfluxSource(config, { log }), metrics)
+  const { source, metrics } = services
   await source.ready!()
   t.equal(source.dialect, 'influxql', '/ping says 1.6.7 → InfluxQL')
-  const batch = createBatchService({
-    db,
-    source,
-    rates: noRateProvider,
-    clock,
-    log,
-    timeZone: config.BUSINESS_TIMEZONE,
-    defaultMarkupRate: config.defaultMarkupRate,
-    perClientConcurrency: config.INFLUXDB_AGGREGATION_BATCH_SIZE,
-  })
-  const app = await buildApp(config, { db, source, clock, batch, metrics })
-  t.teardown(async () => {
-    await app.close()
-    await source.close()
-    db.$client.close()
-  })
 
   const events = ['acme', 'globex', "o'hara \"quoted\" a\\b [.*]"].flatMap((client, c) =>
     ['0.000000150', '1.234567891', '0.3'].map((cost, i) => ({

@@ -9,13 +9,13 @@ import { buildApp } from '../../src/app.js'
 import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
-import { createRuntime } from '../../src/runtime.js'
+import { createServices } from '../../src/services.js'
 import { DEFAULT_NOW_MS } from '../helper.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
 import { LOOPBACK_ONLY_ENV, waitFor } from '../support/children.js'
 
 const DAY = '2026-11-27'
-const NOT_KNOWN = /InfluxDB query dialect not known yet \(INFLUXDB_QUERY_LANGUAGE=auto; its \/ping failed: .+\); detection retries in the background, see GET \/health/
+const NOT_KNOWN = /InfluxDB query dialect not known yet \(INFLUXDB_QUERY_LANGUAGE=auto; its \/ping has not answered\); detection retries in the background, see GET \/health/
 
 t.test('the service starts while InfluxDB is down, then detects it once it appears', { skip: influxdUnavailable() ?? false }, async (t) => {
   const influx = await startInfluxd(t)
@@ -48,12 +48,12 @@ t.test('the service starts while InfluxDB is down, then detects it once it appea
   })
   t.equal(config.INFLUXDB_QUERY_LANGUAGE, 'auto', 'the default')
   const clock = fixedClock(DEFAULT_NOW_MS)
-  const runtime = await createRuntime(config, log, { clock, influxRetry: { initialMs: 25, maxMs: 100 } })
-  const app = await buildApp(config, { ...runtime.deps, logger: log })
+  const services = await createServices(config, { log, clock, influxRetry: { initialMs: 25, maxMs: 100 } })
+  const app = await buildApp(config, services)
   t.teardown(async () => {
-    await runtime.stopBackground(1_000)
+    await services.stop(1_000)
     await app.close()
-    await runtime.close()
+    await services.close()
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
@@ -91,13 +91,16 @@ t.test('the service starts while InfluxDB is down, then detects it once it appea
   }
   const refusedIngest = await post('/usage/events', { events: [event] })
   t.equal(refusedIngest.status, 503)
-  t.match(await refusedIngest.json(), { statusCode: 503, error: 'Service Unavailable', message: NOT_KNOWN })
+  const refusedBody = (await refusedIngest.json()) as { message: string }
+  t.match(refusedBody, { statusCode: 503, error: 'Service Unavailable', message: NOT_KNOWN })
+  t.notMatch(refusedBody.message, /did not answer|ECONNREFUSED|fetch failed/, 'what the fetch said stays out of the 503 body')
   const refusedToday = await get('/usage/clients/acme/today')
   t.equal(refusedToday.status, 503)
   t.match(await refusedToday.json(), { message: NOT_KNOWN })
   const failedRun = (await (await post('/batch/run?wait=true', { date: DAY })).json()) as { runs: Array<{ status: string; error_message: string }> }
   t.equal(failedRun.runs[0]!.status, 'failed')
   t.match(failedRun.runs[0]!.error_message, NOT_KNOWN)
+  t.match(failedRun.runs[0]!.error_message, /\/ping did not answer/, 'the run ledger keeps why (the cause)')
 
   // Retries go on in the background (25 ms doubling to 100 ms here); the outage is logged once, not per attempt.
   let attempts = 0

@@ -3,16 +3,9 @@
 // against the InfluxDB 2 stand-in). Stored duplicates cannot be told from conflicts there, but
 // conflicts inside one request are still refused.
 import t from 'tap'
-import pino from 'pino'
-import { join } from 'node:path'
-import { buildApp } from '../../src/app.js'
-import { fixedClock } from '../../src/clock.js'
-import { loadConfig } from '../../src/config.js'
-import { openDb } from '../../src/db/open.js'
-import { createInfluxSource } from '../../src/sources/influx.js'
-import { createFluxSource, deletePredicate } from '../../src/sources/flux.js'
+import { deletePredicate } from '../../src/sources/flux.js'
 import { eventTimestampNs } from '../../src/sources/line-protocol.js'
-import { databaseDigest, DEFAULT_NOW_MS } from '../helper.js'
+import { buildTestApp, databaseDigest } from '../helper.js'
 import { influxdUnavailable, startInfluxd } from '../helpers/influxd.js'
 import { rfc3339Nano, startFakeInflux2 } from '../helpers/fake-influx2.js'
 
@@ -29,21 +22,9 @@ const events = [
 
 t.test('InfluxQL: 409 with DELETE statements that remove exactly the voided points', { skip }, async (t) => {
   const influx = await startInfluxd(t)
-  const config = loadConfig({
-    SQLITE_PATH: join(t.testdir({}), 'usage.db'),
-    INFLUXDB_URL: influx.url,
-    INFLUXDB_DATABASE: influx.database,
-    INFLUXDB_TIMEOUT_MS: '5000',
-    BATCH_SCHEDULER_ENABLED: 'false',
-  })
-  const clock = fixedClock(DEFAULT_NOW_MS)
-  const db = openDb({ path: config.SQLITE_PATH })
-  const source = await createInfluxSource(config, { log: pino({ level: 'silent' }) })
-  const app = await buildApp(config, { db, source, clock })
-  t.teardown(async () => {
-    await app.close()
-    await source.close()
-    db.$client.close()
+  // The production wiring: the InfluxDB source detected from /ping, behind its query metrics.
+  const { app, db } = await buildTestApp(t, {
+    env: { INFLUXDB_URL: influx.url, INFLUXDB_DATABASE: influx.database, INFLUXDB_TIMEOUT_MS: '5000' },
   })
   t.equal((await app.inject({ method: 'POST', url: '/usage/events', payload: { events } })).statusCode, 200)
   // A point of the earlier system: no external_user tag, request_id as a field, ms timestamp.
@@ -99,22 +80,15 @@ t.test('InfluxQL: 409 with DELETE statements that remove exactly the voided poin
 
 t.test('Flux dialect: 409 with delete predicates (start = stop = the point), escaped', async (t) => {
   const fake = await startFakeInflux2(t)
-  const config = loadConfig({
-    SQLITE_PATH: join(t.testdir({}), 'usage.db'),
-    INFLUXDB_URL: fake.url,
-    INFLUXDB_TOKEN: fake.token,
-    INFLUXDB_ORG: fake.org,
-    INFLUXDB_BUCKET: fake.bucket,
-    INFLUXDB_QUERY_LANGUAGE: 'flux',
-    BATCH_SCHEDULER_ENABLED: 'false',
-  })
-  const clock = fixedClock(DEFAULT_NOW_MS)
-  const db = openDb({ path: config.SQLITE_PATH })
-  const source = createFluxSource({ url: fake.url, token: fake.token, org: fake.org, bucket: fake.bucket, measurement: 'usage_tracking', timeoutMs: 5_000 })
-  const app = await buildApp(config, { db, source, clock })
-  t.teardown(async () => {
-    await app.close()
-    db.$client.close()
+  const { app } = await buildTestApp(t, {
+    env: {
+      INFLUXDB_URL: fake.url,
+      INFLUXDB_TOKEN: fake.token,
+      INFLUXDB_ORG: fake.org,
+      INFLUXDB_BUCKET: fake.bucket,
+      INFLUXDB_QUERY_LANGUAGE: 'flux',
+      INFLUXDB_TIMEOUT_MS: '5000',
+    },
   })
   t.equal((await app.inject({ method: 'POST', url: '/usage/events', payload: { events } })).statusCode, 200)
   const res = await app.inject({ method: 'POST', url: '/usage/events/void', payload: { request_ids: ["wrong 'one'", 'nope'], reason: 'r' } })

@@ -3,7 +3,8 @@ import t from 'tap'
 import { createInfluxQLSource, aggregateStatement, type InfluxQLSource } from '../../src/sources/influxql.js'
 import { UnrepresentablePointError } from '../../src/sources/line-protocol.js'
 import { legacyLines } from '../helpers/legacy-points.js'
-import { InfluxQueryError, StoreUnavailableError } from '../../src/sources/influx-http.js'
+import { RawStoreUnavailableError } from '../../src/errors.js'
+import { InfluxQueryError } from '../../src/sources/influx-http.js'
 import { influxdUnavailable, startInfluxd, type Influxd } from '../helpers/influxd.js'
 import { dayWindow } from '../../src/clock.js'
 import { aggregateByClient } from '../../src/sources/per-client.js'
@@ -135,7 +136,7 @@ if (skip) {
     t.notMatch(q, /=~|!~/, 'no regex operators')
   })
 
-  t.test('writes to a stopped server fail with StoreUnavailableError', async (t) => {
+  t.test('writes to a stopped server fail with RawStoreUnavailableError', async (t) => {
     const other = await startInfluxd(t, 'down_test')
     const source = createInfluxQLSource({
       url: other.url,
@@ -164,7 +165,7 @@ if (skip) {
       () => undefined,
       (e: unknown) => e,
     )
-    t.ok(error instanceof StoreUnavailableError, 'StoreUnavailableError')
+    t.ok(error instanceof RawStoreUnavailableError, 'RawStoreUnavailableError')
     t.equal((error as { statusCode?: number }).statusCode, 503)
     t.equal((await source.check()).status, 'down')
   })

@@ -5,7 +5,7 @@ import pg from 'pg'
 import { dayWindow, fixedClock } from '../../src/clock.js'
 import { openPostgres } from '../../src/db/postgres/open.js'
 import { createPostgresSource } from '../../src/sources/postgres.js'
-import type { UsageEvent } from '../../src/sources/types.js'
+import type { UsageEvent } from '../../src/usage-event.js'
 import { createMigratedDatabase, postgresUnavailable, sharedPostgres, type PostgresServer } from '../helpers/postgres.js'
 import { collect, legacyAsEvents, runSourceContract, TZ, type LegacyPoint } from '../helpers/source-contract.js'
 

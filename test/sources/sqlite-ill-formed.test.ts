@@ -1,7 +1,7 @@
 // Rows stored by an earlier version with invalid UTF-8 ids (a lone surrogate, accepted before ingest
 // refused it) are billed, and never make the client-by-client walk skip another client.
 import t from 'tap'
-import type { Db } from '../../src/db/open.js'
+import type { Db } from '../../src/db/sqlite/open.js'
 import { fixedClock } from '../../src/clock.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch } from '../helper.js'
@@ -23,8 +23,8 @@ function insertRaw(db: Db, requestId: string, client: Buffer, tokens: number) {
 for (const reader of ['in-thread', 'worker'] as const) {
   t.test(`the day is read whole around ill-formed ids (${reader})`, async (t) => {
     const { app, db } = await buildTestApp(t, {
-      source: (db) =>
-        createSqliteSource({ db, clock: fixedClock(DEFAULT_NOW_MS), path: db.$client.name, workerMinRecords: reader === 'worker' ? 0 : 1_000_000 }),
+      source: (store) =>
+        createSqliteSource({ store, clock: fixedClock(DEFAULT_NOW_MS), workerMinRecords: reader === 'worker' ? 0 : 1_000_000 }),
     })
     // Between the stored bytes of "surr\ud800" (ED A0 80) and its U+FFFD reading (EF BF BD) lie
     // clients such as "surr\ue000" and "surr\ufffc": on the old walk they were never billed.

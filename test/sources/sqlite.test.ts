@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { openDb } from '../../src/db/open.js'
+import { openSqliteStore } from '../../src/db/sqlite/store.js'
 import { dayWindow, fixedClock } from '../../src/clock.js'
 import { buildTestApp, postEvents } from '../helper.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
@@ -10,12 +10,12 @@ import { legacyAsEvents, runSourceContract, type LegacyPoint } from '../helpers/
 /** An embedded store for the contract: in memory, or a file (as the service runs) read with the given worker threshold. */
 async function embeddedStore(t: Test, file?: { workerMinRecords: number }) {
   const path = file ? join(t.testdir(), 'usage.db') : ':memory:'
-  const db = openDb({ path })
+  const store = openSqliteStore({ path })
   const clock = fixedClock(Date.UTC(2026, 10, 1))
-  const source = file ? createSqliteSource({ db, clock, path, workerMinRecords: file.workerMinRecords }) : createSqliteSource({ db, clock })
+  const source = createSqliteSource({ store, clock, ...(file ? { workerMinRecords: file.workerMinRecords } : {}) })
   t.teardown(async () => {
     await source.close()
-    if (db.$client.open) db.$client.close()
+    await store.close()
   })
   return {
     source,
@@ -24,7 +24,7 @@ async function embeddedStore(t: Test, file?: { workerMinRecords: number }) {
     },
     breakStore: async () => {
       await source.close()
-      db.$client.close()
+      await store.close()
       if (file) rmSync(path)
     },
   }
@@ -67,11 +67,11 @@ t.test('two days aggregated at the same time do not share a busy statement', asy
 
 t.test('a day read client by client: leaving early or aborting stops the reader', async (t) => {
   const path = join(t.testdir(), 'usage.db')
-  const db = openDb({ path })
-  const source = createSqliteSource({ db, clock: fixedClock(Date.UTC(2026, 10, 1)), path, workerMinRecords: 0 })
+  const store = openSqliteStore({ path })
+  const source = createSqliteSource({ store, clock: fixedClock(Date.UTC(2026, 10, 1)), workerMinRecords: 0 })
   t.teardown(async () => {
     await source.close()
-    db.$client.close()
+    await store.close()
   })
   const day = '2026-11-20'
   const at = Date.parse('2026-11-20T10:00:00Z')
@@ -106,14 +106,14 @@ t.test('a day read client by client: leaving early or aborting stops the reader'
 
 t.test('a day read in the worker leaves the event loop free; the in-thread read holds it', async (t) => {
   const path = join(t.testdir(), 'usage.db')
-  const db = openDb({ path })
+  const store = openSqliteStore({ path })
   const clock = fixedClock(Date.UTC(2026, 10, 1))
-  const inWorker = createSqliteSource({ db, clock, path, workerMinRecords: 0 })
-  const inThread = createSqliteSource({ db, clock, path, workerMinRecords: 1e9 })
+  const inWorker = createSqliteSource({ store, clock, workerMinRecords: 0 })
+  const inThread = createSqliteSource({ store, clock, workerMinRecords: 1e9 })
   t.teardown(async () => {
     await inWorker.close()
     await inThread.close()
-    db.$client.close()
+    await store.close()
   })
   const at = Date.parse('2026-11-20T10:00:00Z')
   await inWorker.ingest(

@@ -1,7 +1,7 @@
 // Test data written straight into SQLite (one transaction), for days large enough to take a while.
 import { copyFileSync } from 'node:fs'
 import { dayWindow } from '../../src/clock.js'
-import { openDb, type Db } from '../../src/db/open.js'
+import { openDb, type Db } from '../../src/db/sqlite/open.js'
 
 export interface LargeDayShape {
   clients: number

@@ -2,16 +2,16 @@
 import pino from 'pino'
 import { systemClock } from '../../src/clock.js'
 import { createBatchService } from '../../src/batch/service.js'
-import { openDb } from '../../src/db/open.js'
+import { openSqliteStore } from '../../src/db/sqlite/store.js'
 import { noRateProvider } from '../../src/rates/types.js'
 import { createSqliteSource } from '../../src/sources/sqlite.js'
 import { stableSummaries } from './data.js'
 
 export async function cleanRunRows(path: string, dates: string[]) {
-  const db = openDb({ path })
-  const source = createSqliteSource({ db, clock: systemClock, path })
+  const store = openSqliteStore({ path })
+  const source = createSqliteSource({ store, clock: systemClock })
   const batch = createBatchService({
-    db,
+    store,
     source,
     rates: noRateProvider,
     clock: systemClock,
@@ -22,10 +22,10 @@ export async function cleanRunRows(path: string, dates: string[]) {
   const out = new Map<string, ReturnType<typeof stableSummaries>>()
   for (const date of dates) {
     await batch.runDate(date, 'cli')
-    out.set(date, stableSummaries(db, date))
+    out.set(date, stableSummaries(store.db, date))
   }
   await source.close()
-  db.$client.close()
+  await store.close()
   return out
 }
 

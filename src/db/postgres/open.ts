@@ -1,11 +1,10 @@
 // Opening the PostgreSQL store (DATABASE_URL): a pool, then the migrations in drizzle/postgres,
 // applied under an advisory lock so that replicas starting together apply them once, in turn.
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
-import { migrationsFolder } from '../open.js'
+import { expectedMigrationCount, migrationsFolder } from '../migrations.js'
 import { ADVISORY_LOCK_CLASS, ADVISORY_LOCKS } from './advisory-locks.js'
 import * as schema from './schema.js'
 
@@ -93,16 +92,7 @@ export async function postgresMigrationsApplied(db: PgDb): Promise<boolean> {
   const exists = await db.$client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [journal])
   if (!exists.rows[0]?.present) return false
   const applied = await db.$client.query<{ n: string }>(`SELECT count(*) AS n FROM ${journal}`)
-  return Number(applied.rows[0]!.n) >= expectedMigrationCount()
-}
-
-let cachedMigrationCount: number | undefined
-function expectedMigrationCount(): number {
-  if (cachedMigrationCount === undefined) {
-    const journal = JSON.parse(readFileSync(join(postgresMigrationsFolder(), 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
-    cachedMigrationCount = journal.entries.length
-  }
-  return cachedMigrationCount
+  return Number(applied.rows[0]!.n) >= expectedMigrationCount(postgresMigrationsFolder())
 }
 
 /** The URL without its password, for messages and logs. */

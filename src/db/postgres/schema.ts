@@ -39,9 +39,9 @@ function id() {
   return int64('id').primaryKey().generatedByDefaultAsIdentity()
 }
 
-export const usageEvents = pgTable(
-  'usage_events',
-  {
+/** One raw record: usage_events, and the same record kept in usage_event_voids once voided. */
+function rawRecord() {
+  return {
     request_id: text('request_id').primaryKey(),
     client_org_id: text('client_org_id').notNull(),
     model: text('model').notNull(),
@@ -54,7 +54,12 @@ export const usageEvents = pgTable(
     occurred_at: int64('occurred_at').notNull(),
     /** When the service stored it, UTC epoch ms. */
     received_at: int64('received_at').notNull(),
-  },
+  }
+}
+
+export const usageEvents = pgTable(
+  'usage_events',
+  rawRecord(),
   (t) => [
     index('usage_events_occurred_at_idx').on(t.occurred_at),
     index('usage_events_client_occurred_at_idx').on(t.client_org_id, t.occurred_at),
@@ -64,17 +69,7 @@ export const usageEvents = pgTable(
 export const usageEventVoids = pgTable(
   'usage_event_voids',
   {
-    request_id: text('request_id').primaryKey(),
-    client_org_id: text('client_org_id').notNull(),
-    model: text('model').notNull(),
-    external_user: text('external_user').notNull(),
-    input_tokens: int64('input_tokens').notNull(),
-    output_tokens: int64('output_tokens').notNull(),
-    total_tokens: int64('total_tokens').notNull(),
-    cost_nano_usd: nano('cost_nano_usd').notNull(),
-    /** The original record's instant and arrival, UTC epoch ms. */
-    occurred_at: int64('occurred_at').notNull(),
-    received_at: int64('received_at').notNull(),
+    ...rawRecord(),
     reason: text('reason').notNull(),
     /** When it was voided, UTC epoch ms. */
     voided_at: int64('voided_at').notNull(),

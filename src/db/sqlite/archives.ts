@@ -1,7 +1,8 @@
 // The ledger of days whose raw rows retention archived or removed (`raw_archives`).
 import { asc, eq } from 'drizzle-orm'
 import type { Db } from './open.js'
-import { rawArchives, type RawArchiveRow } from './schema.js'
+import { rawArchives, type RawArchiveRow } from '../schema.js'
+import type { ArchiveRecordInput } from '../store.js'
 
 export function getArchive(db: Db, date: string): RawArchiveRow | undefined {
   return db.select().from(rawArchives).where(eq(rawArchives.usage_date, date)).get()
@@ -14,7 +15,7 @@ export function listArchives(db: Db): RawArchiveRow[] {
 /** Records (or replaces) the archive file of a day. */
 export function recordArchive(
   db: Db,
-  input: { date: string; fileName: string | null; rows: number; bytes: number | null; sha256: string | null; at: string },
+  input: ArchiveRecordInput,
 ): void {
   const values = {
     file_name: input.fileName,

@@ -1,21 +1,22 @@
-// Stored USD/PLN rates per usage date (SPEC §4, §6 daily_exchange_rates). A manual rate always wins:
+// Stored USD/PLN rates per usage date (docs/data-model.md#exchange-rates). A manual rate always wins:
 // NBP writes are conditional on the stored row not being manual, enforced in the same statement.
 import { and, asc, eq, gte, lte, sql } from 'drizzle-orm'
-import { DATE_RULE, isValidDate } from '../clock.js'
-import { formatDecimal, parseDecimal } from '../money.js'
-import type { RatePolicy, UsdPlnRate } from '../rates/types.js'
+import { DATE_RULE, isValidDate } from '../../clock.js'
+import { formatDecimal, parseDecimal } from '../../money.js'
+import { isOneOf, RATE_POLICIES } from '../enums.js'
+import type { ManualRateInput, NbpRateInput, UsdPlnRate } from '../store.js'
 import type { Db } from './open.js'
-import { dailyExchangeRates, type ExchangeRateRow } from './schema.js'
+import { dailyExchangeRates, type ExchangeRateRow } from '../schema.js'
 
 const USD = 'USD'
 const PLN = 'PLN'
-const POLICIES: readonly RatePolicy[] = ['previous-business-day', 'same-day']
 
 const usdPln = and(eq(dailyExchangeRates.currency_from, USD), eq(dailyExchangeRates.currency_to, PLN))
 
 export function rowToUsdPlnRate(row: ExchangeRateRow): UsdPlnRate {
-  if (!(POLICIES as readonly string[]).includes(row.policy)) {
-    throw new Error(`daily_exchange_rates ${row.usage_date}: unknown policy ${JSON.stringify(row.policy)}`)
+  const policy = row.policy
+  if (!isOneOf(RATE_POLICIES, policy)) {
+    throw new Error(`daily_exchange_rates ${row.usage_date}: unknown policy ${JSON.stringify(policy)}`)
   }
   return {
     usage_date: row.usage_date,
@@ -23,7 +24,7 @@ export function rowToUsdPlnRate(row: ExchangeRateRow): UsdPlnRate {
     effective_date: row.effective_date,
     table_no: row.table_no,
     source: row.source,
-    policy: row.policy as RatePolicy,
+    policy,
     fetched_at: row.fetched_at,
   }
 }
@@ -64,7 +65,7 @@ function requireDate(name: string, value: string): void {
  * Stores a rate fetched from NBP unless a manual rate is already stored for the date, and answers
  * the rate stored afterwards: the NBP one, or the manual one that was kept.
  */
-export function saveNbpRate(db: Db, rate: Omit<UsdPlnRate, 'source'> & { source?: 'nbp' }): UsdPlnRate {
+export function saveNbpRate(db: Db, rate: NbpRateInput): UsdPlnRate {
   requireDate('usage_date', rate.usage_date)
   requireDate('effective_date', rate.effective_date)
   const values = {
@@ -105,20 +106,6 @@ export function saveNbpRate(db: Db, rate: Omit<UsdPlnRate, 'source'> & { source?
     if (!row) throw new Error(`daily_exchange_rates ${rate.usage_date}: row missing right after upsert`)
     return rowToUsdPlnRate(row)
   })
-}
-
-export interface ManualRateInput {
-  usage_date: string
-  /** Decimal text or JSON number; stored as canonical exact decimal text. */
-  rate: string | number
-  note?: string | null
-  /** ISO instant the admin set it. */
-  fetched_at: string
-  /**
-   * The policy in force when it was set, so the row says which rule the rate stands in for.
-   * Defaults to the Polish rule.
-   */
-  policy?: RatePolicy
 }
 
 /** Sets (or replaces) the manual rate of a date; it replaces an NBP rate too, and NBP never replaces it. */

@@ -1,7 +1,8 @@
 // Per-client markup history (`client_pricing`). A day is priced with the entry in force on it.
 import { and, asc, eq, lte } from 'drizzle-orm'
 import type { Db } from './open.js'
-import { clientPricing, type ClientPricingRow } from './schema.js'
+import { clientPricing, type ClientPricingRow } from '../schema.js'
+import type { PricingEntryInput } from '../store.js'
 
 export function pricingHistory(db: Db, clientOrgId: string): ClientPricingRow[] {
   return db
@@ -15,7 +16,7 @@ export function pricingHistory(db: Db, clientOrgId: string): ClientPricingRow[] 
 /** Appends an entry; false when the client already has one for that effective date. */
 export function appendPricing(
   db: Db,
-  entry: { client_org_id: string; effective_from: string; markup_rate: string; created_at: string; note?: string | null },
+  entry: PricingEntryInput,
 ): ClientPricingRow | undefined {
   return db.insert(clientPricing).values(entry).onConflictDoNothing().returning().get()
 }

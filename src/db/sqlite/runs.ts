@@ -2,24 +2,16 @@
 // UNIQUE index allows one `running` row per date, across every process sharing the file.
 import { and, desc, eq, gt, gte, inArray, lt, lte, ne, sql, type SQL } from 'drizzle-orm'
 import type { Db } from './open.js'
-import { influxdbBatchRuns, type BatchRunRow } from './schema.js'
-import type { RunStatus, RunTrigger } from './enums.js'
-import type { DataSource } from '../sources/types.js'
-import { redactText } from '../redact.js'
+import { influxdbBatchRuns, type BatchRunRow } from '../schema.js'
+import { SUCCESS_STATUSES, type RunTrigger } from '../enums.js'
+import type { ClaimInput, ClaimResult, ClosedRunTotals, ClosedTotalsRead, ListRunsFilter, RunOutcome } from '../store.js'
+import { redactText } from '../../redact.js'
 
-export interface ClaimResult {
-  run: BatchRunRow
-  /** False when another run of the date was already in flight; `run` is that run. */
-  claimed: boolean
-}
-
-const SUCCESS_STATUSES: RunStatus[] = ['succeeded', 'succeeded_with_warnings']
+/** SUCCESS_STATUSES as an SQL list; the values are constants, never input. */
+const SUCCESS_SQL = `(${SUCCESS_STATUSES.map((s) => `'${s}'`).join(', ')})`
 
 /** Opens a `running` run for the date, or returns the one already running. Synchronous: no await between check and insert. */
-export function claimRun(
-  db: Db,
-  input: { date: string; trigger: RunTrigger; dataSource: DataSource; startedAt: string; owner: string },
-): ClaimResult {
+export function claimRun(db: Db, input: ClaimInput): ClaimResult {
   return db.transaction((tx) => {
     const inserted = tx
       .insert(influxdbBatchRuns)
@@ -46,23 +38,9 @@ export function claimRun(
   })
 }
 
-export interface RunOutcome {
-  status: Exclude<RunStatus, 'running'>
-  finished_at: string
-  duration_ms: number
-  clients_processed?: number
-  records_processed?: number
-  summaries_written?: number
-  data_corrections?: number
-  exchange_rate_usd_pln?: string | null
-  warnings?: string[]
-  error_message?: string | null
-  client_errors?: Array<{ client_org_id: string; error: string }>
-}
-
 /**
  * Closes a running run; returns the closed row. Does nothing to a run no longer running. Messages
- * are stored redacted: the ledger is served by /batch/runs, and errors quote URLs (SPEC §8).
+ * are stored redacted: the ledger is served by /batch/runs, and errors quote URLs (docs/operations.md#logs).
  */
 export function finishRun(db: Db, id: number, outcome: RunOutcome): BatchRunRow {
   const { warnings, client_errors, error_message, ...rest } = outcome
@@ -117,15 +95,6 @@ export function lastSuccessDate(db: Db): string | null {
   return row?.d ?? null
 }
 
-export interface ListRunsFilter {
-  from?: string
-  to?: string
-  status?: RunStatus
-  /** Return runs with id below this (newest first paging). */
-  beforeId?: number
-  limit: number
-}
-
 /** Newest first by id; ids only grow, so an id cursor is stable under concurrent inserts. */
 export function listRuns(db: Db, filter: ListRunsFilter): BatchRunRow[] {
   const conditions: SQL[] = []
@@ -143,44 +112,43 @@ export function listRuns(db: Db, filter: ListRunsFilter): BatchRunRow[] {
 }
 
 /**
- * Marks `running` rows whose owner is gone as `abandoned`. `isOwnerAlive` decides per owner string
- * (and sees the row, for its heartbeat); runs owned by a live process (another CLI run, say) are left alone.
+ * Marks `running` rows whose owner is gone as `abandoned`. `isOwnerAlive` decides per run (its
+ * owner and heartbeat); runs owned by a live process (another CLI run, say) are left alone. Read and
+ * update are one synchronous transaction: no heartbeat can land between them.
  */
-export function abandonDeadRuns(
-  db: Db,
-  isOwnerAlive: (owner: string | null, run: BatchRunRow) => boolean,
-  finishedAt: string,
-): BatchRunRow[] {
-  const dead = runningRuns(db).filter((r) => !isOwnerAlive(r.owner, r))
-  if (dead.length === 0) return []
-  return db
-    .update(influxdbBatchRuns)
-    .set({ status: 'abandoned', finished_at: finishedAt, error_message: 'the process running it stopped before it finished' })
-    .where(and(inArray(influxdbBatchRuns.id, dead.map((r) => r.id)), eq(influxdbBatchRuns.status, 'running')))
-    .returning()
-    .all()
+export function abandonDeadRuns(db: Db, isOwnerAlive: (run: BatchRunRow) => boolean, finishedAt: string): BatchRunRow[] {
+  return db.transaction(() => {
+    const dead = runningRuns(db).filter((r) => !isOwnerAlive(r))
+    if (dead.length === 0) return []
+    return db
+      .update(influxdbBatchRuns)
+      .set({ status: 'abandoned', finished_at: finishedAt, error_message: 'the process running it stopped before it finished' })
+      .where(and(inArray(influxdbBatchRuns.id, dead.map((r) => r.id)), eq(influxdbBatchRuns.status, 'running')))
+      .returning()
+      .all()
+  })
 }
 
 /** Dates (of those given) that have at least one successful run. */
-export function datesWithSuccess(db: Db, dates: string[]): Set<string> {
+export function datesWithSuccess(db: Db, dates: readonly string[]): Set<string> {
   if (dates.length === 0) return new Set()
   const rows = db
     .selectDistinct({ d: influxdbBatchRuns.processing_date })
     .from(influxdbBatchRuns)
-    .where(and(inArray(influxdbBatchRuns.processing_date, dates), inArray(influxdbBatchRuns.status, SUCCESS_STATUSES)))
+    .where(and(inArray(influxdbBatchRuns.processing_date, [...dates]), inArray(influxdbBatchRuns.status, SUCCESS_STATUSES)))
     .all()
   return new Set(rows.map((r) => r.d))
 }
 
 /** Dates (of those given) with a `running` run whose heartbeat is at or after `freshSince` (ISO). */
-export function datesInProgress(db: Db, dates: string[], freshSince: string): Set<string> {
+export function datesInProgress(db: Db, dates: readonly string[], freshSince: string): Set<string> {
   if (dates.length === 0) return new Set()
   const rows = db
     .selectDistinct({ d: influxdbBatchRuns.processing_date })
     .from(influxdbBatchRuns)
     .where(
       and(
-        inArray(influxdbBatchRuns.processing_date, dates),
+        inArray(influxdbBatchRuns.processing_date, [...dates]),
         eq(influxdbBatchRuns.status, 'running'),
         gte(influxdbBatchRuns.heartbeat_at, freshSince),
       ),
@@ -200,7 +168,7 @@ export function touchHeartbeat(db: Db, id: number, at: string): void {
  * Dates (of those given) whose PLN is still missing: a summary row without markup_cost_nano_pln, or
  * (for a day without usage, which has no rows) a latest successful run that found no USD/PLN rate.
  */
-export function datesWithPlnMissing(db: Db, dates: string[]): Set<string> {
+export function datesWithPlnMissing(db: Db, dates: readonly string[]): Set<string> {
   if (dates.length === 0) return new Set()
   const list = JSON.stringify(dates)
   const rows = db.$client
@@ -213,26 +181,10 @@ export function datesWithPlnMissing(db: Db, dates: string[]): Set<string> {
            AND r.exchange_rate_usd_pln IS NULL
            AND r.id = (SELECT max(id) FROM influxdb_batch_runs l
                        WHERE l.processing_date = r.processing_date
-                         AND l.status IN ('succeeded', 'succeeded_with_warnings'))`,
+                         AND l.status IN ${SUCCESS_SQL})`,
     )
     .all({ list }) as Array<{ d: string }>
   return new Set(rows.map((r) => r.d))
-}
-
-/** What the closed runs of one status × trigger add up to (the ledger side of /metrics). */
-export interface ClosedRunTotals {
-  status: Exclude<RunStatus, 'running'>
-  trigger: RunTrigger
-  runs: number
-  records: number
-  summaries: number
-  corrections: number
-  /** Runs that recorded per-client errors (client_errors not empty). */
-  runsWithClientErrors: number
-  /** Runs with a duration (abandoned runs have none), their summed duration, and per bound the runs at or below it. */
-  timedRuns: number
-  durationMsSum: number
-  runsAtOrBelowMs: number[]
 }
 
 /**
@@ -240,7 +192,7 @@ export interface ClosedRunTotals {
  * pass over the ledger. Closed runs never reopen and their figures never change, so every sum here
  * only grows: a counter read from the database, whichever process ran the runs.
  */
-export function closedRunTotals(db: Db, boundsMs: readonly number[], ids: { after?: number; through?: number } = {}): ClosedRunTotals[] {
+function closedRunTotals(db: Db, boundsMs: readonly number[], ids: { after?: number; through?: number } = {}): ClosedRunTotals[] {
   const buckets = boundsMs.map((_, i) => `, total(duration_ms <= @b${i}) AS b${i}`).join('')
   const params = { ...Object.fromEntries(boundsMs.map((b, i) => [`b${i}`, b])), after: ids.after ?? 0, through: ids.through ?? Number.MAX_SAFE_INTEGER }
   const rows = db.$client
@@ -281,7 +233,7 @@ export function closedRunTotals(db: Db, boundsMs: readonly number[], ids: { afte
  * newest id when none runs. Ids only grow (AUTOINCREMENT) and closed runs never change, so what lies
  * at or below it is final.
  */
-export function settledRunId(db: Db): number {
+function settledRunId(db: Db): number {
   // The single-flight index holds only running runs (a handful, whatever the ledger's size); left to
   // itself the planner would walk the whole table in id order looking for one.
   return db.$client
@@ -293,13 +245,50 @@ export function settledRunId(db: Db): number {
     .get() as number
 }
 
+/**
+ * closedRunTotals of what settled since `knownSettledThroughId` and of what is not settled yet, with
+ * the settled id, from one read transaction (one snapshot of the ledger).
+ */
+export function closedTotals(db: Db, boundsMs: readonly number[], knownSettledThroughId: number): ClosedTotalsRead {
+  return db.$client.transaction(() => {
+    const settledThroughId = settledRunId(db)
+    const newlySettled =
+      settledThroughId > knownSettledThroughId ? closedRunTotals(db, boundsMs, { after: knownSettledThroughId, through: settledThroughId }) : []
+    const unsettled = closedRunTotals(db, boundsMs, { after: Math.max(settledThroughId, knownSettledThroughId) })
+    return { settledThroughId, newlySettled, unsettled }
+  })()
+}
+
 /** The newest closed run (any status but `running`) with one of the triggers. */
-export function lastClosedRun(db: Db, triggers: RunTrigger[]): BatchRunRow | undefined {
+export function lastClosedRun(db: Db, triggers: readonly RunTrigger[]): BatchRunRow | undefined {
   return db
     .select()
     .from(influxdbBatchRuns)
-    .where(and(inArray(influxdbBatchRuns.trigger, triggers), ne(influxdbBatchRuns.status, 'running')))
+    .where(and(inArray(influxdbBatchRuns.trigger, [...triggers]), ne(influxdbBatchRuns.status, 'running')))
     .orderBy(desc(influxdbBatchRuns.id))
     .limit(1)
     .get()
+}
+
+/** Dates in [from, to] whose latest closed run failed: a failure nobody has fixed by a later run. */
+export function unresolvedFailures(db: Db, from: string, to: string): BatchRunRow[] {
+  return db.$client
+    .prepare(
+      `SELECT r.* FROM influxdb_batch_runs r
+       WHERE r.processing_date BETWEEN ? AND ? AND r.status = 'failed'
+         AND r.id = (SELECT max(id) FROM influxdb_batch_runs x WHERE x.processing_date = r.processing_date AND x.status <> 'running')
+       ORDER BY r.processing_date`,
+    )
+    .all(from, to) as BatchRunRow[]
+}
+
+export function firstProcessingDate(db: Db): string | null {
+  return db.$client.prepare('SELECT min(processing_date) FROM influxdb_batch_runs').pluck().get() as string | null
+}
+
+export function successStartTimes(db: Db, date: string): string[] {
+  return db.$client
+    .prepare(`SELECT started_at FROM influxdb_batch_runs WHERE processing_date = ? AND status IN ${SUCCESS_SQL}`)
+    .pluck()
+    .all(date) as string[]
 }

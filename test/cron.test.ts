@@ -1,7 +1,7 @@
 // The next-tick computation: 13:00 in Warsaw is 12:00 UTC in winter and 11:00 UTC in summer.
 import t from 'tap'
-import { compileSchedule, cronProblem, formatLocal } from '../../src/scheduler/cron.js'
-import { loadConfig, ConfigError } from '../../src/config.js'
+import { compileSchedule, cronProblem, formatLocal } from '../src/cron.js'
+import { loadConfig, ConfigError } from '../src/config.js'
 
 const TZ = 'Europe/Warsaw'
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())

@@ -2,7 +2,7 @@
 // croner does the calendar work (DST included); we only ever ask it "next after this instant",
 // so the answer depends on the injected clock and never on croner's own timers.
 import { Cron } from 'croner'
-import { localParts } from '../clock.js'
+import { localParts } from './clock.js'
 
 export interface CronSchedule {
   readonly expression: string

@@ -9,34 +9,9 @@
 // units and nano-units, two sums that cannot overflow, joined exactly in BigInt.
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './open.js'
-import { isIntegerOverflow } from './sqlite-errors.js'
-import {
-  CLIENT_SUMS,
-  DAILY,
-  MODEL_SUMS,
-  USER_MODEL_SUMS,
-  sumMeasures,
-  type Column,
-  type CompiledRow,
-  type RowOf,
-} from '../measures.js'
-import type { CLIENT_SUMS_ROW, DAILY_ROW, MODEL_SUMS_ROW, USER_SUMS_ROW } from '../measures.js'
-
-/** One day of one client, as stored (money in nano-units). */
-export type DailyRead = RowOf<typeof DAILY_ROW>
-/** A client's sums over a range, with the days it had usage. */
-export type ClientSumsRow = RowOf<typeof CLIENT_SUMS_ROW>
-export type ModelSumsRow = RowOf<typeof MODEL_SUMS_ROW>
-export type UserSumsRow = RowOf<typeof USER_SUMS_ROW> & {
-  /** The user's per-model breakdown; the user's sums are the sums of these. */
-  models: ModelSumsRow[]
-}
-
-/** Days in a range that have summary rows, and how many of them lack PLN on some row. */
-export interface DayCounts {
-  days_with_usage: number
-  days_missing_pln: number
-}
+import { isIntegerOverflow } from './errors.js'
+import { CLIENT_SUMS, DAILY, MODEL_SUMS, USER_MODEL_SUMS, sumMeasures, type Column, type CompiledRow, type RowOf } from '../../measures.js'
+import type { ClientSumsRow, DailyRead, DayCounts, ModelSumsRow, SummaryTable, UserSumsRow } from '../store.js'
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
@@ -194,7 +169,7 @@ export function distinctUsers(db: Db, clientOrgId: string, from: string, to: str
 /** Days with rows in a summary table over [from, to] (for one client, or all), and how many lack PLN on some row. */
 export function dayCounts(
   db: Db,
-  table: 'client_daily_usage' | 'client_user_daily_usage' | 'client_model_daily_usage',
+  table: SummaryTable,
   clientOrgId: string | null,
   from: string,
   to: string,
@@ -208,12 +183,19 @@ export function dayCounts(
   return { days_with_usage: days, days_missing_pln: missing }
 }
 
-/** The stored USD/PLN rate of a usage date, if any (for pricing today's live figures). */
-export function storedUsdPlnRate(db: Db, usageDate: string): { rate: string; effective_date: string } | undefined {
-  const row = stmt(
-    db,
-    `SELECT rate, effective_date FROM daily_exchange_rates
-      WHERE usage_date = ? AND currency_from = 'USD' AND currency_to = 'PLN'`,
-  ).get(usageDate) as [string, string] | undefined
-  return row && { rate: row[0], effective_date: row[1] }
+/** Dates in [from, to] with client rows lacking PLN, and how many clients each. */
+export function plnMissingByDate(db: Db, from: string, to: string): Array<{ date: string; clients: number }> {
+  return db.$client
+    .prepare(
+      `SELECT usage_date AS date, count(*) AS clients FROM client_daily_usage
+       WHERE markup_cost_nano_pln IS NULL AND usage_date BETWEEN ? AND ? GROUP BY usage_date ORDER BY usage_date`,
+    )
+    .all(from, to) as Array<{ date: string; clients: number }>
+}
+
+/** Every client's marked-up USD cost per day over [from, to]. */
+export function dailyMarkupCosts(db: Db, from: string, to: string): Array<{ client_org_id: string; usage_date: string; markup_cost_nano_usd: number }> {
+  return db.$client
+    .prepare('SELECT client_org_id, usage_date, markup_cost_nano_usd FROM client_daily_usage WHERE usage_date BETWEEN ? AND ?')
+    .all(from, to) as Array<{ client_org_id: string; usage_date: string; markup_cost_nano_usd: number }>
 }

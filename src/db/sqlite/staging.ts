@@ -8,8 +8,8 @@
 // the main file, so ingestion and reads go on while a day is staged.
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './open.js'
-import type { ClientDay } from '../batch/rows.js'
-import { compileRow, PRIMARY_MODEL, STORED_MEASURES, UNIQUE_USERS, USER_MODEL_SUMS_ROW, type Column } from '../measures.js'
+import type { ClientDay, CommitDayInput, DayStaging, ReplaceDayResult } from '../store.js'
+import { compileRow, PRIMARY_MODEL, STORED_MEASURES, UNIQUE_USERS, USER_MODEL_SUMS_ROW, type Column } from '../../measures.js'
 
 /**
  * A summary table as staged: client_org_id, then its other natural-key columns, then the values
@@ -34,41 +34,26 @@ const TABLES = [USERS, MODELS, CLIENTS] as const
 
 const sqlType = (c: Column) => (c.kind === 'count' || c.kind === 'money' ? 'INTEGER' : 'TEXT')
 
-export interface CommitDayInput {
-  date: string
-  runId: number
-  /** ISO instant written to created_at / updated_at of rows this run inserts or changes. */
-  now: string
-  /**
-   * Clients whose aggregation failed: their stored rows are left as they were. Every other
-   * client of the date that was not staged lost all its raw records and loses its rows.
-   */
-  failedClients?: ReadonlySet<string>
-}
-
-export interface ReplaceDayResult {
-  inserted: number
-  updated: number
-  deleted: number
-  unchanged: number
-  /** Rows of the day's result set (all three tables) after the replacement. */
-  rows: number
-}
-
-export interface DayStaging {
-  /**
-   * Stages one client's rows, all or none. A client staged twice is refused (it would be counted
-   * twice), as is a value that a summary column cannot hold exactly.
-   */
+/** DayStaging (store.ts) as better-sqlite3 does it: synchronously. The store wraps it in promises. */
+export interface SyncDayStaging {
   add(day: ClientDay): void
-  /** Removes a client's staged rows, if any: the commit then leaves its stored rows as they were. */
   discard(clientOrgId: string): void
-  /** Clients staged so far. */
   readonly clients: number
-  /** Replaces the date's summary rows by the staged ones in one transaction (SPEC §5 step 5). */
   commit(input: CommitDayInput): ReplaceDayResult
-  /** Drops the staging tables; safe to call more than once. */
   dispose(): void
+}
+
+/** The promise-returning face of a synchronous staging (store.ts DayStaging). */
+export function asyncStaging(staging: SyncDayStaging): DayStaging {
+  return {
+    add: async (day) => staging.add(day),
+    discard: async (client) => staging.discard(client),
+    get clients() {
+      return staging.clients
+    },
+    commit: async (input) => staging.commit(input),
+    dispose: async () => staging.dispose(),
+  }
 }
 
 interface StagedTable {
@@ -85,7 +70,7 @@ const stagingIds = new WeakMap<object, number>()
  * Opens an empty staging area on the writer connection. Each open gets tables of its own, so two
  * days processed at once (an API run beside a scheduled one) never share them.
  */
-export function openDayStaging(db: Db): DayStaging {
+export function openDayStaging(db: Db): SyncDayStaging {
   const conn = db.$client
   const id = (stagingIds.get(conn) ?? 0) + 1
   stagingIds.set(conn, id)
