@@ -7,7 +7,7 @@
 // rerun over the same data leaves every row byte-identical.
 import type pg from 'pg'
 import { compileRow, PRIMARY_MODEL, STORED_MEASURES, UNIQUE_USERS, USER_MODEL_SUMS_ROW, type Column } from '../../measures.js'
-import type { ClientDay, CommitDayInput, DayStaging, ReplaceDayResult } from '../store.js'
+import { RunNotRunningError, type ClientDay, type CommitDayInput, type DayStaging, type ReplaceDayResult } from '../store.js'
 import { isConnectionLevel, one } from './sql.js'
 
 interface TableSpec {
@@ -33,18 +33,6 @@ const TABLES = [USERS, MODELS, CLIENTS] as const
 
 const sqlType = (c: Column) => (c.kind === 'count' || c.kind === 'money' ? 'bigint' : 'text COLLATE "C"')
 const arrayType = (c: Column) => (c.kind === 'count' || c.kind === 'money' ? 'bigint[]' : 'text[]')
-
-/** Why a commit was refused: the run is no longer running (abandoned by a survivor, or closed). */
-export class RunNotRunningError extends Error {
-  override name = 'RunNotRunningError'
-  constructor(runId: number, status: string | undefined) {
-    super(
-      status === undefined
-        ? `run ${runId} is not in the ledger: the day was not written`
-        : `run ${runId} is ${status}, no longer running (another replica declared its owner dead): the day was not written`,
-    )
-  }
-}
 
 interface StagedTable {
   spec: TableSpec
