@@ -6,7 +6,7 @@ import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
 import { cronProblem } from './cron.js'
 import { redactText } from './redact.js'
-import { RATE_POLICIES } from './db/enums.js'
+import { RATE_POLICIES, type DataSource } from './db/enums.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
 
@@ -90,10 +90,16 @@ export const SECRET_NAME = /TOKEN|PASSWORD|WEBHOOK/
 export type Env = Static<typeof EnvSchema>
 
 export type Config = Env & {
-  /** INFLUXDB_FIRST_ENABLED unset means "true when INFLUXDB_URL is set" (docs/configuration.md#the-raw-store). */
+  /** INFLUXDB_FIRST_ENABLED unset means "true when INFLUXDB_URL is set" (docs/data-model.md#modes). */
   influxdbFirst: boolean
   /** Canonical decimal text of USAGE_MARKUP_MULTIPLIER. */
   defaultMarkupRate: string
+}
+
+/** Where raw usage lives in this configuration: InfluxDB, or the embedded table of the store in use. */
+export function rawDataSource(config: Pick<Config, 'influxdbFirst' | 'DATABASE_URL'>): DataSource {
+  if (config.influxdbFirst) return 'influxdb_first'
+  return config.DATABASE_URL === undefined ? 'sqlite' : 'postgresql'
 }
 
 export class ConfigError extends Error {

@@ -1,4 +1,4 @@
-// The from/to of the read routes (docs/api.md#dates-and-ranges): defaults in the business time zone,
+// The from/to of the read routes (docs/api.md#conventions): defaults in the business time zone,
 // and the longest range a read accepts.
 import { addDays, daysBetween } from './clock.js'
 import { BadRequestError } from './errors.js'

@@ -20,6 +20,8 @@ export interface BatchServiceDeps {
   defaultMarkupRate: string
   /** Identifies this process in the run ledger (pid@host). */
   owner?: string
+  /** How often a running day stamps its run (default HEARTBEAT_INTERVAL_MS). */
+  heartbeatMs?: number
   /**
    * Aggregate client by client, this many queries at once, when the source can list clients
    * (InfluxQL). Undefined: one grouped query for the day.
@@ -49,8 +51,8 @@ const PROGRESS_LOG_INTERVAL_MS = 5_000
 /** A run names at most this many failed clients in its warnings; its `errors` list them all. */
 const MAX_CLIENT_WARNINGS = 20
 
-export function defaultOwner(): string {
-  return `${process.pid}@${hostname()}`
+export function defaultOwner(host = hostname()): string {
+  return `${process.pid}@${host}`
 }
 
 export function createBatchService(deps: BatchServiceDeps) {
@@ -72,7 +74,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     log.info('batch day started')
     const heartbeat = setInterval(() => {
       store.runs.heartbeat(run.id, iso()).catch((error: unknown) => log.warn({ err: error }, 'run heartbeat not recorded'))
-    }, HEARTBEAT_INTERVAL_MS)
+    }, deps.heartbeatMs ?? HEARTBEAT_INTERVAL_MS)
     heartbeat.unref()
     const warnings: string[] = []
     let staging: DayStaging | undefined
@@ -83,7 +85,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       await source.ready?.()
       // Retention removed this day's raw rows: a rerun would replace its billed summaries with
       // whatever arrived since. Failing leaves the summaries untouched until the archive is restored.
-      if (source.dataSource === 'sqlite' && (await store.archives.isRawPurged(date))) {
+      if (source.dataSource !== 'influxdb_first' && (await store.archives.isRawPurged(date))) {
         throw new Error(`raw records of ${date} were removed by retention; restore its archive (usage-batch archive restore --date ${date}) before rerunning`)
       }
       const rate = await rates.resolveUsdPlnRate(date)

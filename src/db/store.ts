@@ -434,7 +434,7 @@ export interface IngestOutcome {
   conflicts: EventConflict[]
 }
 
-/** A raw row as it is archived: every column of usage_events (docs/operations.md#retention-and-archives). */
+/** A raw row as it is archived: every column of usage_events (docs/operations.md#archives). */
 export type ArchiveLine = UsageEventRow
 
 /** The raw rows of a day that an archive (and the deletion after it) covers. */

@@ -1,4 +1,4 @@
-// InfluxDB line protocol for raw usage points (docs/influxdb.md#the-point-layout). Pure functions: no I/O.
+// InfluxDB line protocol for raw usage points (docs/influxdb.md#point-layout). Pure functions: no I/O.
 import { createHash } from 'node:crypto'
 import { nanoToDecimalText } from '../money.js'
 import type { UsageEvent } from '../usage-event.js'

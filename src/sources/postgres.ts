@@ -74,8 +74,8 @@ export function createPostgresSource(options: PostgresSourceOptions): UsageSourc
   const cursorRows = options.cursorRows
 
   return {
-    // The mode, not the engine: the service's own usage_events table, as with the SQLite file.
-    dataSource: 'sqlite',
+    // The service's own usage_events table, in PostgreSQL (docs/postgresql.md#what-the-api-says).
+    dataSource: 'postgresql',
     dialect: 'postgresql',
 
     async *aggregate(window, aggregateOptions: AggregateOptions = {}) {

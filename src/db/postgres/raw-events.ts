@@ -253,7 +253,7 @@ export function createPostgresRawEvents(pool: pg.Pool): { rawEvents: RawEventRep
     },
 
     // Autovacuum makes space freed by deletes reusable by itself; handing it back to the operating
-    // system would take VACUUM FULL, which locks the table (docs/postgresql.md#backups-and-space).
+    // system would take VACUUM FULL, which locks the table (docs/postgresql.md#storage-figures-get-batchstorage).
     reclaimFreeSpace: async () => 0,
   }
 

@@ -107,7 +107,7 @@ export function createPostgresStore(db: PgDb, url: string, log?: Logger): Postgr
 
   /**
    * The SQLite-shaped report, filled with what PostgreSQL can say of this database
-   * (docs/postgresql.md#storage-figures): the database's size, its block size and block count; WAL
+   * (docs/postgresql.md#storage-figures-get-batchstorage): the database's size, its block size and block count; WAL
    * and free space belong to the server and autovacuum, not to one database, and read 0.
    */
   async function diskUsage(): Promise<StoreDiskUsage> {

@@ -35,7 +35,7 @@ export function openDb(options: OpenDbOptions): Db {
     // Lets retention hand freed pages back to the OS in small steps (PRAGMA incremental_vacuum).
     // It only takes effect on a file that has no tables yet, and must come before journal_mode:
     // switching to WAL first writes the header and fixes the mode. On an existing file it is a
-    // no-op; see docs/operations.md#retention-and-archives for the one-off VACUUM that converts such a file.
+    // no-op; see docs/operations.md#disk-space for the one-off VACUUM that converts such a file.
     client.pragma('auto_vacuum = INCREMENTAL')
     client.pragma('journal_mode = WAL')
     // WAL makes NORMAL durable against process crashes; only an OS crash can lose the last commit.

@@ -278,7 +278,7 @@ function rawTableBytes(db: Db): number | null {
  * Hands free pages back to the OS in small steps, each a short write transaction, so readers and
  * the writer are never held up for long. Only a file in auto_vacuum=INCREMENTAL mode can do this;
  * in any other mode freed pages stay on the freelist and are reused by new rows (the file stops
- * growing but does not shrink): see docs/operations.md#retention-and-archives for the one-off conversion.
+ * growing but does not shrink): see docs/operations.md#disk-space for the one-off conversion.
  */
 async function returnFreePages(db: Db, pagesPerStep: number, between: () => Promise<void>): Promise<number> {
   if (db.$client.pragma('auto_vacuum', { simple: true }) !== 2) return 0
