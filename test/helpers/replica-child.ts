@@ -9,4 +9,6 @@ import type { ReplicaTimings } from '../../src/services.js'
 const [host, timingsJson] = process.argv.slice(2)
 if (!host) throw new Error('usage: replica-child.ts <host name> [replica timings as JSON]')
 const replica = JSON.parse(timingsJson ?? '{}') as Partial<ReplicaTimings>
+// The parent holds our stdin open; when it dies, even by SIGKILL, the pipe closes and so do we.
+process.stdin.on('close', () => process.kill(process.pid, 'SIGKILL')).resume()
 await serve(process.env, { liveness: { host }, replica })
