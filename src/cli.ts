@@ -10,8 +10,8 @@ import { isOneOf, SUCCESS_STATUSES } from './db/enums.js'
 import { createLogger } from './logger.js'
 import { isMainModule } from './main-module.js'
 import { createServices, openStore, type BatchRunRow } from './services.js'
-import { redactUrl } from './db/postgres/open.js'
 import { compileSchedule, formatLocal } from './cron.js'
+import { redactText } from './redact.js'
 
 export const USAGE = `usage: usage-batch <command> [options]
 
@@ -262,7 +262,7 @@ async function migrateCommand(cfg: Config, io: CliIo): Promise<number> {
 
 /** The store the configuration names, without credentials. */
 function databaseName(cfg: Config): string {
-  return cfg.DATABASE_URL === undefined ? cfg.SQLITE_PATH : redactUrl(cfg.DATABASE_URL)
+  return cfg.DATABASE_URL === undefined ? cfg.SQLITE_PATH : redactText(cfg.DATABASE_URL)
 }
 
 if (isMainModule(import.meta.url)) {

@@ -5,8 +5,6 @@
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
-import { redactUrl } from './db/postgres/open.js'
-import { openPostgresStore } from './db/postgres/store.js'
 import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from './db/sqlite/store.js'
 import type { BatchRunRow, Store } from './db/store.js'
 import { createBatchService, defaultOwner, HEARTBEAT_INTERVAL_MS, type BatchService } from './batch/service.js'
@@ -15,6 +13,7 @@ import { createHealthChecks, type HealthChecks } from './health.js'
 import { createLifecycle, type Lifecycle, type LifecycleDeps } from './lifecycle/lifecycle.js'
 import { storageReport } from './lifecycle/storage.js'
 import { configForLog } from './logger.js'
+import { redactText } from './redact.js'
 import { createMetrics, databaseLedger, type Metrics } from './metrics.js'
 import { createNbpClient, type NbpClient, type NbpClientOptions } from './rates/nbp.js'
 import { createRateProvider } from './rates/resolve.js'
@@ -25,7 +24,6 @@ import { abandonStaleRuns, FOREIGN_HOST_STALE_AFTER_MS } from './scheduler/recov
 import { createScheduler, systemTimers, type SchedulerHandle, type Timers } from './scheduler/scheduler.js'
 import { influxdbCheck, type StoreStatus } from './sources/check.js'
 import { createInfluxSource } from './sources/influx.js'
-import { createPostgresSource } from './sources/postgres.js'
 import { createSqliteSource } from './sources/sqlite.js'
 import type { UsageSource } from './sources/types.js'
 import type { Static } from 'typebox'
@@ -223,8 +221,11 @@ async function openStores(config: Config, deps: ServiceDeps, clock: Clock): Prom
   const { log } = deps
   const createdAtClock = deps.createdAtClock ?? clock
   if (config.DATABASE_URL !== undefined) {
+    // Loaded only here: the default SQLite mode never loads the PostgreSQL driver.
+    const { openPostgresStore } = await import('./db/postgres/store.js')
+    const { createPostgresSource } = await import('./sources/postgres.js')
     const store = await openPostgresStore({ url: config.DATABASE_URL, clock: createdAtClock, log })
-    log.info({ database: redactUrl(config.DATABASE_URL) }, 'database open, migrations applied')
+    log.info({ database: redactText(config.DATABASE_URL) }, 'database open, migrations applied')
     try {
       const source = config.influxdbFirst ? await createInfluxSource(config, { log, clock, retry: deps.influxRetry }) : createPostgresSource({ db: store.db, clock })
       return { store, source }
@@ -252,7 +253,10 @@ async function openStores(config: Config, deps: ServiceDeps, clock: Clock): Prom
  * DATABASE_URL (no SQLite file is created then), else the SQLite file at SQLITE_PATH.
  */
 export async function openStore(config: Config, options: { log?: Logger; clock?: Clock; migrate?: boolean } = {}): Promise<Store> {
-  if (config.DATABASE_URL !== undefined) return openPostgresStore({ url: config.DATABASE_URL, ...options })
+  if (config.DATABASE_URL !== undefined) {
+    const { openPostgresStore } = await import('./db/postgres/store.js')
+    return openPostgresStore({ url: config.DATABASE_URL, ...options })
+  }
   return openSqliteStore({ path: config.SQLITE_PATH, ...options })
 }
 
