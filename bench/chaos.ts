@@ -1,5 +1,5 @@
-// npm run chaos [-- --events N --seconds S]: the reliability suite. Slow, loopback only, bounded in
-// time, not part of npm test. Prints what it tried and what held; exits 1 when something did not hold.
+// npm run chaos [-- --events N --seconds S --pg-events N --only kill,nbp,malformed,concurrent,influx,postgres-restart,leader]:
+// the reliability suite. Slow, loopback only, bounded in time, not part of npm test. Prints what it tried and what held; exits 1 when something did not hold.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
@@ -25,6 +25,10 @@ import { generateEvents, insertEventsDirect, toLineProtocol, toRequestRecord, ty
 import { startInfluxd as startTestInfluxd } from '../test/helpers/influxd.js'
 import { influxdPath, writeLines } from './lib/influxd.js'
 import { loadInfluxSourceFactory } from './lib/influxql.js'
+import pg from 'pg'
+import { launchPostgres, postgresUnavailable, type PostgresServer } from '../test/helpers/postgres.js'
+import { startFakeNbp } from '../test/helpers/fake-nbp.js'
+import { isLeader, startReplica, until, type Replica } from '../test/helpers/replicas.js'
 
 const TIME_ZONE = 'Europe/Warsaw'
 const NOW_MS = Date.parse('2026-11-28T12:00:00Z')
@@ -431,12 +435,194 @@ async function influxStoppedMidRun() {
   }
 }
 
+// ── 6 and 7. PostgreSQL mode: replicas as real processes on one PostgreSQL ──────────────────────
+/** The PostgreSQL scenarios' shared pieces: a throwaway server, a fake NBP, and what to tear down. */
+async function postgresStage(name: string): Promise<{ server: PostgresServer; nbpUrl: string; hang: () => void; teardown: Array<() => unknown>; dataDir: string } | undefined> {
+  try {
+    if (postgresUnavailable()) {
+      say(`skipped: ${name} needs PostgreSQL 15 (apt-get install -y postgresql); not counted as held`)
+      return undefined
+    }
+  } catch (e) {
+    record({ name, tried: 'start PostgreSQL', held: false, detail: (e as Error).message })
+    return undefined
+  }
+  const teardown: Array<() => unknown> = []
+  const server = await launchPostgres()
+  teardown.push(() => server.destroy())
+  const nbp = await startFakeNbp()
+  teardown.push(() => nbp.close())
+  const dataDir = mkdtempSync(join(tmpdir(), 'usage-chaos-pg-'))
+  teardown.push(() => rmSync(dataDir, { recursive: true, force: true }))
+  return { server, nbpUrl: nbp.baseUrl, hang: () => nbp.queue('hang'), teardown, dataDir }
+}
+
+function replicaEnv(url: string, nbpUrl: string, dataDir: string): Record<string, string> {
+  return {
+    DATABASE_URL: url,
+    SQLITE_PATH: join(dataDir, 'usage.db'),
+    NBP_API_URL: nbpUrl,
+    NBP_MAX_RETRIES: '0',
+    NBP_TIMEOUT_MS: '120000',
+    // info: the replica's "Server listening at" line says its port.
+    LOG_LEVEL: 'info',
+    // No tick during the scenario and no catch-up: only the runs it asks for.
+    BATCH_SCHEDULE_CRON: '0 0 29 2 *',
+    BATCH_CATCHUP_DAYS: '0',
+  }
+}
+
+/** The summaries of a date without volatile columns, digested by PostgreSQL: equal digest ⇔ equal figures. */
+async function pgFingerprint(url: string, date: string): Promise<{ digest: string; rows: number }> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const parts: string[] = []
+    let rows = 0
+    for (const table of SUMMARY_TABLES) {
+      const r = await client.query<{ d: string | null; n: string }>(
+        `SELECT md5(string_agg(x, E'\n' ORDER BY x)) AS d, count(*) AS n
+           FROM (SELECT (to_jsonb(t) - 'id' - 'batch_run_id' - 'created_at' - 'updated_at')::text AS x FROM ${table} t WHERE usage_date = $1) s`,
+        [date],
+      )
+      parts.push(`${table}:${r.rows[0]!.d}`)
+      rows += Number(r.rows[0]!.n)
+    }
+    return { digest: parts.join(','), rows }
+  } finally {
+    await client.end()
+  }
+}
+
+async function pgQuery(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await client.query(text, params)
+  } finally {
+    await client.end()
+  }
+}
+
+interface ApiRun {
+  id: number
+  status: string
+  duration_ms: number | null
+  error_message: string | null
+}
+
+async function postgresRestartedMidRun(events: number) {
+  const name = 'PostgreSQL restarted mid-run'
+  const stage = await postgresStage(name)
+  if (!stage) return
+  const { server, teardown } = stage
+  const started: Replica[] = []
+  try {
+    const url = server.url
+    const tap = { teardown: (fn: () => unknown) => void teardown.push(fn) }
+    const timings = { heartbeatMs: 500, staleAfterMs: 4_000, recoveryIntervalMs: 1_000 }
+    const env = replicaEnv(url, stage.nbpUrl, stage.dataDir)
+    started.push(...(await Promise.all(['chaos-a', 'chaos-b'].map((host) => startReplica(tap, { host, env, timings })))))
+    const [a, b] = started
+    // A large day written straight into usage_events (ingestion is not what this scenario tries).
+    const window = dayWindow(DAY, TIME_ZONE)
+    await pgQuery(
+      url,
+      `INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens, cost_nano_usd, occurred_at, received_at)
+       SELECT 'chaos-' || i, 'client-' || (i % 500), 'model-' || (i % 20), 'user-' || (i % 20), 10, 5, 15, 1000 + i, $1::bigint + (i % 86000000), $1::bigint
+         FROM generate_series(1, $2::int) AS i`,
+      [window.startMs, events],
+    )
+    const first = (await a!.post<{ runs: ApiRun[] }>('/batch/run?wait=true', { date: DAY })).body.runs[0]!
+    const before = await pgFingerprint(url, DAY)
+    // The next run of the day on A; PostgreSQL stopped (fast shutdown: sessions cut) part-way in.
+    const second = (await a!.post<{ runs: ApiRun[] }>('/batch/run', { date: DAY })).body.runs[0]!
+    await new Promise((resolve) => setTimeout(resolve, Math.max(100, Math.round((first.duration_ms ?? 1_000) * 0.4))))
+    const stillRunning = (await b!.get<ApiRun>(`/batch/runs/${second.id}`)).body.status === 'running'
+    const stoppedAt = Date.now()
+    await server.stop()
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    await server.start()
+    const restartMs = Date.now() - stoppedAt
+    const closed = await until('the interrupted run to close', 60_000, async () => {
+      const r = await b!.get<ApiRun>(`/batch/runs/${second.id}`).catch(() => undefined)
+      return r && r.status === 200 && r.body.status !== 'running' ? r.body : undefined
+    })
+    const intact = (await pgFingerprint(url, DAY)).digest === before.digest
+    const ready = await Promise.all([a!, b!].map(async (r) => (await r.get('/health/ready')).status))
+    const rerun = (await b!.post<{ runs: ApiRun[] }>('/batch/run?wait=true', { date: DAY })).body.runs[0]!
+    const same = (await pgFingerprint(url, DAY)).digest === before.digest
+    record({
+      name,
+      tried: `${events} raw rows in PostgreSQL, two replicas; a successful run, then PostgreSQL stopped (fast shutdown) ${stillRunning ? 'while' : 'around when'} the next run of the day worked, started again ${restartMs} ms later`,
+      held: first.status !== 'failed' && stillRunning && intact && ready.every((s) => s === 200) && rerun.status !== 'failed' && same,
+      detail: `first ${first.status} (${before.rows} rows, ${first.duration_ms} ms); the cut run closed as ${closed.status}: ${(closed.error_message ?? '').slice(0, 100)}; previous rows ${intact ? 'intact' : 'CHANGED'}; readiness after the restart ${ready.join('/')}; rerun ${rerun.status}, rows ${same ? 'identical' : 'DIFFERENT'}`,
+    })
+  } catch (e) {
+    record({ name, tried: 'see the log', held: false, detail: `the scenario failed: ${(e as Error).message}` })
+    for (const r of started) say(`${r.host} (exit ${r.process.exitCode ?? r.process.signalCode ?? 'none'}) logged, last lines:\n${r.output().trimEnd().split('\n').slice(-8).join('\n')}`)
+  } finally {
+    for (const fn of teardown.reverse()) await fn()
+  }
+}
+
+async function leaderKilled() {
+  const name = 'leader killed'
+  const stage = await postgresStage(name)
+  if (!stage) return
+  const { server, teardown } = stage
+  const started: Replica[] = []
+  try {
+    const url = server.url
+    const tap = { teardown: (fn: () => unknown) => void teardown.push(fn) }
+    const env = replicaEnv(url, stage.nbpUrl, stage.dataDir)
+    // Production timings throughout: leader attempts every 5 s, heartbeat 10 s, dead after 60 s, looked for every 20 s.
+    const replicas = await Promise.all(['leader-a', 'leader-b', 'leader-c'].map((host) => startReplica(tap, { host, env })))
+    started.push(...replicas)
+    const alive = new Set<Replica>(replicas)
+    const leaderAmong = async () => {
+      const states = await Promise.all([...alive].map(async (r) => [r, await isLeader(r)] as const))
+      const leaders = states.filter(([, l]) => l === true)
+      return leaders.length === 1 && states.every(([, l]) => l !== undefined) ? leaders[0]![0] : undefined
+    }
+    const leader = await until('exactly one leader', 60_000, leaderAmong)
+    // The leader works on a day (its NBP request hangs) when it dies.
+    stage.hang()
+    const run = (await leader.post<{ runs: ApiRun[] }>('/batch/run', { date: DAY })).body.runs[0]!
+    const owner = (await pgQuery(url, 'SELECT owner FROM influxdb_batch_runs WHERE id = $1', [run.id])).rows[0]?.owner as string
+    const killedAt = Date.now()
+    await leader.kill9()
+    alive.delete(leader)
+    const next = await until('a new leader', 60_000, leaderAmong, 100)
+    const failoverMs = Date.now() - killedAt
+    const survivor = [...alive][0]!
+    const abandoned = await until('the dead leader’s run abandoned', 180_000, async () => {
+      const r = await survivor.get<ApiRun>(`/batch/runs/${run.id}`)
+      return r.body.status === 'abandoned' ? r.body : undefined
+    }, 500)
+    const abandonMs = Date.now() - killedAt
+    const rerun = (await next.post<{ runs: ApiRun[] }>('/batch/run?wait=true', { date: DAY })).body.runs[0]!
+    const leaders = (await Promise.all([...alive].map(isLeader))).filter((l) => l === true).length
+    record({
+      name,
+      tried: `three replicas with the production timings; kill -9 of the leader while it ran ${DAY} (run ${run.id} of ${owner.replace(/^\d+@/, '')})`,
+      held: failoverMs < 30_000 && abandoned.status === 'abandoned' && abandonMs < 120_000 && rerun.status !== 'failed' && rerun.id !== run.id && leaders === 1,
+      detail: `a new leader after ${failoverMs} ms (bound 30 s); the dead leader's run abandoned after ${abandonMs} ms (bound 120 s); rerun ${rerun.status} as run ${rerun.id}; leaders now ${leaders}`,
+    })
+  } catch (e) {
+    record({ name, tried: 'see the log', held: false, detail: `the scenario failed: ${(e as Error).message}` })
+    for (const r of started) say(`${r.host} (exit ${r.process.exitCode ?? r.process.signalCode ?? 'none'}) logged, last lines:\n${r.output().trimEnd().split('\n').slice(-8).join('\n')}`)
+  } finally {
+    for (const fn of teardown.reverse()) await fn()
+  }
+}
+
 function getRunStatus(db: Db, id: number): string | undefined {
   return (db.$client.prepare('SELECT status FROM influxdb_batch_runs WHERE id = ?').get(id) as { status: string } | undefined)?.status
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { events: { type: 'string' }, seconds: { type: 'string' }, only: { type: 'string' } } })
+  const { values } = parseArgs({ options: { events: { type: 'string' }, seconds: { type: 'string' }, only: { type: 'string' }, 'pg-events': { type: 'string' } } })
   const shape: Shape = { events: Number(values.events ?? 400_000), clients: 500, users: 20, models: 20, seed: 20261120 }
   const seconds = Number(values.seconds ?? 20)
   const only = values.only?.split(',')
@@ -455,6 +641,8 @@ async function main() {
     if (wants('malformed')) await malformedRequests(dir)
     if (wants('concurrent')) await ingestWhileBatching(dir, seconds)
     if (wants('influx')) await influxStoppedMidRun()
+    if (wants('postgres-restart')) await postgresRestartedMidRun(Number(values['pg-events'] ?? 400_000))
+    if (wants('leader')) await leaderKilled()
   } finally {
     clearTimeout(guard)
     rmSync(dir, { recursive: true, force: true })

@@ -9,7 +9,7 @@
 // scratch database, where the script drops and recreates usage_events, aggregate_events and
 // bigint_check. `pg` is the
 // service's driver; the others are measured when present:
-// `npm install --no-save postgres@3.4.9 pg-cursor@2.22.1`. Findings and figures: docs/postgres-driver.md.
+// `npm install --no-save postgres@3.4.9 pg-cursor@2.22.1`. Findings and figures: docs/postgresql.md#the-driver-pg-node-postgres.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'

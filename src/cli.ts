@@ -11,6 +11,7 @@ import { createLogger } from './logger.js'
 import { isMainModule } from './main-module.js'
 import { createServices, openStore, type BatchRunRow } from './services.js'
 import { compileSchedule, formatLocal } from './cron.js'
+import { redactText } from './redact.js'
 
 export const USAGE = `usage: usage-batch <command> [options]
 
@@ -223,7 +224,7 @@ export function runsTable(runs: BatchRunRow[]): string {
 async function statusCommand(cfg: Config, io: CliIo): Promise<number> {
   // Read-only intent, but opened normally: a WAL database cannot always be opened read-only, and
   // applying pending migrations here would be surprising, so they are not applied.
-  if (!existsSync(cfg.SQLITE_PATH)) {
+  if (cfg.DATABASE_URL === undefined && !existsSync(cfg.SQLITE_PATH)) {
     io.stderr.write(`usage-batch: no database at ${cfg.SQLITE_PATH} (SQLITE_PATH); run \`usage-batch migrate\` or start the server first\n`)
     return 1
   }
@@ -233,7 +234,7 @@ async function statusCommand(cfg: Config, io: CliIo): Promise<number> {
     const running = await store.runs.running()
     const next = compileSchedule(cfg.BATCH_SCHEDULE_CRON, cfg.BUSINESS_TIMEZONE).next(clock.now())
     const out: string[] = []
-    out.push(`database:          ${cfg.SQLITE_PATH}`)
+    out.push(`database:          ${databaseName(cfg)}`)
     out.push(
       `schedule:          ${cfg.BATCH_SCHEDULE_CRON} (${cfg.BUSINESS_TIMEZONE})` +
         (cfg.BATCH_SCHEDULER_ENABLED ? '' : ' — disabled by BATCH_SCHEDULER_ENABLED=false'),
@@ -255,8 +256,13 @@ async function statusCommand(cfg: Config, io: CliIo): Promise<number> {
 async function migrateCommand(cfg: Config, io: CliIo): Promise<number> {
   const store = await openStore(cfg, { clock: io.clock })
   await store.close()
-  io.stderr.write(`usage-batch: migrations applied to ${cfg.SQLITE_PATH}\n`)
+  io.stderr.write(`usage-batch: migrations applied to ${databaseName(cfg)}\n`)
   return 0
+}
+
+/** The store the configuration names, without credentials. */
+function databaseName(cfg: Config): string {
+  return cfg.DATABASE_URL === undefined ? cfg.SQLITE_PATH : redactText(cfg.DATABASE_URL)
 }
 
 if (isMainModule(import.meta.url)) {

@@ -6,7 +6,7 @@ import { isValidTimeZone } from './clock.js'
 import { canonicalDecimal, parseDecimal } from './money.js'
 import { cronProblem } from './cron.js'
 import { redactText } from './redact.js'
-import { RATE_POLICIES } from './db/enums.js'
+import { RATE_POLICIES, type DataSource } from './db/enums.js'
 
 const DECIMAL_PATTERN = '^\\d+(\\.\\d+)?$'
 
@@ -23,6 +23,11 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   SQLITE_PATH: Type.String({ minLength: 1, default: './data/usage.db' }),
+  /**
+   * postgres://user:password@host:port/database: everything SQLITE_PATH would hold lives in this
+   * PostgreSQL database instead, shared by several replicas (docs/postgresql.md). Unset: SQLite.
+   */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
 
   // the day and money
   BUSINESS_TIMEZONE: Type.String({ minLength: 1, default: 'Europe/Warsaw' }),
@@ -91,6 +96,12 @@ export type Config = Env & {
   defaultMarkupRate: string
 }
 
+/** Where raw usage lives in this configuration: InfluxDB, or the embedded table of the store in use. */
+export function rawDataSource(config: Pick<Config, 'influxdbFirst' | 'DATABASE_URL'>): DataSource {
+  if (config.influxdbFirst) return 'influxdb_first'
+  return config.DATABASE_URL === undefined ? 'sqlite' : 'postgresql'
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
@@ -147,6 +158,19 @@ function expectation(name: string, message: string): string {
   return message
 }
 
+/** Why DATABASE_URL cannot name a PostgreSQL database, or undefined. */
+function databaseUrlProblem(url: string): string | undefined {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return 'must be a URL postgres://user:password@host:port/database (percent-encode special characters in the password)'
+  }
+  if (parsed.hostname === '') return 'must name the host: postgres://user:password@host:port/database'
+  if (parsed.pathname.length <= 1) return 'must name the database: postgres://user:password@host:port/database'
+  return undefined
+}
+
 /** Reads and validates the environment; throws ConfigError naming every bad variable. */
 export function loadConfig(source: Record<string, string | undefined>): Config {
   const raw: Record<string, unknown> = {}
@@ -186,6 +210,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     if (markup.units < 10n ** BigInt(markup.scale) || markup.units > 10n * 10n ** BigInt(markup.scale)) {
       problems.push(`USAGE_MARKUP_MULTIPLIER: must be between 1 and 10 (got ${JSON.stringify(env.USAGE_MARKUP_MULTIPLIER)})`)
     }
+  }
+  if (!reported.has('DATABASE_URL') && env.DATABASE_URL !== undefined) {
+    const problem = databaseUrlProblem(env.DATABASE_URL)
+    if (problem) problems.push(`DATABASE_URL: ${problem} (got ${JSON.stringify(redactText(env.DATABASE_URL))})`)
   }
   const influxdbFirst = env.INFLUXDB_FIRST_ENABLED ?? env.INFLUXDB_URL !== undefined
   // A refused INFLUXDB_FIRST_ENABLED ("maybe") is truthy text, not a request for InfluxDB.

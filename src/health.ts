@@ -113,15 +113,19 @@ export function createHealthChecks(deps: HealthDeps) {
     /** Readiness: the database answers a read and every migration is applied. Nothing remote. */
     async ready(): Promise<Answer<Static<typeof ProbeResponse>>> {
       const readiness = await store.ready()
+      // `sqlite` names the store whichever engine holds it (docs/postgresql.md#what-the-api-says).
       return readiness.ready
-        ? { statusCode: 200, body: { status: 'ok', checks: { sqlite: 'up' } } }
-        : { statusCode: 503, body: { status: 'unavailable', checks: { sqlite: 'down' }, reason: readiness.reason } }
+        ? { statusCode: 200, body: { status: 'ok', checks: { sqlite: 'up', database: 'up' } } }
+        : { statusCode: 503, body: { status: 'unavailable', checks: { sqlite: 'down', database: 'down' }, reason: readiness.reason } }
     },
 
     /** Every component, and the overall status (503 when unhealthy). */
     async report(): Promise<Answer<Health>> {
-      const [sqlite, influxdb, schedulerStatus] = await Promise.all([store.health(), deps.influxCheck(), schedulerCheck()])
-      const services = { sqlite, influxdb, nbp: nbpCheck(), scheduler: schedulerStatus }
+      const [storeHealth, influxdb, schedulerStatus] = await Promise.all([store.health(), deps.influxCheck(), schedulerCheck()])
+      // One component under two names: `sqlite` as the contract has always named the store, and
+      // `database`, which says the engine (docs/postgresql.md#what-the-api-says).
+      const database = { ...storeHealth, detail: { engine: store.engine, ...storeHealth.detail } }
+      const services = { sqlite: database, database, influxdb, nbp: nbpCheck(), scheduler: schedulerStatus }
       const status = overallStatus(services)
       return {
         statusCode: status === 'unhealthy' ? 503 : 200,

@@ -48,7 +48,8 @@ export function configForLog(config: Record<string, unknown>): Record<string, un
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(config)) {
     if (SECRET_NAME.test(key)) out[key] = value === undefined ? undefined : '[redacted]'
-    else if (typeof value === 'string' && /^https?:\/\//.test(value)) out[key] = redactUrl(value)
+    // Any URL (http, https, postgres): its password and credential-like parameters go.
+    else if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) out[key] = redactUrl(value)
     else out[key] = value
   }
   return out

@@ -4,7 +4,7 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createLogger } from './logger.js'
-import { createServices } from './services.js'
+import { createServices, type ServiceDeps } from './services.js'
 import { authEnabled } from './plugins/auth.js'
 import { isMainModule } from './main-module.js'
 
@@ -35,7 +35,8 @@ export function listenProblem(error: unknown, host: string, port: number): strin
   }
 }
 
-export async function serve(env: Record<string, string | undefined>): Promise<void> {
+/** `deps`: composition-root options beside the logger (tests shorten the replica timings). */
+export async function serve(env: Record<string, string | undefined>, deps: Omit<Partial<ServiceDeps>, 'log'> = {}): Promise<void> {
   let config: Config
   try {
     config = loadConfig(env)
@@ -59,7 +60,7 @@ export async function serve(env: Record<string, string | undefined>): Promise<vo
     )
   }
 
-  const services = await createServices(config, { log })
+  const services = await createServices(config, { ...deps, log })
   const app = await buildApp(config, services)
 
   let closing = false

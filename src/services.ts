@@ -7,20 +7,21 @@ import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from './db/sqlite/store.js'
 import type { BatchRunRow, Store } from './db/store.js'
-import { createBatchService, type BatchService } from './batch/service.js'
+import { createBatchService, defaultOwner, HEARTBEAT_INTERVAL_MS, type BatchService } from './batch/service.js'
 import { createTodayView, type TodayView } from './batch/today.js'
 import { createHealthChecks, type HealthChecks } from './health.js'
 import { createLifecycle, type Lifecycle, type LifecycleDeps } from './lifecycle/lifecycle.js'
 import { storageReport } from './lifecycle/storage.js'
 import { configForLog } from './logger.js'
+import { redactText } from './redact.js'
 import { createMetrics, databaseLedger, type Metrics } from './metrics.js'
 import { createNbpClient, type NbpClient, type NbpClientOptions } from './rates/nbp.js'
 import { createRateProvider } from './rates/resolve.js'
 import type { RateProvider } from './rates/types.js'
 import type { StorageResponse } from './schemas/storage.js'
-import { createLeader, createSingleProcessLeader, type Leader } from './scheduler/leader.js'
-import { abandonStaleRuns } from './scheduler/recovery.js'
-import { createScheduler, type SchedulerHandle, type Timers } from './scheduler/scheduler.js'
+import { createLeader, createSingleProcessLeader, LEADER_CHECK_TIMEOUT_MS, LEADER_INTERVAL_MS, type Leader } from './scheduler/leader.js'
+import { abandonStaleRuns, FOREIGN_HOST_STALE_AFTER_MS } from './scheduler/recovery.js'
+import { createScheduler, systemTimers, type SchedulerHandle, type Timers } from './scheduler/scheduler.js'
 import { cronJobTrigger } from './scheduler/triggers.js'
 import { influxdbCheck, type StoreStatus } from './sources/check.js'
 import { createInfluxSource } from './sources/influx.js'
@@ -40,18 +41,49 @@ export interface ServiceDeps {
   rates?: RateProvider
   /** Tests: NBP client options beside the configured URL (no real sleeps between retries). */
   nbp?: Pick<NbpClientOptions, 'sleep' | 'baseDelayMs' | 'maxDelayMs' | 'random'>
-  /** Tests: the raw store to use, given the store and the configured raw store (fault injection around it). */
+  /**
+   * Tests, SQLite mode: the raw store to use, given the store and the configured raw store (fault
+   * injection around it). Ignored with DATABASE_URL.
+   */
   source?: (store: SqliteStore, configured: () => Promise<UsageSource>) => UsageSource | Promise<UsageSource>
   /** InfluxDB dialect detection retries (INFLUXDB_QUERY_LANGUAGE=auto); tests shorten them. */
   influxRetry?: { initialMs: number; maxMs: number }
   /** Tests: alert delivery and retention chunking. */
   lifecycle?: Pick<LifecycleDeps, 'delivery' | 'retention'>
-  /** Tests: which processes count as alive for stale-run recovery. */
+  /**
+   * Tests: which processes count as alive for stale-run recovery. `host` is also this process's
+   * host in the owner it writes on its runs (pid@host), so processes on one machine can play
+   * replicas on different hosts.
+   */
   liveness?: { host?: string; pidAlive?: (pid: number) => boolean }
+  /** Tests: shorter replica timings; the defaults meet docs/postgresql.md's bounds. */
+  replica?: Partial<ReplicaTimings>
   /** When the store is created for the first time (database_metadata); the clock otherwise. */
   createdAtClock?: Clock
   /** Tests: a store that is not migrated, or served read-only. */
   sqlite?: Pick<SqliteStoreOptions, 'migrate' | 'readonly'>
+}
+
+/** The timings of several replicas on one store (docs/postgresql.md#the-replica-model). */
+export interface ReplicaTimings {
+  /** A follower tries the leader lock, and the leader checks it still holds it, this often. */
+  leaderIntervalMs: number
+  /** A leader's check unanswered this long counts as a lost lock. */
+  leaderCheckTimeoutMs: number
+  /** A running day stamps its run this often. */
+  heartbeatMs: number
+  /** A run of another host whose heartbeat is this old is dead. */
+  staleAfterMs: number
+  /** With a shared store, every replica looks for dead runs this often. */
+  recoveryIntervalMs: number
+}
+
+export const DEFAULT_REPLICA_TIMINGS: ReplicaTimings = {
+  leaderIntervalMs: LEADER_INTERVAL_MS,
+  leaderCheckTimeoutMs: LEADER_CHECK_TIMEOUT_MS,
+  heartbeatMs: HEARTBEAT_INTERVAL_MS,
+  staleAfterMs: FOREIGN_HOST_STALE_AFTER_MS,
+  recoveryIntervalMs: 20_000,
 }
 
 /** The scheduler as the rest of the service drives it. */
@@ -100,6 +132,7 @@ export interface Services {
 export async function createServices(config: Config, deps: ServiceDeps): Promise<Services> {
   const { log } = deps
   const clock = deps.clock ?? systemClock
+  const timings: ReplicaTimings = { ...DEFAULT_REPLICA_TIMINGS, ...deps.replica }
   log.info({ config: configForLog(config) }, 'configuration')
   const opened = await openStores(config, deps, clock)
   const { store } = opened
@@ -134,6 +167,8 @@ export async function createServices(config: Config, deps: ServiceDeps): Promise
     log,
     timeZone: config.BUSINESS_TIMEZONE,
     defaultMarkupRate: config.defaultMarkupRate,
+    owner: defaultOwner(deps.liveness?.host),
+    heartbeatMs: timings.heartbeatMs,
     // A failed day is reported at once (ALERT_WEBHOOK_URL); delivery never throws. /metrics reads the ledger itself.
     onRunFinished: (run) => void lifecycle.alertOnRun(run),
     perClientConcurrency:
@@ -142,8 +177,9 @@ export async function createServices(config: Config, deps: ServiceDeps): Promise
   log.info({ dataSource: source.dataSource, dialect: source.dialect }, 'raw usage store selected')
   const today = createTodayView({ store, source, clock, timeZone: config.BUSINESS_TIMEZONE, defaultMarkupRate: config.defaultMarkupRate })
 
-  const recoverStaleRuns = () => abandonStaleRuns({ store, clock, log, batch, ...deps.liveness })
-  const scheduler = createSchedulerService(config, { store, batch, clock, log, lifecycle, timers: deps.timers, recoverStaleRuns, liveness: deps.liveness })
+  const liveness = { ...deps.liveness, staleAfterMs: timings.staleAfterMs }
+  const recoverStaleRuns = () => abandonStaleRuns({ store, clock, log, batch, ...liveness })
+  const scheduler = createSchedulerService(config, { store, batch, clock, log, lifecycle, timers: deps.timers, recoverStaleRuns, liveness, timings })
   const health = createHealthChecks({ config, clock, store, source, rates, influxCheck, scheduler, retentionInfo: lifecycle.retentionInfo })
   const storage = {
     report: async () => ({
@@ -186,7 +222,22 @@ export async function createServices(config: Config, deps: ServiceDeps): Promise
  */
 async function openStores(config: Config, deps: ServiceDeps, clock: Clock): Promise<{ store: Store; source: UsageSource }> {
   const { log } = deps
-  const sqlite = openSqliteStore({ path: config.SQLITE_PATH, clock: deps.createdAtClock ?? clock, log, ...deps.sqlite })
+  const createdAtClock = deps.createdAtClock ?? clock
+  if (config.DATABASE_URL !== undefined) {
+    // Loaded only here: the default SQLite mode never loads the PostgreSQL driver.
+    const { openPostgresStore } = await import('./db/postgres/store.js')
+    const { createPostgresSource } = await import('./sources/postgres.js')
+    const store = await openPostgresStore({ url: config.DATABASE_URL, clock: createdAtClock, log })
+    log.info({ database: redactText(config.DATABASE_URL) }, 'database open, migrations applied')
+    try {
+      const source = config.influxdbFirst ? await createInfluxSource(config, { log, clock, retry: deps.influxRetry }) : createPostgresSource({ db: store.db, clock })
+      return { store, source }
+    } catch (e) {
+      await store.close()
+      throw e
+    }
+  }
+  const sqlite = openSqliteStore({ path: config.SQLITE_PATH, clock: createdAtClock, log, ...deps.sqlite })
   log.info({ sqlite: config.SQLITE_PATH }, 'database open, migrations applied')
   const store: Store = sqlite
   try {
@@ -200,8 +251,15 @@ async function openStores(config: Config, deps: ServiceDeps, clock: Clock): Prom
   }
 }
 
-/** The store the configuration names, on its own (the CLI's `status` and `migrate`). */
+/**
+ * The store the configuration names, on its own (the CLI's `status` and `migrate`): PostgreSQL with
+ * DATABASE_URL (no SQLite file is created then), else the SQLite file at SQLITE_PATH.
+ */
 export async function openStore(config: Config, options: { log?: Logger; clock?: Clock; migrate?: boolean } = {}): Promise<Store> {
+  if (config.DATABASE_URL !== undefined) {
+    const { openPostgresStore } = await import('./db/postgres/store.js')
+    return openPostgresStore({ url: config.DATABASE_URL, ...options })
+  }
   return openSqliteStore({ path: config.SQLITE_PATH, ...options })
 }
 
@@ -213,14 +271,21 @@ interface SchedulerServiceDeps {
   lifecycle: Lifecycle
   timers?: Timers
   recoverStaleRuns: () => Promise<BatchRunRow[]>
-  liveness?: ServiceDeps['liveness']
+  liveness?: ServiceDeps['liveness'] & { staleAfterMs?: number }
+  timings: ReplicaTimings
 }
 
 function createSchedulerService(config: Config, deps: SchedulerServiceDeps): SchedulerService {
-  const { store, log } = deps
+  const { store, log, timings } = deps
+  const timers = deps.timers ?? systemTimers
   // Several processes sharing the store elect the one whose scheduler ticks; alone, this one leads.
-  const lock = store.schedulerLock?.()
-  const leader: Leader = lock ? createLeader({ lock, log, timers: deps.timers }) : createSingleProcessLeader()
+  const lock = config.BATCH_SCHEDULER_ENABLED ? store.schedulerLock?.() : undefined
+  const shared = store.schedulerLock !== undefined
+  const leader: Leader = lock
+    ? createLeader({ lock, log, timers: deps.timers, intervalMs: timings.leaderIntervalMs, checkTimeoutMs: timings.leaderCheckTimeoutMs })
+    : config.BATCH_SCHEDULER_ENABLED
+      ? createSingleProcessLeader()
+      : notLeading
   const scheduler = createScheduler({
     batch: deps.batch,
     store,
@@ -237,6 +302,35 @@ function createSchedulerService(config: Config, deps: SchedulerServiceDeps): Sch
     ...deps.liveness,
   })
   let stopping = false
+  let started = false
+  let recoveryTimer: unknown
+  let recovering: Promise<unknown> | undefined
+
+  /**
+   * With a shared store every replica, leader or not, looks for runs whose owner died, so a dead
+   * replica's date is free again within docs/postgresql.md#runs-whose-replica-died's bound.
+   */
+  function armRecovery() {
+    if (stopping || !shared) return
+    recoveryTimer = timers.setTimeout(() => {
+      recoveryTimer = undefined
+      recovering = deps
+        .recoverStaleRuns()
+        .catch((error: unknown) => log.warn({ err: error }, 'looking for dead runs failed; trying again later'))
+        .finally(() => {
+          recovering = undefined
+          armRecovery()
+        })
+    }, timings.recoveryIntervalMs)
+    ;(recoveryTimer as { unref?: () => void } | undefined)?.unref?.()
+  }
+
+  // A replica that takes the leadership over runs the catch-up a starting leader would: the days the
+  // old leader left undone (dead runs first marked abandoned).
+  leader.onChange((isLeader) => {
+    if (isLeader && started && !stopping) void scheduler.catchUpAsLeader()
+  })
+
   return {
     enabled: () => config.BATCH_SCHEDULER_ENABLED,
     nextRun: () => (config.BATCH_SCHEDULER_ENABLED ? scheduler.nextRun() : null),
@@ -244,6 +338,7 @@ function createSchedulerService(config: Config, deps: SchedulerServiceDeps): Sch
     async start(jobs) {
       // A signal may have arrived while the server was still starting.
       if (stopping) return
+      armRecovery()
       if (!config.BATCH_SCHEDULER_ENABLED) {
         // A replica without a scheduler still reclaims dead runs, so their dates can be run again.
         await deps.recoverStaleRuns()
@@ -252,17 +347,32 @@ function createSchedulerService(config: Config, deps: SchedulerServiceDeps): Sch
       }
       await leader.start()
       if (stopping) return
+      const ledAtStart = leader.isLeader()
       const ticks = jobs && cronJobTrigger(jobs, { expression: config.BATCH_SCHEDULE_CRON, timeZone: config.BUSINESS_TIMEZONE }, log)
       await scheduler.start(ticks)
+      started = true
+      // Led from a moment after the start-up catch-up looked: this replica owes that catch-up now.
+      if (!ledAtStart && leader.isLeader()) void scheduler.catchUpAsLeader()
     },
     async stop() {
       stopping = true
+      if (recoveryTimer !== undefined) timers.clearTimeout(recoveryTimer)
+      recoveryTimer = undefined
       scheduler.stop()
       await leader.stop()
+      await recovering
     },
     idle: () => scheduler.idle(),
     catchUpDone: () => scheduler.catchUpDone(),
   }
+}
+
+/** BATCH_SCHEDULER_ENABLED=false: this replica never runs ticks, so it never leads. */
+const notLeading: Leader = {
+  isLeader: () => false,
+  onChange: () => () => {},
+  start: async () => {},
+  stop: async () => {},
 }
 
 /** Counts NBP requests that failed after their retries (`usage_batch_nbp_fetch_failures_total`). */

@@ -254,3 +254,25 @@ t.test('SPEC §9: short and placeholder tokens are refused at start, naming the 
     t.same(namesIn(configErrorOf(t, { AUTH_DISABLED: 'true', API_ADMIN_TOKEN: 'CHANGE-ME-admin-token' })), ['API_ADMIN_TOKEN'])
   })
 })
+
+t.test('DATABASE_URL: unset keeps SQLite; a PostgreSQL URL is checked, its password never echoed', async (t) => {
+  t.equal(loadConfig({}).DATABASE_URL, undefined)
+  const url = 'postgres://usage:s3cret@db.internal:5432/usage'
+  t.equal(loadConfig({ DATABASE_URL: url }).DATABASE_URL, url)
+  t.equal(loadConfig({ DATABASE_URL: 'postgresql://db/usage' }).DATABASE_URL, 'postgresql://db/usage')
+  for (const [bad, why] of [
+    ['mysql://u:s3cret@db/usage', /DATABASE_URL: .*pattern/],
+    ['postgres://u:s3cret@db.internal:5432', /DATABASE_URL: must name the database/],
+    ['postgres://u:s3cret@:5432/usage', /DATABASE_URL: /],
+  ] as const) {
+    const error = (() => {
+      try {
+        loadConfig({ DATABASE_URL: bad })
+      } catch (e) {
+        return e as Error
+      }
+    })()
+    t.match(error?.message, why, bad)
+    t.notMatch(error?.message, /s3cret/, 'the password is not echoed')
+  }
+})

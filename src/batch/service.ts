@@ -20,6 +20,8 @@ export interface BatchServiceDeps {
   defaultMarkupRate: string
   /** Identifies this process in the run ledger (pid@host). */
   owner?: string
+  /** How often a running day stamps its run (default HEARTBEAT_INTERVAL_MS). */
+  heartbeatMs?: number
   /**
    * Aggregate client by client, this many queries at once, when the source can list clients
    * (InfluxQL). Undefined: one grouped query for the day.
@@ -39,6 +41,16 @@ export interface StartedRun {
 
 export type BatchService = ReturnType<typeof createBatchService>
 
+/** The ledger refused a run's outcome after every attempt (the error is the store's). */
+class RunNotClosedError extends Error {
+  constructor(cause: unknown) {
+    super('the run could not be closed in the ledger', { cause })
+  }
+}
+
+/** Closing a run in the ledger: attempts, and the pause before the n-th retry (n × this). */
+const CLOSE_ATTEMPTS = 4
+const CLOSE_RETRY_MS = 1_000
 /** A running day stamps its run this often; recovery declares a foreign run dead only after a long silence (scheduler/recovery.ts). */
 export const HEARTBEAT_INTERVAL_MS = 10_000
 /** Aggregation yields to the event loop this often, so probes and reads are served during a large day. */
@@ -49,8 +61,8 @@ const PROGRESS_LOG_INTERVAL_MS = 5_000
 /** A run names at most this many failed clients in its warnings; its `errors` list them all. */
 const MAX_CLIENT_WARNINGS = 20
 
-export function defaultOwner(): string {
-  return `${process.pid}@${hostname()}`
+export function defaultOwner(host = hostname()): string {
+  return `${process.pid}@${host}`
 }
 
 export function createBatchService(deps: BatchServiceDeps) {
@@ -72,7 +84,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     log.info('batch day started')
     const heartbeat = setInterval(() => {
       store.runs.heartbeat(run.id, iso()).catch((error: unknown) => log.warn({ err: error }, 'run heartbeat not recorded'))
-    }, HEARTBEAT_INTERVAL_MS)
+    }, deps.heartbeatMs ?? HEARTBEAT_INTERVAL_MS)
     heartbeat.unref()
     const warnings: string[] = []
     let staging: DayStaging | undefined
@@ -83,7 +95,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       await source.ready?.()
       // Retention removed this day's raw rows: a rerun would replace its billed summaries with
       // whatever arrived since. Failing leaves the summaries untouched until the archive is restored.
-      if (source.dataSource === 'sqlite' && (await store.archives.isRawPurged(date))) {
+      if (source.dataSource !== 'influxdb_first' && (await store.archives.isRawPurged(date))) {
         throw new Error(`raw records of ${date} were removed by retention; restore its archive (usage-batch archive restore --date ${date}) before rerunning`)
       }
       const rate = await rates.resolveUsdPlnRate(date)
@@ -159,7 +171,7 @@ export function createBatchService(deps: BatchServiceDeps) {
         exchange_rate_usd_pln: usdPln?.rate ?? null,
         warnings,
       }
-      const closed = await store.runs.finish(run.id, outcome)
+      const closed = await closeRun(run.id, outcome, log)
       log.info(
         {
           status: closed.status,
@@ -175,20 +187,42 @@ export function createBatchService(deps: BatchServiceDeps) {
       )
       return closed
     } catch (error) {
+      // The day was done but the ledger would not take its outcome: another close fails the same way.
+      if (error instanceof RunNotClosedError) throw error.cause
       const interrupted = error instanceof InterruptedError || abortController.signal.aborted
       const message = interrupted ? 'interrupted by shutdown before it finished' : describe(error)
-      const closed = await store.runs.finish(run.id, {
+      const closed = await closeRun(run.id, {
         status: interrupted ? 'interrupted' : 'failed',
         finished_at: iso(),
         duration_ms: clock.now() - started,
         error_message: message,
         warnings,
+      }, log).catch((e: unknown) => {
+        throw e instanceof RunNotClosedError ? e.cause : e
       })
       log.error({ status: closed.status, err: error, durationMs: closed.duration_ms }, 'batch day failed')
       return closed
     } finally {
       clearInterval(heartbeat)
       await staging?.dispose().catch((error: unknown) => log.warn({ err: error }, 'day staging not dropped'))
+    }
+  }
+
+  /**
+   * Closes the run in the ledger. The store may be briefly gone (PostgreSQL restarting): a store
+   * failure is retried a few times. When the store stays unusable this rejects, and the run stays
+   * `running` in the ledger until stale-run recovery marks it `abandoned` (this process no longer
+   * has it in flight), so its date can be run again.
+   */
+  async function closeRun(id: number, outcome: RunOutcome, log: Logger): Promise<BatchRunRow> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await store.runs.finish(id, outcome)
+      } catch (error) {
+        if (attempt >= CLOSE_ATTEMPTS || !store.isStoreFailure(error)) throw new RunNotClosedError(error)
+        log.warn({ err: error, attempt }, 'closing the run failed; retrying')
+        await new Promise((resolve) => setTimeout(resolve, attempt * CLOSE_RETRY_MS))
+      }
     }
   }
 
@@ -208,15 +242,20 @@ export function createBatchService(deps: BatchServiceDeps) {
           started.push({ run, claimed, done: inFlight.get(run.id) ?? waitForForeignRun(run.id) })
           continue
         }
-        // The first day starts now; the others wait for the one before them.
-        const processing = previous ? previous.then(() => processDay(run, true)) : processDay(run, false)
+        // The first day starts now; the others wait for the one before them, however it ended.
+        const next = () => processDay(run, true)
+        const processing = previous ? previous.then(next, next) : processDay(run, false)
         const done = processing.then((closed) => {
           deps.onRunFinished?.(closed)
           return closed
         })
         previous = done
         inFlight.set(run.id, done)
-        void done.finally(() => inFlight.delete(run.id))
+        void done
+          .finally(() => inFlight.delete(run.id))
+          .catch((error: unknown) =>
+            deps.log.error({ err: error, runId: run.id, day: date }, 'the run could not be closed in the ledger; stale-run recovery will mark it abandoned'),
+          )
         started.push({ run, claimed, done })
       }
       return started

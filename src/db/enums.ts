@@ -17,8 +17,11 @@ export type ClosedRunStatus = Exclude<RunStatus, 'running'>
 export const RUN_TRIGGERS = ['schedule', 'catchup', 'api', 'cli'] as const
 export type RunTrigger = (typeof RUN_TRIGGERS)[number]
 
-/** Where a day's raw records were read: the InfluxDB-first mode, or the service's own usage_events table. */
-export const DATA_SOURCES = ['influxdb_first', 'sqlite'] as const
+/**
+ * Where a day's raw records were read: the InfluxDB-first mode, or the service's own usage_events
+ * table in the SQLite file or in PostgreSQL (DATABASE_URL; docs/postgresql.md#what-the-api-says).
+ */
+export const DATA_SOURCES = ['influxdb_first', 'sqlite', 'postgresql'] as const
 export type DataSource = (typeof DATA_SOURCES)[number]
 
 /** Which NBP table prices a usage date (docs/data-model.md#exchange-rates). */

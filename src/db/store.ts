@@ -198,6 +198,18 @@ export interface CommitDayInput {
   failedClients?: ReadonlySet<string>
 }
 
+/** Why a day's commit was refused: its run is no longer running (abandoned by a survivor, or closed). */
+export class RunNotRunningError extends Error {
+  override name = 'RunNotRunningError'
+  constructor(runId: number, status: string | undefined) {
+    super(
+      status === undefined
+        ? `run ${runId} is not in the ledger: the day was not written`
+        : `run ${runId} is ${status}, no longer running (its owner was declared dead): the day was not written`,
+    )
+  }
+}
+
 export interface ReplaceDayResult {
   inserted: number
   updated: number
@@ -228,7 +240,9 @@ export interface DayStaging {
   /**
    * Replaces the date's rows in all three tables by the staged ones in one transaction: staged rows
    * that are new are inserted, changed ones updated (batch_run_id, updated_at), rows of clients
-   * neither staged nor failed deleted. Disposes the staging.
+   * neither staged nor failed deleted. Disposes the staging. Rejects with RunNotRunningError, and
+   * writes nothing, when the run is not `running` in the ledger (a survivor marked it abandoned:
+   * its owner must not write the day any more).
    */
   commit(input: CommitDayInput): Promise<ReplaceDayResult>
   /** Drops what is staged; safe to call more than once, and after commit. */

@@ -42,6 +42,7 @@ export function createLifecycle(config: Config, deps: LifecycleDeps) {
       retentionDays: config.RAW_RETENTION_DAYS,
       archiveDir: config.RAW_ARCHIVE_DIR,
       influxdbFirst: config.influxdbFirst,
+      embedded: config.DATABASE_URL === undefined ? 'sqlite' : 'postgresql',
       ...deps.retention,
     })
   }

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { addDays, dayWindow, localDateOf, today, type Clock } from '../clock.js'
 import type { DataSource } from '../db/enums.js'
+import { rawDataSource } from '../config.js'
 import type { DaySelection, Store } from '../db/store.js'
 import { archiveFileName, compareArchiveWithDb, inspectArchiveFile, writeDayArchive } from './archive.js'
 
@@ -21,6 +22,8 @@ export interface RetentionDeps {
   archiveDir?: string
   /** InfluxDB-first: the bucket's retention policy rules and this is a no-op. */
   influxdbFirst: boolean
+  /** Which store's usage_events table the pass works on (default `sqlite`): the report's mode. */
+  embedded?: 'sqlite' | 'postgresql'
   /** Rows per delete transaction (default DEFAULT_CHUNK_ROWS). */
   chunkRows?: number
   /** Pages per incremental_vacuum step (default DEFAULT_VACUUM_PAGES). */
@@ -60,12 +63,13 @@ const DEFAULT_CHUNK_ROWS = 5_000
 const DEFAULT_VACUUM_PAGES = 2_000
 
 /** What /health can say about raw retention. */
-export function retentionInfo(config: { influxdbFirst: boolean; RAW_RETENTION_DAYS: number; RAW_ARCHIVE_DIR?: string }) {
-  if (config.influxdbFirst) {
-    return { mode: 'influxdb_first' as const, managed_by: "the InfluxDB bucket's retention policy", raw_retention_days: null, archive_dir: null }
+export function retentionInfo(config: { influxdbFirst: boolean; DATABASE_URL?: string; RAW_RETENTION_DAYS: number; RAW_ARCHIVE_DIR?: string }) {
+  const mode = rawDataSource(config)
+  if (mode === 'influxdb_first') {
+    return { mode, managed_by: "the InfluxDB bucket's retention policy", raw_retention_days: null, archive_dir: null }
   }
   return {
-    mode: 'sqlite' as const,
+    mode,
     managed_by: 'usage-batch retention pass',
     raw_retention_days: config.RAW_RETENTION_DAYS === 0 ? null : config.RAW_RETENTION_DAYS,
     archive_dir: config.RAW_ARCHIVE_DIR ?? null,
@@ -173,7 +177,7 @@ export async function runRetention(deps: RetentionDeps): Promise<RetentionReport
   }
   const freedPages = deletedRows > 0 ? await store.rawEvents.reclaimFreeSpace(deps.vacuumPages ?? DEFAULT_VACUUM_PAGES, yieldNow) : 0
   if (days.length > 0) log.info({ cutoffDate, deletedRows, freedPages, days: days.length }, 'retention pass done')
-  return { mode: 'sqlite', cutoffDate, days, deletedRows, freedPages }
+  return { mode: deps.embedded ?? 'sqlite', cutoffDate, days, deletedRows, freedPages }
 }
 
 /**

@@ -184,6 +184,7 @@ export const batchRoutes: FastifyPluginAsyncTypebox = async (app) => {
           timezone: tz,
           next_run_at: next?.at ?? null,
           next_run_local: next?.local ?? null,
+          leader: scheduler.isLeader(),
         },
         running: (await batch.running()).map(runToJson),
         last_success_date: await store.runs.lastSuccessDate(),

@@ -8,10 +8,12 @@ import type { BatchRunRow, Store } from '../db/store.js'
 
 /**
  * A run on another host is declared dead only when its heartbeat (batch/service.ts
- * HEARTBEAT_INTERVAL_MS) has been silent this long: we cannot see that host's processes, and a false
- * "dead" would let two writers run one date.
+ * HEARTBEAT_INTERVAL_MS, 10 s) has been silent this long: we cannot see that host's processes.
+ * Six missed heartbeats; a run declared dead by mistake cannot write its day any more (its commit is
+ * refused), so the price of a false "dead" is one rerun, never two writers
+ * (docs/postgresql.md#runs-whose-replica-died).
  */
-export const FOREIGN_HOST_STALE_AFTER_MS = 3 * 60_000
+export const FOREIGN_HOST_STALE_AFTER_MS = 60_000
 
 /** process.kill(pid, 0) probes without signalling: ESRCH means no such process; EPERM means it exists. */
 export function isPidAlive(pid: number): boolean {
@@ -31,6 +33,8 @@ export interface LivenessDeps {
   nowMs: number
   host?: string
   pidAlive?: (pid: number) => boolean
+  /** Default FOREIGN_HOST_STALE_AFTER_MS. */
+  staleAfterMs?: number
 }
 
 export function ownerLiveness(deps: LivenessDeps): (run: BatchRunRow) => boolean {
@@ -44,7 +48,7 @@ export function ownerLiveness(deps: LivenessDeps): (run: BatchRunRow) => boolean
     const parsed = owner ? /^(\d+)@(.+)$/.exec(owner) : null
     if (parsed && parsed[2] === host) return pidAlive(Number(parsed[1]))
     const beat = Date.parse(run.heartbeat_at ?? run.started_at)
-    return Number.isFinite(beat) && deps.nowMs - beat < FOREIGN_HOST_STALE_AFTER_MS
+    return Number.isFinite(beat) && deps.nowMs - beat < (deps.staleAfterMs ?? FOREIGN_HOST_STALE_AFTER_MS)
   }
 }
 
@@ -55,6 +59,7 @@ export interface RecoveryDeps {
   batch: { owner: string; isInFlight(runId: number): boolean }
   host?: string
   pidAlive?: (pid: number) => boolean
+  staleAfterMs?: number
 }
 
 /** Marks runs of dead processes `abandoned`; returns them. Safe to call at any time, by any process. */
@@ -66,6 +71,7 @@ export async function abandonStaleRuns(deps: RecoveryDeps): Promise<BatchRunRow[
     nowMs,
     host: deps.host,
     pidAlive: deps.pidAlive,
+    staleAfterMs: deps.staleAfterMs,
   })
   const abandoned = await deps.store.runs.abandonDead(alive, new Date(nowMs).toISOString())
   for (const run of abandoned) {

@@ -70,6 +70,8 @@ export function createScheduler(deps: SchedulerDeps) {
   let trigger: TickTrigger | undefined
   let currentTick: Promise<BatchRunRow[]> | null = null
   let catchUp: Promise<BatchRunRow[]> | null = null
+  /** A catch-up taken on with the leadership is claiming or running its dates. */
+  let catchUpRunning = false
 
   function recover() {
     return abandonStaleRuns({ store: deps.store, clock, log, batch, host: deps.host, pidAlive: deps.pidAlive })
@@ -188,6 +190,30 @@ export function createScheduler(deps: SchedulerDeps) {
     },
 
     tick,
+
+    /**
+     * This replica just became the scheduler leader: dead runs are marked abandoned and the
+     * catch-up a starting leader runs is run now (in the background; catchUpDone() follows it).
+     * Nothing when stopped, or while a catch-up is still going.
+     */
+    async catchUpAsLeader(): Promise<void> {
+      if (!started || stopped || catchUpRunning) return
+      catchUpRunning = true
+      try {
+        await recover()
+        if (stopped || !isLeader()) return
+        const { done } = await claimCatchUp()
+        catchUp = done.catch((error: unknown) => {
+          log.error({ err: error }, 'catch-up failed')
+          return []
+        })
+        await catchUp
+      } catch (error) {
+        log.error({ err: error }, 'catch-up failed')
+      } finally {
+        catchUpRunning = false
+      }
+    },
 
     /** Resolves with the catch-up's runs once it is done (immediately with [] before start). */
     catchUpDone: (): Promise<BatchRunRow[]> => catchUp ?? Promise.resolve([]),

@@ -47,6 +47,10 @@ export const StatusResponse = Type.Object({
     timezone: Type.String(),
     next_run_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     next_run_local: Type.Union([Type.String(), Type.Null()]),
+    leader: Type.Boolean({
+      description:
+        "True on the replica whose scheduler runs the ticks: always with SQLite and the scheduler enabled; with PostgreSQL, the one replica holding the leader lock; false where BATCH_SCHEDULER_ENABLED=false",
+    }),
   }),
   running: Type.Array(Run),
   last_success_date: Type.Union([DateString, Type.Null()]),

@@ -1,11 +1,12 @@
 import { Type } from 'typebox'
 import { DateString } from './common.js'
+import { DATA_SOURCES } from '../db/enums.js'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 export const StorageResponse = Type.Object({
   retention: Type.Object({
-    mode: Type.Enum(['sqlite', 'influxdb_first']),
+    mode: Type.Enum([...DATA_SOURCES]),
     managed_by: Type.String(),
     raw_retention_days: Nullable(Type.Integer({ description: 'null: raw rows are kept forever (RAW_RETENTION_DAYS=0) or InfluxDB rules' })),
     archive_dir: Nullable(Type.String()),

@@ -18,7 +18,7 @@ export interface PostgresSourceOptions {
 /**
  * One statement per ingest request: all of it or nothing. The events travel as ten arrays (one
  * parameter per column, whatever the number of events), several times faster than a VALUES list
- * with ten parameters per event (docs/postgres-driver.md). ON CONFLICT DO NOTHING also skips a
+ * with ten parameters per event (docs/postgresql.md#the-driver-pg-node-postgres). ON CONFLICT DO NOTHING also skips a
  * request_id repeated within the request, so accepted = rows inserted, the rest are duplicates.
  */
 const INGEST_SQL = `
@@ -74,8 +74,8 @@ export function createPostgresSource(options: PostgresSourceOptions): UsageSourc
   const cursorRows = options.cursorRows
 
   return {
-    // The mode, not the engine: the service's own usage_events table, as with the SQLite file.
-    dataSource: 'sqlite',
+    // The service's own usage_events table, in PostgreSQL (docs/postgresql.md#what-the-api-says).
+    dataSource: 'postgresql',
     dialect: 'postgresql',
 
     async *aggregate(window, aggregateOptions: AggregateOptions = {}) {

@@ -146,3 +146,37 @@ function gatedRatesReleased(): RateProvider {
   release()
   return rates
 }
+
+t.test('a ledger that cannot close a run: retried, then the day rejects without crashing, and the next day still runs', async (t) => {
+  const { app, store, source, clock, config } = await buildTestApp(t)
+  await postEvents(app, [record('a', '1')])
+  let refusals = 0
+  const gone = Object.assign(new Error('the database is gone'), { code: 'SQLITE_IOERR' })
+  // finish refuses every close of DAY's run (the store down), and closes the other days.
+  const closing: SqliteStore = Object.create(store)
+  let dayRunId = -1
+  Object.defineProperty(closing, 'runs', {
+    value: {
+      ...store.runs,
+      claim: async (input: Parameters<typeof store.runs.claim>[0]) => {
+        const claimed = await store.runs.claim(input)
+        if (input.date === DAY) dayRunId = claimed.run.id
+        return claimed
+      },
+      finish: async (id: number, outcome: Parameters<typeof store.runs.finish>[1]) => {
+        if (id === dayRunId) {
+          refusals += 1
+          throw gone
+        }
+        return store.runs.finish(id, outcome)
+      },
+    },
+  })
+  const batch = serviceOf({ store: closing, source, clock, config }, { resolveUsdPlnRate: async () => ({ ok: false, reason: 'no NBP here' }) })
+  const [first, second] = await batch.startMany([DAY, '2026-11-21'], 'api')
+  await t.rejects(first!.done, /the database is gone/, 'the day rejects with the store failure')
+  t.equal(refusals, 4, 'four attempts to close it')
+  t.equal((await store.runs.get(first!.run.id))!.status, 'running', 'left running in the ledger, for recovery to abandon')
+  t.notOk(batch.isInFlight(first!.run.id), 'no longer in flight here, so recovery judges it dead')
+  t.equal((await second!.done).status, 'succeeded_with_warnings', 'the next day ran all the same')
+})

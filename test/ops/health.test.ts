@@ -92,6 +92,8 @@ t.test('missing days are the due days of the catch-up window: none before it, ye
   t.match(done.body.services.nbp!.detail, { last_rate: '3.6512', last_rate_date: '2026-11-26', last_error: null })
   t.equal(nbp.urls().at(-1), '/api/exchangerates/rates/a/usd/2026-11-17/2026-11-26/?format=json', 'asked NBP for the ten days before')
   t.equal(done.body.services.sqlite!.detail.writable, true)
+  t.same(done.body.services.database, done.body.services.sqlite, 'the store under both names')
+  t.equal(done.body.services.database!.detail.engine, 'sqlite')
   t.equal(done.body.services.influxdb!.status, 'disabled')
   t.equal(done.body.influxdb_first_enabled, false)
   t.equal(done.body.data_source, 'sqlite')
@@ -99,7 +101,7 @@ t.test('missing days are the due days of the catch-up window: none before it, ye
 
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up' } })
+  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up', database: 'up' } })
 })
 
 t.test('NBP server down: degraded (200), service still serves, failure counted', async (t) => {
@@ -177,7 +179,7 @@ t.test('SQLite not writable: unhealthy (503), still ready: its reads are served'
 
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200, 'a read-only database still serves every summary read')
-  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up' } })
+  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up', database: 'up' } })
   t.equal((await app.inject({ method: 'GET', url: '/usage/clients?from=2026-11-01&to=2026-11-30' })).statusCode, 200, 'and it does')
   const live = await app.inject({ method: 'GET', url: '/health/live' })
   t.equal(live.statusCode, 200, 'liveness checks no dependency')
@@ -190,12 +192,12 @@ t.test('not ready when the database does not answer or its migrations are missin
   t.equal(unmigrated.$client.name, dbPath)
   const missing = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(missing.statusCode, 503)
-  t.same(missing.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: 'migrations not applied' })
+  t.same(missing.json(), { status: 'unavailable', checks: { sqlite: 'down', database: 'down' }, reason: 'migrations not applied' })
 
   unmigrated.$client.close()
   const closed = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(closed.statusCode, 503)
-  t.same(closed.json(), { status: 'unavailable', checks: { sqlite: 'down' }, reason: 'the database did not answer; see the service log' })
+  t.same(closed.json(), { status: 'unavailable', checks: { sqlite: 'down', database: 'down' }, reason: 'the database did not answer; see the service log' })
   const overall = await health(app)
   t.equal(overall.code, 503, '/health says so too, without failing itself')
   t.equal(overall.body.status, 'unhealthy')
@@ -239,7 +241,7 @@ t.test('InfluxDB stopped (InfluxDB-first): degraded (200), still ready; checks c
   t.equal(down.body.services.sqlite!.status, 'up')
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 200, 'InfluxDB never takes readiness down: the replica stays in the Service')
-  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up' } })
+  t.same(ready.json(), { status: 'ok', checks: { sqlite: 'up', database: 'up' } })
   t.equal((await app.inject({ method: 'GET', url: '/usage/clients?from=2026-11-01&to=2026-11-30' })).statusCode, 200)
   t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /^usage_batch_influxdb_up 0$/m)
 })

@@ -152,6 +152,8 @@ t.test('configForLog removes credentials embedded in a URL', async (t) => {
   t.equal(out.INFLUXDB_URL, 'http://[redacted]@influx.local:8086/')
   t.equal(out.NBP_API_URL, 'https://api.nbp.pl/api')
   t.equal(out.PORT, 8080)
+  const database = configForLog({ DATABASE_URL: 'postgres://usage:s3cret-pw@db.internal:5432/usage?sslmode=require' })
+  t.equal(database.DATABASE_URL, 'postgres://[redacted]@db.internal:5432/usage?sslmode=require', 'a PostgreSQL URL too')
 })
 
 t.test('probes and scrapes log at debug, never at info; a failing probe logs at warn', async (t) => {

@@ -259,14 +259,14 @@ t.test('/batch/status shows the scheduler and the next run in UTC and local time
   // A database a month old on which nothing ever ran: every day of the catch-up window is due and missing.
   const test = await buildTestApp(t, { dbCreatedMs: Date.parse('2026-10-28T12:00:00Z') })
   const off = await test.app.inject({ url: '/batch/status' })
-  t.same(off.json().scheduler, { enabled: false, cron: '0 13 * * *', timezone: TZ, next_run_at: null, next_run_local: null })
+  t.same(off.json().scheduler, { enabled: false, cron: '0 13 * * *', timezone: TZ, next_run_at: null, next_run_local: null, leader: false })
 
   // The same database on a replica whose scheduler is on (its timer not started: nothing runs by itself).
   const withScheduler = await buildTestApp(t, { dir: dirname(test.dbPath), env: { BATCH_SCHEDULER_ENABLED: 'true' } })
   const on = await withScheduler.app.inject({ url: '/batch/status' })
   t.equal(on.statusCode, 200)
   t.same(on.json(), {
-    scheduler: { enabled: true, cron: '0 13 * * *', timezone: TZ, next_run_at: '2026-11-29T12:00:00.000Z', next_run_local: '2026-11-29 13:00 Europe/Warsaw' },
+    scheduler: { enabled: true, cron: '0 13 * * *', timezone: TZ, next_run_at: '2026-11-29T12:00:00.000Z', next_run_local: '2026-11-29 13:00 Europe/Warsaw', leader: true },
     running: [],
     last_success_date: null,
   })

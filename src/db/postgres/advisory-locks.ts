@@ -8,8 +8,11 @@ import pg from 'pg'
  * 0x55424154 is "UBAT"; any fixed value works as long as nothing else on the database uses it.
  */
 export const ADVISORY_LOCK_CLASS = 0x55424154
-/** The second key (pg_locks.objid), one per purpose. */
-export const ADVISORY_LOCKS = { migrations: 1, schedulerLeader: 2 } as const
+/**
+ * The second key (pg_locks.objid), one per purpose. runClaims is taken per transaction (claims of a
+ * run commit one at a time, in id order: db/postgres/runs.ts); the others per session.
+ */
+export const ADVISORY_LOCKS = { migrations: 1, schedulerLeader: 2, runClaims: 3 } as const
 export type AdvisoryLockName = keyof typeof ADVISORY_LOCKS
 
 /**

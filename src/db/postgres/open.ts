@@ -22,6 +22,7 @@ export interface OpenPostgresOptions {
 }
 
 const DEFAULT_POOL_SIZE = 10
+const CONNECT_TIMEOUT_MS = 10_000
 /** Names the service's sessions in pg_stat_activity. */
 export const APPLICATION_NAME = 'usage-batch'
 /** drizzle's defaults, written out because readiness and tests read the same table. */
@@ -33,7 +34,15 @@ export function postgresMigrationsFolder(): string {
 }
 
 export async function openPostgres(options: OpenPostgresOptions): Promise<PgDb> {
-  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? DEFAULT_POOL_SIZE, application_name: APPLICATION_NAME })
+  // A bounded wait for a connection: with the server unreachable, a query fails (and readiness says
+  // so) instead of waiting for ever. Keepalives notice a peer that vanished without a word.
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    application_name: APPLICATION_NAME,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+  })
   // A pg client emits 'error' when its connection fails, and an 'error' event without a listener
   // crashes the process. The pool listens on idle clients only; this listener covers checked-out ones
   // (a transaction or a cursor awaiting between statements), whose pending query fails instead and

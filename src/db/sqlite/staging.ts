@@ -8,7 +8,7 @@
 // the main file, so ingestion and reads go on while a day is staged.
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './open.js'
-import type { ClientDay, CommitDayInput, DayStaging, ReplaceDayResult } from '../store.js'
+import { RunNotRunningError, type ClientDay, type CommitDayInput, type DayStaging, type ReplaceDayResult } from '../store.js'
 import { compileRow, PRIMARY_MODEL, STORED_MEASURES, UNIQUE_USERS, USER_MODEL_SUMS_ROW, type Column } from '../../measures.js'
 
 /**
@@ -135,7 +135,11 @@ export function openDayStaging(db: Db): SyncDayStaging {
       if (disposed) throw new Error('day staging already committed or disposed')
       const result: ReplaceDayResult = { inserted: 0, updated: 0, deleted: 0, unchanged: 0, rows: 0 }
       const params = { date: input.date, runId: input.runId, now: input.now, failed: JSON.stringify([...(input.failedClients ?? [])]) }
+      // IMMEDIATE: the ledger check and the writes under one write lock, so a run abandoned by
+      // another process in between is seen here.
       conn.transaction(() => {
+        const ledger = conn.prepare('SELECT status FROM influxdb_batch_runs WHERE id = ?').get(input.runId) as { status: string } | undefined
+        if (ledger?.status !== 'running') throw new RunNotRunningError(input.runId, ledger?.status)
         for (const t of tables) {
           const r = replaceTable(conn, t, params)
           result.inserted += r.inserted
@@ -144,7 +148,7 @@ export function openDayStaging(db: Db): SyncDayStaging {
           result.unchanged += t.staged - r.inserted - r.updated
           result.rows += t.staged
         }
-      })()
+      }).immediate()
       dispose()
       return result
     },
