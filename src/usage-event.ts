@@ -18,6 +18,24 @@ export interface UsageEvent {
   occurred_at_ms: number
 }
 
+/** A UsageEvent as a driver reads it back: any integer field as a number or a bigint. */
+export type StoredUsageEvent = { [K in keyof UsageEvent]: UsageEvent[K] extends number | bigint ? number | bigint : UsageEvent[K] }
+
+/** A record read back from either store, with the exact types of a UsageEvent. */
+export function usageEventOf(r: StoredUsageEvent): UsageEvent {
+  return {
+    request_id: r.request_id,
+    client_org_id: r.client_org_id,
+    model: r.model,
+    external_user: r.external_user,
+    input_tokens: Number(r.input_tokens),
+    output_tokens: Number(r.output_tokens),
+    total_tokens: Number(r.total_tokens),
+    cost_nano_usd: BigInt(r.cost_nano_usd),
+    occurred_at_ms: Number(r.occurred_at_ms),
+  }
+}
+
 /** A voided raw record: the original record, why and when it was voided. */
 export interface VoidedEvent extends UsageEvent {
   /** When the original record arrived, epoch ms. */

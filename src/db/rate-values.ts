@@ -16,8 +16,8 @@ export function requireDate(name: string, value: string): void {
   if (!isValidDate(value)) throw new RangeError(`${name} must be ${DATE_RULE} (got ${JSON.stringify(value)})`)
 }
 
-/** A stored rate row as the store answers it; a policy the service does not know is refused. */
-export function toUsdPlnRate(row: {
+/** The columns of a stored rate row that a UsdPlnRate is made of, as either store reads them. */
+export interface StoredRate {
   usage_date: string
   rate: string
   effective_date: string
@@ -25,7 +25,10 @@ export function toUsdPlnRate(row: {
   source: RateSource
   policy: string
   fetched_at: string
-}): UsdPlnRate {
+}
+
+/** A stored rate row as the store answers it; a policy the service does not know is refused. */
+export function toUsdPlnRate(row: StoredRate): UsdPlnRate {
   const policy = row.policy
   if (!isOneOf(RATE_POLICIES, policy)) throw new Error(`daily_exchange_rates ${row.usage_date}: unknown policy ${JSON.stringify(policy)}`)
   return {

@@ -17,7 +17,7 @@
 // - A method that cannot reach or use the store rejects; it never answers "nothing" instead.
 import type { Static } from 'typebox'
 import type { StorageResponse } from '../schemas/storage.js'
-import type { RowOf, CLIENT_SUMS_ROW, DAILY_ROW, MODEL_SUMS_ROW, STORED_MEASURES, USER_SUMS_ROW } from '../measures.js'
+import { sumMeasures, type RowOf, type CLIENT_SUMS_ROW, type DAILY_ROW, type MODEL_SUMS_ROW, type STORED_MEASURES, type USER_SUMS_ROW } from '../measures.js'
 import type { EventConflict, UsageEvent, VoidedEvent } from '../usage-event.js'
 import type { ClosedRunStatus, DataSource, RatePolicy, RateSource, RunStatus, RunTrigger } from './enums.js'
 import type {
@@ -257,6 +257,23 @@ export type ModelSumsRow = RowOf<typeof MODEL_SUMS_ROW>
 export type UserSumsRow = RowOf<typeof USER_SUMS_ROW> & {
   /** The user's per-model breakdown; the user's sums are the sums of these. */
   models: ModelSumsRow[]
+}
+
+/**
+ * Per-user sums, each with its per-model rows, from per-(user, model) rows ordered by user: what
+ * clientUserSums answers, the same way in both stores.
+ */
+export function usersWithModels(rows: Iterable<ModelSumsRow & { external_user: string }>): UserSumsRow[] {
+  const byUser = new Map<string, ModelSumsRow[]>()
+  for (const { external_user, ...model } of rows) {
+    let models = byUser.get(external_user)
+    if (!models) {
+      models = []
+      byUser.set(external_user, models)
+    }
+    models.push(model)
+  }
+  return [...byUser].map(([external_user, models]) => ({ external_user, ...sumMeasures(models), models }))
 }
 
 /** Days in a range that have summary rows, and how many of them lack PLN on some row. */

@@ -2,19 +2,8 @@
 // delivered and the database's own facts. Each write that must be atomic is one statement.
 import type pg from 'pg'
 import type { AlertRepository, ArchiveRepository, ClientPricingRow, MetadataRepository, PricingRepository, RateRepository, RawArchiveRow } from '../store.js'
-import type { RateSource } from '../enums.js'
-import { positiveRateText, requireDate, toUsdPlnRate } from '../rate-values.js'
+import { positiveRateText, requireDate, toUsdPlnRate, type StoredRate } from '../rate-values.js'
 import { BUMP_GENERATION, holdsNul, one, rows } from './sql.js'
-
-interface StoredRate {
-  usage_date: string
-  rate: string
-  effective_date: string
-  table_no: string | null
-  source: RateSource
-  policy: string
-  fetched_at: string
-}
 
 const RATE_COLUMNS = 'usage_date, rate, effective_date, table_no, source, policy, fetched_at'
 const USD_PLN = "currency_from = 'USD' AND currency_to = 'PLN'"

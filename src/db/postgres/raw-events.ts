@@ -9,7 +9,7 @@
 // an INSERT that meets a request id being written by another transaction waits for it, and the
 // comparison (a new statement) sees what that transaction committed.
 import type pg from 'pg'
-import { differingFields, type EventConflict, type UsageEvent, type VoidedEvent } from '../../usage-event.js'
+import { differingFields, usageEventOf, type EventConflict, type UsageEvent, type VoidedEvent } from '../../usage-event.js'
 import type { ArchiveLine, DaySelection, IngestOutcome, RawDayStats, RawEventRepository, TimeWindow, VoidRepository, VoidResult } from '../store.js'
 import { readWithCursor } from './cursor.js'
 import { BUMP_GENERATION, count, exactInteger, holdsNul, one, rows, transaction } from './sql.js'
@@ -25,51 +25,14 @@ const UNNEST_ROWS = `unnest(${ARRAY_TYPES.map((type, i) => `$${i + 1}::${type}`)
 const INSERT_SQL = `INSERT INTO usage_events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM ${UNNEST_ROWS}
   ON CONFLICT (request_id) DO NOTHING RETURNING request_id`
 
-interface StoredEvent {
-  request_id: string
-  client_org_id: string
-  model: string
-  external_user: string
-  input_tokens: number
-  output_tokens: number
-  total_tokens: number
-  cost_nano_usd: number | bigint
-  occurred_at: number
-  received_at: number
-}
+/** A usage_events row as a query answers it: an archive line whose amount may lie past 2^53. */
+type StoredEvent = Omit<ArchiveLine, 'cost_nano_usd'> & { cost_nano_usd: number | bigint }
 type StoredVoid = StoredEvent & { reason: string; voided_at: number }
 
-function fromStored(r: StoredEvent): UsageEvent {
-  return {
-    request_id: r.request_id,
-    client_org_id: r.client_org_id,
-    model: r.model,
-    external_user: r.external_user,
-    input_tokens: r.input_tokens,
-    output_tokens: r.output_tokens,
-    total_tokens: r.total_tokens,
-    cost_nano_usd: BigInt(r.cost_nano_usd),
-    occurred_at_ms: r.occurred_at,
-  }
-}
+const fromStored = (r: StoredEvent): UsageEvent => usageEventOf({ ...r, occurred_at_ms: r.occurred_at })
 
 function fromVoided(v: StoredVoid): VoidedEvent {
   return { ...fromStored(v), received_at_ms: v.received_at, reason: v.reason, voided_at_ms: v.voided_at }
-}
-
-function toLine(r: StoredEvent): ArchiveLine {
-  return {
-    request_id: r.request_id,
-    client_org_id: r.client_org_id,
-    model: r.model,
-    external_user: r.external_user,
-    input_tokens: r.input_tokens,
-    output_tokens: r.output_tokens,
-    total_tokens: r.total_tokens,
-    cost_nano_usd: count(r.cost_nano_usd),
-    occurred_at: r.occurred_at,
-    received_at: r.received_at,
-  }
 }
 
 /** One array per column, every value as text (exact for 64-bit integers). */
@@ -283,7 +246,7 @@ export function createPostgresRawEvents(pool: pg.Pool): { rawEvents: RawEventRep
 /** readWithCursor hands over BIGINTs as pg's default text: converted here, exactly. */
 function toLineFromText(r: Record<string, unknown>): ArchiveLine {
   const n = (v: unknown) => count(exactInteger(String(v)))
-  return toLine({
+  return {
     request_id: r.request_id as string,
     client_org_id: r.client_org_id as string,
     model: r.model as string,
@@ -294,5 +257,5 @@ function toLineFromText(r: Record<string, unknown>): ArchiveLine {
     cost_nano_usd: n(r.cost_nano_usd),
     occurred_at: n(r.occurred_at),
     received_at: n(r.received_at),
-  })
+  }
 }

@@ -2,8 +2,8 @@
 // (measures.ts) as in SQLite. SUM over BIGINT is NUMERIC here: exact at any size, so a sum past
 // 2^63 needs no second form; sql.ts hands it over as a number while safe and a bigint beyond.
 import type pg from 'pg'
-import { CLIENT_SUMS, DAILY, MODEL_SUMS, USER_MODEL_SUMS, sumMeasures, type Column, type CompiledRow, type RowOf } from '../../measures.js'
-import type { ClientSumsRow, DailyRead, DayCounts, ModelSumsRow, SummaryRepository, SummaryTable, UserSumsRow } from '../store.js'
+import { CLIENT_SUMS, DAILY, MODEL_SUMS, USER_MODEL_SUMS, type Column, type CompiledRow, type RowOf } from '../../measures.js'
+import { usersWithModels, type ClientSumsRow, type DailyRead, type DayCounts, type ModelSumsRow, type SummaryRepository, type SummaryTable, type UserSumsRow } from '../store.js'
 import { arrays, count, holdsNul, rows } from './sql.js'
 import { openPostgresDayStaging } from './staging.js'
 
@@ -49,20 +49,9 @@ export function createPostgresSummaries(pool: pg.Pool): SummaryRepository {
 
     clientModelSums: async (client, from, to): Promise<ModelSumsRow[]> => (holdsNul(client) ? [] : read(pool, MODEL_SUMS, MODELS_SQL, [client, from, to])),
 
-    async clientUserSums(client, from, to): Promise<UserSumsRow[]> {
-      if (holdsNul(client)) return []
-      const byUser = new Map<string, ModelSumsRow[]>()
-      for (const r of await read(pool, USER_MODEL_SUMS, USER_MODELS_SQL, [client, from, to])) {
-        let models = byUser.get(r.external_user)
-        if (!models) {
-          models = []
-          byUser.set(r.external_user, models)
-        }
-        const { external_user: _user, ...model } = r
-        models.push(model)
-      }
-      return [...byUser].map(([external_user, models]) => ({ external_user, ...sumMeasures(models), models }))
-    },
+    clientUserSums: async (client, from, to): Promise<UserSumsRow[]> =>
+      holdsNul(client) ? [] : usersWithModels(await read(pool, USER_MODEL_SUMS, USER_MODELS_SQL, [client, from, to])),
+
 
     async distinctUsers(client, from, to) {
       if (holdsNul(client)) return 0

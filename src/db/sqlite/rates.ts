@@ -1,33 +1,15 @@
 // Stored USD/PLN rates per usage date (docs/data-model.md#exchange-rates). A manual rate always wins:
 // NBP writes are conditional on the stored row not being manual, enforced in the same statement.
 import { and, asc, eq, gte, lte, sql, type SQL } from 'drizzle-orm'
-import { DATE_RULE, isValidDate } from '../../clock.js'
-import { formatDecimal, parseDecimal } from '../../money.js'
-import { isOneOf, RATE_POLICIES } from '../enums.js'
+import { positiveRateText, requireDate, toUsdPlnRate } from '../rate-values.js'
 import type { ManualRateInput, NbpRateInput, UsdPlnRate } from '../store.js'
 import type { Db } from './open.js'
-import { dailyExchangeRates, type ExchangeRateRow } from '../schema.js'
+import { dailyExchangeRates } from '../schema.js'
 
 const USD = 'USD'
 const PLN = 'PLN'
 
 const usdPln = and(eq(dailyExchangeRates.currency_from, USD), eq(dailyExchangeRates.currency_to, PLN))
-
-export function rowToUsdPlnRate(row: ExchangeRateRow): UsdPlnRate {
-  const policy = row.policy
-  if (!isOneOf(RATE_POLICIES, policy)) {
-    throw new Error(`daily_exchange_rates ${row.usage_date}: unknown policy ${JSON.stringify(policy)}`)
-  }
-  return {
-    usage_date: row.usage_date,
-    rate: row.rate,
-    effective_date: row.effective_date,
-    table_no: row.table_no,
-    source: row.source,
-    policy,
-    fetched_at: row.fetched_at,
-  }
-}
 
 /** The stored USD/PLN rate for a usage date, NBP or manual; undefined when none. */
 export function getStoredUsdPlnRate(db: Db, usageDate: string): UsdPlnRate | undefined {
@@ -36,7 +18,7 @@ export function getStoredUsdPlnRate(db: Db, usageDate: string): UsdPlnRate | und
     .from(dailyExchangeRates)
     .where(and(usdPln, eq(dailyExchangeRates.usage_date, usageDate)))
     .get()
-  return row ? rowToUsdPlnRate(row) : undefined
+  return row ? toUsdPlnRate(row) : undefined
 }
 
 /** Stored rates with from ≤ usage_date ≤ to, oldest first. */
@@ -47,18 +29,7 @@ export function listRates(db: Db, from: string, to: string): UsdPlnRate[] {
     .where(and(usdPln, gte(dailyExchangeRates.usage_date, from), lte(dailyExchangeRates.usage_date, to)))
     .orderBy(asc(dailyExchangeRates.usage_date))
     .all()
-    .map(rowToUsdPlnRate)
-}
-
-/** A positive exact decimal as canonical text; throws on anything else. */
-function positiveRateText(rate: string | number): string {
-  const d = parseDecimal(rate)
-  if (d.units <= 0n) throw new RangeError(`a USD/PLN rate must be positive (got ${JSON.stringify(rate)})`)
-  return formatDecimal(d)
-}
-
-function requireDate(name: string, value: string): void {
-  if (!isValidDate(value)) throw new RangeError(`${name} must be ${DATE_RULE} (got ${JSON.stringify(value)})`)
+    .map(toUsdPlnRate)
 }
 
 type RateTx = Parameters<Parameters<Db['transaction']>[0]>[0]
@@ -105,7 +76,7 @@ export function saveNbpRate(db: Db, rate: NbpRateInput): UsdPlnRate {
       .where(and(usdPln, eq(dailyExchangeRates.usage_date, rate.usage_date)))
       .get()
     if (!stored) throw new Error(`daily_exchange_rates ${rate.usage_date}: row missing right after upsert`)
-    return rowToUsdPlnRate(stored)
+    return toUsdPlnRate(stored)
   })
 }
 

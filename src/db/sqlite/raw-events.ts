@@ -5,7 +5,7 @@ import { existsSync, statSync } from 'node:fs'
 import type { Db } from './open.js'
 import { USAGE_EVENT_COLUMNS } from '../schema.js'
 import { openSqliteReader } from './reader.js'
-import { differingFields, type EventConflict, type UsageEvent, type VoidedEvent } from '../../usage-event.js'
+import { differingFields, usageEventOf, type EventConflict, type UsageEvent, type VoidedEvent } from '../../usage-event.js'
 import type {
   ArchiveLine,
   DaySelection,
@@ -42,19 +42,7 @@ interface RawStored {
 }
 type RawVoided = RawStored & { reason: string; voided_at_ms: bigint }
 
-function fromStored(r: RawStored): UsageEvent {
-  return {
-    request_id: r.request_id,
-    client_org_id: r.client_org_id,
-    model: r.model,
-    external_user: r.external_user,
-    input_tokens: Number(r.input_tokens),
-    output_tokens: Number(r.output_tokens),
-    total_tokens: Number(r.total_tokens),
-    cost_nano_usd: r.cost_nano_usd,
-    occurred_at_ms: Number(r.occurred_at_ms),
-  }
-}
+const fromStored = (r: RawStored): UsageEvent => usageEventOf(r)
 
 function fromVoided(v: RawVoided): VoidedEvent {
   return { ...fromStored(v), received_at_ms: Number(v.received_at_ms), reason: v.reason, voided_at_ms: Number(v.voided_at_ms) }

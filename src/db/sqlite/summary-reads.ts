@@ -10,8 +10,8 @@
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './open.js'
 import { isIntegerOverflow } from './errors.js'
-import { CLIENT_SUMS, DAILY, MODEL_SUMS, USER_MODEL_SUMS, sumMeasures, type Column, type CompiledRow, type RowOf } from '../../measures.js'
-import type { ClientSumsRow, DailyRead, DayCounts, ModelSumsRow, SummaryTable, UserSumsRow } from '../store.js'
+import { CLIENT_SUMS, DAILY, MODEL_SUMS, USER_MODEL_SUMS, type Column, type CompiledRow, type RowOf } from '../../measures.js'
+import { usersWithModels, type ClientSumsRow, type DailyRead, type DayCounts, type ModelSumsRow, type SummaryTable, type UserSumsRow } from '../store.js'
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
@@ -143,17 +143,7 @@ const USER_MODELS_QUERY = sumsQuery(
 
 /** A client's per-user sums over [from, to] with each user's per-model breakdown (client_user_daily_usage). */
 export function clientUserSums(db: Db, clientOrgId: string, from: string, to: string): UserSumsRow[] {
-  const byUser = new Map<string, ModelSumsRow[]>()
-  for (const r of readSums(db, USER_MODELS_QUERY, [clientOrgId, from, to])) {
-    let models = byUser.get(r.external_user)
-    if (!models) {
-      models = []
-      byUser.set(r.external_user, models)
-    }
-    const { external_user: _user, ...model } = r
-    models.push(model)
-  }
-  return [...byUser].map(([external_user, models]) => ({ external_user, ...sumMeasures(models), models }))
+  return usersWithModels(readSums(db, USER_MODELS_QUERY, [clientOrgId, from, to]))
 }
 
 /** Distinct users of a client over [from, to]: distinct external_user values, not a sum of daily counts. */
