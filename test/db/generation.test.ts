@@ -39,7 +39,9 @@ t.test('moves with each summary-visible write, whoever commits it; reads and raw
   const staging = await store.summaries.openDayStaging()
   await staging.add(buildClientDay('acme', [{ external_user: 'u', model: 'm', sums: { input_tokens: 2, output_tokens: 2, total_tokens: 4, total_requests: 2, raw_cost_nano_usd: 10n } }], { markupRate: '1.3', usdPln: null, dataSource: 'sqlite' }))
   await expectSame('a day staged but not committed')
-  await staging.commit({ date: DAY, runId: 1, now: '2026-11-28T12:00:00.000Z' })
+  // A day is committed under its running run (the ledger refuses any other).
+  const { run } = await store.runs.claim({ date: DAY, trigger: 'api', dataSource: 'sqlite', startedAt: '2026-11-28T12:00:00.000Z', owner: '1@test' })
+  await staging.commit({ date: DAY, runId: run.id, now: '2026-11-28T12:00:00.000Z' })
   await expectMoved('the day replaced')
 
   await store.rates.setManual({ usage_date: DAY, rate: '4.1', fetched_at: '2026-11-28T12:00:00.000Z' })
