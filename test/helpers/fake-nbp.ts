@@ -3,6 +3,7 @@
 // or over-long range. Fault modes let tests break it on purpose.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { freePort } from './ports.js'
 
 export type FakeNbpMode = 'ok' | 'error500' | 'hang' | 'garbage' | 'malformed'
 
@@ -207,10 +208,4 @@ export async function startFakeNbp(options: FakeNbpOptions = {}): Promise<FakeNb
 }
 
 /** A port on 127.0.0.1 with nothing listening, for "connection refused". */
-export async function deadPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+export const deadPort = freePort

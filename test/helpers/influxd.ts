@@ -1,9 +1,9 @@
 // A throwaway real InfluxDB 1.x (Debian's influxd 1.6.7) on free loopback ports, for one test file.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { freePort } from './ports.js'
 
 export interface Influxd {
   url: string
@@ -47,17 +47,6 @@ export function influxdUnavailable(): string | undefined {
   return reason
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Starts influxd, waits for /ping, creates `database`; stops and deletes everything on teardown. */
 export async function startInfluxd(t: TapLike, database = 'usage_test'): Promise<Influxd> {

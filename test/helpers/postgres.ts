@@ -6,11 +6,11 @@
 // migrated or not.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { openPostgres } from '../../src/db/postgres/open.js'
+import { freePort } from './ports.js'
 
 export interface PostgresServer {
   /** postgres://postgres@127.0.0.1:<port>/postgres (trust authentication, loopback only). */
@@ -68,17 +68,6 @@ export function postgresUnavailable(): string | undefined {
   return reason
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /**
  * Initialises a cluster in a fresh temp folder and starts it on a free loopback port. Not tied to
