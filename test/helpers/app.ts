@@ -5,6 +5,7 @@
 import type { Test } from 'tap'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import pino, { type Logger } from 'pino'
 import { buildApp, type App } from '../../src/app.js'
 import { fixedClock } from '../../src/clock.js'
@@ -154,4 +155,25 @@ export function gatedRates(): { rates: RateProvider; release: () => void } {
     },
   }
   return { rates, release }
+}
+
+/**
+ * The production wiring listening on a free 127.0.0.1 port, for tests that need real sockets (the
+ * request logs, redaction): stopped by the test's teardown, or earlier by `close()`.
+ */
+export async function listenService(t: Test, config: Config, log: Logger): Promise<{ base: string; close: () => Promise<void>; services: Services }> {
+  const services = await createServices(config, { log, clock: fixedClock(DEFAULT_NOW_MS) })
+  const app = await buildApp(config, services)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await services.stop(1_000)
+    await app.close()
+    await services.close()
+  }
+  t.teardown(close)
+  return { base, close, services }
 }

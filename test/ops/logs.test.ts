@@ -4,14 +4,10 @@
 import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
-import { buildApp } from '../../src/app.js'
-import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
-import { createServices } from '../../src/services.js'
 import type { SqliteStore } from '../../src/db/sqlite/store.js'
-import { DEFAULT_NOW_MS } from '../helpers/app.js'
+import { listenService } from '../helpers/app.js'
 
 const SECRETS = {
   API_ADMIN_TOKEN: 'adm1n-s3cret-9f8e7d6c',
@@ -41,19 +37,7 @@ async function serverRun(t: Test, level = 'trace') {
     BATCH_SCHEDULER_ENABLED: 'false',
     LOG_LEVEL: level,
   })
-  const services = await createServices(config, { log, clock: fixedClock(DEFAULT_NOW_MS) })
-  const app = await buildApp(config, services)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  let closed = false
-  const close = async () => {
-    if (closed) return
-    closed = true
-    await services.stop(1_000)
-    await app.close()
-    await services.close()
-  }
-  t.teardown(close)
+  const { base, close, services } = await listenService(t, config, log)
   const lines = () => chunks.join('').split('\n').filter(Boolean)
   return { base, close, lines, parsed: () => lines().map((l) => JSON.parse(l) as Line), db: (services.store as SqliteStore).db }
 }

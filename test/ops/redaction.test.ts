@@ -5,14 +5,12 @@ import { Writable } from 'node:stream'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { buildApp } from '../../src/app.js'
-import { fixedClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
 import { redactText, redactUrl } from '../../src/redact.js'
 import { describe } from '../../src/errors.js'
 import { createServices } from '../../src/services.js'
-import { DEFAULT_NOW_MS } from '../helpers/app.js'
+import { listenService } from '../helpers/app.js'
 import { startFakeNbp } from '../helpers/fake-nbp.js'
 
 function capture() {
@@ -68,19 +66,7 @@ async function serverWith(t: Test, env: Record<string, string>) {
     LOG_LEVEL: 'trace',
     ...env,
   })
-  const services = await createServices(config, { log, clock: fixedClock(DEFAULT_NOW_MS) })
-  const app = await buildApp(config, services)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  let closed = false
-  const close = async () => {
-    if (closed) return
-    closed = true
-    await services.stop(1_000)
-    await app.close()
-    await services.close()
-  }
-  t.teardown(close)
+  const { base, close } = await listenService(t, config, log)
   return { base, close, out }
 }
 
