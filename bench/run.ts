@@ -518,8 +518,8 @@ async function main() {
     totalMemoryBytes: totalmem(),
     loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
   }
-  // The product is measured compiled, as it ships (bench/lib/product.ts): build it when src/ is newer.
-  execFileSync(process.execPath, [join(ROOT_DIR, 'scripts', 'build-if-needed.mjs')], { cwd: ROOT_DIR, stdio: 'inherit' })
+  // The product and the scenarios run compiled, by plain Node, as the service ships (bench/lib/child.ts).
+  execFileSync(process.execPath, [join(ROOT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'], { cwd: ROOT_DIR, stdio: 'inherit' })
   log(`machine: ${machine.cores} cores, ${(machine.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB, load ${machine.loadAverageAtStart.join(' ')}; node ${machine.node}`)
   try {
     const baseline = await runScenario('baseline', { date: DAY })
@@ -566,7 +566,7 @@ async function main() {
       readConnections: READ_CONNECTIONS,
       readsDurationS,
     },
-    rssMethod: 'process.resourceUsage().maxRSS of a dedicated child process per scenario (node bench/lib/entry.mjs, the product compiled in dist/)',
+    rssMethod: 'process.resourceUsage().maxRSS of a dedicated child process per scenario (node dist/bench/scenario.js: the bench and the product compiled, no TypeScript loader)',
     figures,
     notes,
     failures,
