@@ -1,4 +1,4 @@
-// One measured scenario per process: `node bench/lib/entry.mjs bench/scenario.ts <name> '<json args>'`.
+// One measured scenario per process: `node dist/bench/scenario.js <name> '<json args>'` (compiled, bench/lib/child.ts).
 // Each prints one `RESULT {...}` line carrying its figures and its own peak RSS (maxRSS).
 // Timings cover only the measured work, never module loading or setup. The product is the compiled
 // one (bench/lib/product.ts).
@@ -48,6 +48,16 @@ function elapsedMs(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e6
 }
 
+/**
+ * CPU time (user + system, every thread of the process: the batch's day reader worker included)
+ * since `started`, ms. On a shared machine wall time swings with the load; CPU time shows whether
+ * the work itself changed.
+ */
+function cpuMs(started: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(started)
+  return (used.user + used.system) / 1000
+}
+
 async function batchDay(source: UsageSource, store: ReturnType<typeof openSqliteStore>, date: string, perClientConcurrency?: number) {
   const batch = createBatchService({
     store,
@@ -59,11 +69,12 @@ async function batchDay(source: UsageSource, store: ReturnType<typeof openSqlite
     defaultMarkupRate: '1.3',
     ...(perClientConcurrency === undefined ? {} : { perClientConcurrency }),
   })
+  const cpu = process.cpuUsage()
   const started = process.hrtime.bigint()
   const run = await profiled('batch', () => batch.runDate(date, 'cli'))
   const ms = elapsedMs(started)
   if (run.status !== 'succeeded') throw new Error(`batch run ended ${run.status}: ${run.error_message}`)
-  return { ms, records: run.records_processed, summaries: run.summaries_written, clients: run.clients_processed }
+  return { ms, cpuMs: cpuMs(cpu), records: run.records_processed, summaries: run.summaries_written, clients: run.clients_processed }
 }
 
 type Args = Record<string, unknown> & { date: string }
@@ -106,6 +117,7 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const conn = new Database(a.path as string, { readonly: true, fileMustExist: true })
     const { startMs, endMs } = dayWindow(a.date, TIME_ZONE)
     const statement = conn.prepare(AGGREGATE_SQL + GROUP_SQL).raw(true).safeIntegers(true)
+    const cpu = process.cpuUsage()
     const started = process.hrtime.bigint()
     let rows = 0
     let records = 0n
@@ -114,8 +126,9 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
       records += r[7]!
     }
     const ms = elapsedMs(started)
+    const cpuUsed = cpuMs(cpu)
     conn.close()
-    return { ms, rows, records: Number(records) }
+    return { ms, cpuMs: cpuUsed, rows, records: Number(records) }
   },
 
   /**
@@ -151,6 +164,7 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
       return { rows, insert }
     })
     from.close()
+    const cpu = process.cpuUsage()
     const started = process.hrtime.bigint()
     await profiled('write-limit', async () =>
       db.$client.transaction(() => {
@@ -158,9 +172,10 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
       })(),
     )
     const ms = elapsedMs(started)
+    const cpuUsed = cpuMs(cpu)
     db.$client.close()
     for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
-    return { ms, rows: tables.reduce((n, t) => n + t.rows.length, 0) }
+    return { ms, cpuMs: cpuUsed, rows: tables.reduce((n, t) => n + t.rows.length, 0) }
   },
 
   async 'influx-load'(a) {

@@ -1,11 +1,19 @@
 // Every measured scenario runs in its own Node process, so that its peak RSS
 // (process.resourceUsage().maxRSS, the kernel's high-water mark) belongs to that scenario alone.
+// The process runs the bench compiled with the product (`tsc -p tsconfig.bench.json`: dist/bench
+// beside dist/src, which bench/run.ts does first) by plain Node, as `npm start` runs the service:
+// no TypeScript loader in the measured process (tsx and esbuild added 30–45 MB to every peak RSS).
 import { spawn } from 'node:child_process'
-import { dirname, join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)))
-export const ROOT_DIR = dirname(BENCH_DIR)
+/** The repository's root, whether this module runs from bench/lib (tsx) or from dist/bench/lib. */
+export const ROOT_DIR = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../' : '../../../', import.meta.url))
+/** The bench's sources (its README, results.json, the load generator). */
+export const BENCH_DIR = join(ROOT_DIR, 'bench')
+/** bench/scenario.ts compiled. */
+export const SCENARIO_JS = join(ROOT_DIR, 'dist', 'bench', 'scenario.js')
 
 export interface ScenarioResult {
   /** Peak resident set of the child, bytes (maxRSS). */
@@ -15,11 +23,12 @@ export interface ScenarioResult {
 
 const RESULT_PREFIX = 'RESULT '
 
-/** Runs bench/scenario.ts <name> in a fresh Node process (bench/lib/entry.mjs) and returns its RESULT line. */
+/** Runs scenario <name> (bench/scenario.ts, compiled) in a fresh Node process and returns its RESULT line. */
 export async function runScenario(name: string, args: object, options: { timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ScenarioResult> {
+  if (!existsSync(SCENARIO_JS)) throw new Error(`${SCENARIO_JS} is missing: run \`npx tsc -p tsconfig.bench.json\` (npm run bench does)`)
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), join(BENCH_DIR, 'lib', 'entry.mjs'), join(BENCH_DIR, 'scenario.ts'), name, JSON.stringify(args)],
+    [...(options.nodeArgs ?? []), SCENARIO_JS, name, JSON.stringify(args)],
     { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let stdout = ''

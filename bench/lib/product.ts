@@ -1,7 +1,7 @@
-// The product as it ships: the compiled modules in dist/ (`npm run build`; bench/run.ts builds them
-// first when they are older than src/), run by plain Node as `npm start` and the image run them.
-// Measured from the TypeScript sources instead, every worker thread the product starts would load
-// tsx's loader first (~100 ms a batch day here) — a cost of development, not of the service.
+// The product as it ships: the compiled modules in dist/src (bench/run.ts compiles them, with the
+// bench, first), run by plain Node as `npm start` and the image run them. Measured from the
+// TypeScript sources instead, every worker thread the product starts would load tsx's loader first
+// (~100 ms a batch day here) — a cost of development, not of the service.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'

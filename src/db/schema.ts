@@ -3,8 +3,7 @@
 // Money columns are integers in nano-units and say so in their names; rates are exact decimal text.
 // db/postgres/schema.ts repeats these tables on purpose, in pg-core's builders: drizzle types a table
 // by its dialect, so the twins cannot share one definition (the one deliberate cross-file duplicate).
-import { getTableColumns, sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { getTableColumns, index, integer, sql, sqliteTable, text, uniqueIndex } from './drizzle.js'
 import { ALERT_KINDS, DATA_SOURCES, RATE_SOURCES, RUN_STATUSES, RUN_TRIGGERS } from './enums.js'
 
 /** One raw record: usage_events, and the same record kept in usage_event_voids once voided. */

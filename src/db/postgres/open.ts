@@ -1,8 +1,7 @@
 // Opening the PostgreSQL store (DATABASE_URL): a pool, then the migrations in drizzle/postgres,
 // applied under an advisory lock so that replicas starting together apply them once, in turn.
 import { join } from 'node:path'
-import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
-import { migrate } from 'drizzle-orm/node-postgres/migrator'
+import { drizzle, migrate, type NodePgDatabase } from './drizzle.js'
 import pg from 'pg'
 import { expectedMigrationCount, migrationsFolder } from '../migrations.js'
 import { ADVISORY_LOCK_CLASS, ADVISORY_LOCKS } from './advisory-locks.js'

@@ -17,8 +17,8 @@
 //
 // A table added to ../schema.ts is added here the same way; test/db/postgres-schema.test.ts fails
 // until it is.
-import { sql } from 'drizzle-orm'
-import { bigint, customType, index, pgTable, uniqueIndex } from 'drizzle-orm/pg-core'
+import { sql } from '../drizzle.js'
+import { bigint, customType, index, pgTable, uniqueIndex } from './drizzle.js'
 import type { AlertKind, DataSource, RunStatus, RunTrigger } from '../enums.js'
 
 /** Text that sorts bytewise (see above); `T` narrows it to an enum's values, as text({ enum }) does. */

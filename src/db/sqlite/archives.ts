@@ -1,5 +1,5 @@
 // The ledger of days whose raw rows retention archived or removed (`raw_archives`).
-import { asc, eq } from 'drizzle-orm'
+import { asc, eq } from '../drizzle.js'
 import type { Db } from './open.js'
 import { rawArchives, type RawArchiveRow } from '../schema.js'
 import type { ArchiveRecordInput } from '../store.js'

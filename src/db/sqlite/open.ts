@@ -1,8 +1,7 @@
 // Opening the SQLite file: pragmas, then migrations, before anything else touches it; and the one
 // way to open a second, read-only connection on it.
 import Database from 'better-sqlite3'
-import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import { drizzle, migrate, type BetterSQLite3Database } from '../drizzle.js'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import * as schema from '../schema.js'

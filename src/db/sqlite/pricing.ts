@@ -1,5 +1,5 @@
 // Per-client markup history (`client_pricing`). A day is priced with the entry in force on it.
-import { and, asc, eq, lte } from 'drizzle-orm'
+import { and, asc, eq, lte } from '../drizzle.js'
 import type { Db } from './open.js'
 import { clientPricing, type ClientPricingRow } from '../schema.js'
 import type { PricingEntryInput } from '../store.js'

@@ -1,6 +1,6 @@
 // Stored USD/PLN rates per usage date (docs/data-model.md#exchange-rates). A manual rate always wins:
 // NBP writes are conditional on the stored row not being manual, enforced in the same statement.
-import { and, asc, eq, gte, lte, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gte, lte, sql, type SQL } from '../drizzle.js'
 import { positiveRateText, requireDate, toUsdPlnRate } from '../rate-values.js'
 import type { ManualRateInput, NbpRateInput, UsdPlnRate } from '../store.js'
 import type { Db } from './open.js'

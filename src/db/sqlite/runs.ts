@@ -1,6 +1,6 @@
 // The run ledger (`influxdb_batch_runs`). Opening a run is also the single-flight guard: a partial
 // UNIQUE index allows one `running` row per date, across every process sharing the file.
-import { and, desc, eq, gt, gte, inArray, lt, lte, ne, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gt, gte, inArray, lt, lte, ne, sql, type SQL } from '../drizzle.js'
 import type { Db } from './open.js'
 import { influxdbBatchRuns, type BatchRunRow } from '../schema.js'
 import { SUCCESS_STATUSES, type RunTrigger } from '../enums.js'

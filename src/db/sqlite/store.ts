@@ -5,7 +5,7 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../../clock.js'
 import { alertsSent } from '../schema.js'
-import { eq } from 'drizzle-orm'
+import { eq } from '../drizzle.js'
 import type { Readiness, Store, StoreHealth } from '../store.js'
 import { getArchive, isRawPurged, listArchives, markPurged, markRestored, recordArchive } from './archives.js'
 import { isStoreFailure } from './errors.js'
