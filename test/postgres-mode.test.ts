@@ -1,7 +1,7 @@
 // DATABASE_URL through the production composition root (createServices + buildApp), in process:
 // the store and the raw store are PostgreSQL's, no SQLite file appears, and the names the API
 // adds for it (docs/postgresql.md#what-the-api-says) say so. The several-replica behaviour is
-// test/replicas.test.ts's.
+// test/e2e/replicas.test.ts's.
 import t, { type Test } from 'tap'
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
