@@ -435,6 +435,7 @@ async function benchReads(dir: string) {
   log(`reads: GET /usage/clients/{id}/daily (31 days), ${readsDurationS} s at ${READ_CONNECTIONS} connections`)
   const app = await runScenario('reads-serve', { kind: 'app', ...common })
   raw.reads = { bare, app }
+  log(`reads: server CPU per request: app ${app.serverCpuMicrosPerRequest} µs, bare route ${bare.serverCpuMicrosPerRequest} µs; the app's first pass over the paths took ${app.firstPassMs} ms`)
   for (const r of [bare, app]) {
     if ((r.non2xx as number) > 0 || (r.errors as number) > 0) throw new Error(`reads (${r.kind}) answered ${r.non2xx} non-2xx and ${r.errors} errors`)
   }
