@@ -441,7 +441,7 @@ async function benchReads(dir: string) {
   }
   const data =
     `${count(READS.clients)} clients × 365 days of client_daily_usage; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes; ` +
-    `no writes during the load, so after each path's first request the app answers from its answer cache, validated against the store's write generation on every request (docs/api.md#conditional-requests)`
+    `each path requested once before the load and no writes during it, so the app answers from its answer cache, validated against the store's write generation on every request (docs/api.md#conditional-requests)`
   figure({
     id: 'reads.rps',
     label: `reads: GET /usage/clients/{id}/daily, ${READ_CONNECTIONS} connections`,
