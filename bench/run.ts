@@ -407,6 +407,7 @@ async function benchIngest(dir: string) {
     for (const f of [`ingest-direct-${i}.db`, `ingest-http-${i}.db`]) for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, f + suffix), { force: true })
   }
   raw.ingest = { directs, https }
+  log(`ingestion CPU time (min of rounds): over HTTP ${Math.round(Math.min(...https.map((r) => r.cpuMs as number)))} ms, direct ${Math.round(Math.min(...directs.map((r) => r.cpuMs as number)))} ms`)
   const direct = best(directs)
   const http = best(https)
   if (http.accepted !== direct.accepted || http.accepted !== ingestEvents) {

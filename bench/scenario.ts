@@ -220,13 +220,15 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
       return n
     })
     const started = process.hrtime.bigint()
+    const cpuBefore = process.cpuUsage()
     let accepted = 0
     await profiled('ingest-direct', async () => {
       for (let i = 0; i < events.length; i += perTransaction) accepted += flush(i, Math.min(i + perTransaction, events.length))
     })
     const ms = elapsedMs(started)
+    const cpuMs = cpuMsSince(cpuBefore)
     db.$client.close()
-    return { ms, accepted, eventsPerSecond: (accepted / ms) * 1000 }
+    return { ms, cpuMs, accepted, eventsPerSecond: (accepted / ms) * 1000 }
   },
 
   /** POST /usage/events over real HTTP on loopback; bodies are serialised before the clock starts. */
@@ -238,10 +240,13 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     for (let i = 0; i < events.length; i += perRequest) bodies.push(ingestBody(events.slice(i, i + perRequest)))
     let next = 0
     const started = process.hrtime.bigint()
+    const cpuBefore = process.cpuUsage()
     const posted = await profiled('ingest-http', () => postBodies(service.port, () => bodies[next++], a.concurrency as number))
     const ms = elapsedMs(started)
+    // The service's and the producer's CPU time together (one process; SQLite writes on this thread).
+    const cpuMs = cpuMsSince(cpuBefore)
     await service.close()
-    return { ms, ...posted, eventsPerSecond: (posted.accepted / ms) * 1000 }
+    return { ms, cpuMs, ...posted, eventsPerSecond: (posted.accepted / ms) * 1000 }
   },
 
   /** 1,000 clients × 365 days of client_daily_usage rows, inserted directly. */
@@ -322,6 +327,12 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
       serverCpuMicrosPerRequest: Math.round((cpu.user + cpu.system) / load.requests!),
     }
   },
+}
+
+/** CPU time (user + system) of this process since `before`, in ms: less sensitive to a loaded machine than wall time. */
+function cpuMsSince(before: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1000
 }
 
 /** autocannon in its own process, so the load generator does not share the server's event loop. */
