@@ -415,6 +415,7 @@ async function benchIngest(dir: string) {
     for (const f of [`ingest-direct-${i}.db`, `ingest-http-${i}.db`]) for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, f + suffix), { force: true })
   }
   raw.ingest = { directs, https }
+  log(`ingestion CPU time (min of rounds): over HTTP ${Math.round(Math.min(...https.map((r) => r.cpuMs as number)))} ms, direct ${Math.round(Math.min(...directs.map((r) => r.cpuMs as number)))} ms`)
   const direct = best(directs)
   const http = best(https)
   if (http.accepted !== direct.accepted || http.accepted !== ingestEvents) {
@@ -443,12 +444,13 @@ async function benchReads(dir: string) {
   log(`reads: GET /usage/clients/{id}/daily (31 days), ${readsDurationS} s at ${READ_CONNECTIONS} connections`)
   const app = await runScenario('reads-serve', { kind: 'app', ...common })
   raw.reads = { bare, app }
+  log(`reads: server CPU per request: app ${app.serverCpuMicrosPerRequest} µs, bare route ${bare.serverCpuMicrosPerRequest} µs; the app's first pass over the paths took ${app.firstPassMs} ms`)
   for (const r of [bare, app]) {
     if ((r.non2xx as number) > 0 || (r.errors as number) > 0) throw new Error(`reads (${r.kind}) answered ${r.non2xx} non-2xx and ${r.errors} errors`)
   }
   const data =
     `${count(READS.clients)} clients × 365 days of client_daily_usage; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes; ` +
-    `no writes during the load, so after each path's first request the app answers from its answer cache, validated against the store's write generation on every request (docs/api.md#conditional-requests)`
+    `each path requested once before the load and no writes during it, so the app answers from its answer cache, validated against the store's write generation on every request (docs/api.md#conditional-requests)`
   figure({
     id: 'reads.rps',
     label: `reads: GET /usage/clients/{id}/daily, ${READ_CONNECTIONS} connections`,

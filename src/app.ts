@@ -57,17 +57,21 @@ function requestIdFrom(request: IncomingMessage): string {
   return typeof given === 'string' && ACCEPTED_REQUEST_ID.test(given) ? given : randomUUID()
 }
 
-export async function buildApp(config: Config, services: Services): Promise<App> {
-  const { metrics } = services
-  const options: FastifyServerOptions = {
+/** The server options of the app (the read benchmark's bare route takes the same). */
+export function serverOptions(log: Services['log']): FastifyServerOptions {
+  return {
     // The caller's x-request-id is read in requestIdFrom, which also vets it.
     requestIdHeader: false,
     genReqId: requestIdFrom,
     // Probes and scrapes arrive every few seconds: their lines go to debug unless they fail.
     logController: new ProbeAwareLogController(),
-    loggerInstance: services.log,
+    loggerInstance: log,
   }
-  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
+}
+
+export async function buildApp(config: Config, services: Services): Promise<App> {
+  const { metrics } = services
+  const app = Fastify(serverOptions(services.log)).withTypeProvider<TypeBoxTypeProvider>()
   // Every body this API takes is JSON. Fastify also parses text/plain by default, which turned a
   // text body into a 400 about its shape; without that parser it is the 415 it should be.
   app.removeContentTypeParser('text/plain')

@@ -15,7 +15,7 @@ async function load<M>(module: string): Promise<M> {
   return (await import(pathToFileURL(file).href)) as M
 }
 
-export const { buildApp } = await load<typeof import('../../src/app.js')>('app.js')
+export const { buildApp, serverOptions } = await load<typeof import('../../src/app.js')>('app.js')
 export const { loadConfig } = await load<typeof import('../../src/config.js')>('config.js')
 export const { openDb } = await load<typeof import('../../src/db/sqlite/open.js')>('db/sqlite/open.js')
 export const { openSqliteStore } = await load<typeof import('../../src/db/sqlite/store.js')>('db/sqlite/store.js')

@@ -64,8 +64,14 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
       }
     }
   }
-  /** Changes when another connection commits (docs: PRAGMA data_version); this connection's own commits leave it alone. */
-  const dataVersion = () => db.$client.pragma('data_version', { simple: true }) as number
+  /**
+   * Changes when another connection commits (docs: PRAGMA data_version); this connection's own
+   * commits leave it alone. Read on every cached read request: prepared once (`pragma()` prepares
+   * its statement on each call, which cost more than the rest of a cached answer); each run asks
+   * SQLite afresh.
+   */
+  const dataVersionStatement = db.$client.prepare('PRAGMA data_version').pluck()
+  const dataVersion = () => dataVersionStatement.get() as number
 
   function ready(): Readiness {
     try {
