@@ -14,9 +14,12 @@ export interface RunningService {
   close(): Promise<void>
 }
 
-/** The service as `npm start` runs it (embedded store, scheduler off, logging off), on `path`. */
-export async function startService(path: string, nowMs: number): Promise<RunningService> {
-  const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
+/**
+ * The service as `npm start` runs it (embedded store, scheduler off, logging off), on the SQLite file
+ * at `path`, or with `databaseUrl` on that PostgreSQL database (DATABASE_URL; `path` is then unused).
+ */
+export async function startService(path: string, nowMs: number, databaseUrl?: string): Promise<RunningService> {
+  const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) })
   const services = await createServices(config, { log: pino({ level: 'silent' }), clock: fixedClock(nowMs) })
   const app = await buildApp(config, services)
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -75,4 +78,16 @@ export async function postBodies(port: number, next: () => Buffer | undefined, c
     agent.destroy()
   }
   return total
+}
+
+/** Hands out `events` as POST /usage/events bodies of up to `perRequest` records, serialised as they are asked for. */
+export function bodiesFrom(events: Iterator<UsageEvent>, perRequest: number): () => Buffer | undefined {
+  return () => {
+    const records: UsageEvent[] = []
+    for (let r = events.next(); !r.done; r = events.next()) {
+      records.push(r.value)
+      if (records.length === perRequest) break
+    }
+    return records.length > 0 ? ingestBody(records) : undefined
+  }
 }
