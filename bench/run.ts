@@ -586,7 +586,9 @@ async function benchPostgresIngest(pgServer: BenchPostgres, dir: string) {
   const https: ScenarioResult[] = []
   for (let i = 0; i < rounds; i++) {
     log(`PostgreSQL ingestion round ${i + 1}/${rounds}: direct insert loop, then POST /usage/events over HTTP, ${count(ingestEvents)} events`)
-    directs.push(await runScenario('pg-ingest-direct', { url: await pgServer.create('pg_ingest'), shape, date: INGEST_DAY, perRequest: INGEST_PER_REQUEST }))
+    directs.push(
+      await runScenario('pg-ingest-direct', { url: await pgServer.create('pg_ingest'), shape, date: INGEST_DAY, perRequest: INGEST_PER_REQUEST, concurrency: INGEST_CONCURRENCY }),
+    )
     https.push(
       await runScenario('ingest-http', {
         databaseUrl: await pgServer.create('pg_ingest'),
@@ -615,7 +617,7 @@ async function benchPostgresIngest(pgServer: BenchPostgres, dir: string) {
     limit: direct.eventsPerSecond as number,
     limitLabel:
       `direct pg loop of the same records: the INSERT … SELECT FROM unnest() and parameters of sources/postgres.ts, same schema and indexes, ` +
-      `one statement (its own transaction) per ${count(INGEST_PER_REQUEST)}, one at a time; best of ${rounds} each`,
+      `one statement (its own transaction) per ${count(INGEST_PER_REQUEST)}, ${INGEST_CONCURRENCY} in flight on ${INGEST_CONCURRENCY} connections as over HTTP; best of ${rounds} each`,
     target: `≥ ${INGEST_TARGET}×`,
     met: (http.eventsPerSecond as number) >= INGEST_TARGET * (direct.eventsPerSecond as number),
   })
