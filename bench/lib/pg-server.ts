@@ -16,7 +16,7 @@ export interface BenchPostgres {
 
 const MIGRATED = 'bench_migrated'
 
-/** Why PostgreSQL cannot run here (the part is skipped), or undefined. Throws under REQUIRE_POSTGRES=1 (CI). */
+// Why PostgreSQL cannot run here (the part is then skipped), or undefined; throws under REQUIRE_POSTGRES=1 (CI).
 export { postgresUnavailable }
 
 export async function startBenchPostgres(): Promise<BenchPostgres> {

@@ -1,5 +1,6 @@
-// The product's own service in a benchmark process: the app on a SQLite file, listening on loopback,
-// and a producer posting to it over real HTTP. The only place the bench wires the service together.
+// The product's own service in a benchmark process: the app on a SQLite file (or a PostgreSQL
+// database), listening on loopback, and a producer posting to it over real HTTP. The only place the
+// bench wires the service together.
 import { Agent, request as httpRequest } from 'node:http'
 import { fixedClock } from '../../src/clock.js'
 import { pino } from 'pino'
