@@ -1,6 +1,6 @@
 // npm run bench [-- --events N --clients N --users N --models N --shapes few,many --orders time,shuffled --rounds N
 //                   --influx-events N --ingest-events N --reads-duration S --cpu-prof-dir DIR --quick
-//                   --only batch|influx|ingest|reads --skip-5x --out FILE]
+//                   --only batch|influx|ingest|reads|postgres --pg-orders time,shuffled --skip-5x --out FILE]
 // Every figure is measured against a limit taken in the same run on the same machine, and reported
 // as a ratio: the machine is shared and loaded, so absolute numbers alone would mean little. Each
 // figure names the data it ran on: how many records, their shape (groups per client) and the order
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util'
 import { BENCH_DIR, ROOT_DIR, runScenario, type ScenarioResult } from './lib/child.js'
 import type { DataOrder, Shape } from './lib/data.js'
 import { influxdPath, startInfluxd } from './lib/influxd.js'
+import { postgresUnavailable, startBenchPostgres, type BenchPostgres } from './lib/pg-server.js'
 
 const { values: flags } = parseArgs({
   options: {
@@ -33,6 +34,7 @@ const { values: flags } = parseArgs({
     'reads-duration': { type: 'string' },
     'cpu-prof-dir': { type: 'string' },
     out: { type: 'string' },
+    'pg-orders': { type: 'string' },
   },
 })
 
@@ -87,7 +89,7 @@ const RSS_BUDGET_MB = 300
 
 const only = flags.only
 for (const o of only?.split(',') ?? []) {
-  if (!['batch', 'influx', 'ingest', 'reads'].includes(o)) throw new Error(`--only takes batch, influx, ingest or reads (got ${o})`)
+  if (!['batch', 'influx', 'ingest', 'reads', 'postgres'].includes(o)) throw new Error(`--only takes batch, influx, ingest, reads or postgres (got ${o})`)
 }
 const wants = (part: string) => !only || only.split(',').includes(part)
 
@@ -475,6 +477,209 @@ async function benchReads(dir: string) {
   })
 }
 
+/**
+ * The PostgreSQL part: where DATABASE_URL puts the raw records and the summaries. The same three
+ * figures as the SQLite parts, each against its own limit on the same throwaway PostgreSQL 15, and
+ * beside the SQLite figure of the same data when this run measured it.
+ */
+const pgOrders = (flags['pg-orders']?.split(',') ?? ['time']) as DataOrder[]
+for (const o of pgOrders) if (o !== 'time' && o !== 'shuffled') throw new Error(`--pg-orders takes time and shuffled (got ${o})`)
+
+async function benchPostgres(dir: string) {
+  // Under REQUIRE_POSTGRES=1 (CI) a missing server throws here: the part fails, and so does the run.
+  const unavailable = postgresUnavailable()
+  if (unavailable) {
+    notes.push(`PostgreSQL: skipped, ${unavailable}`)
+    return
+  }
+  log('PostgreSQL: starting a throwaway PostgreSQL 15 on loopback')
+  const pgServer = await startBenchPostgres()
+  try {
+    raw.postgresServer = (await pgServer.server.admin('SELECT version()')).rows[0]
+    for (const shapeName of shapeNames) {
+      for (const order of pgOrders) await benchPostgresBatchCase(pgServer, dir, shapeName, order)
+    }
+    await benchPostgresIngest(pgServer, dir)
+    await benchPostgresReads(pgServer, dir)
+  } finally {
+    await pgServer.destroy()
+  }
+}
+
+/** A PostgreSQL figure beside the SQLite one of the same data, when this run measured it. */
+function besideSqlite(id: string, label: string, data: string, value: number, unit: string, sqliteId: string) {
+  const sqlite = figures.find((f) => f.id === sqliteId)
+  if (!sqlite) return
+  figure({ id, label, data, value, unit, limit: sqlite.value, limitLabel: `SQLite, the same data in this run (${sqlite.label})`, target: 'information', met: null })
+}
+
+/**
+ * One case of the PostgreSQL batch day: the day posted to the service with DATABASE_URL over HTTP
+ * (as the SQLite case), vacuumed and analysed (autovacuum's work, done before anything is measured),
+ * then rounds on a fresh copy of that database: the grouped SELECT alone, the batch day, and the
+ * summary insert alone into an empty database.
+ */
+async function benchPostgresBatchCase(pgServer: BenchPostgres, dir: string, shapeName: ShapeName, order: DataOrder) {
+  const shape = SHAPES[shapeName]
+  const tag = `postgres ${shapeName}/${order}/${events}`
+  const loaded = `pg_day_${shapeName}_${order}`
+  log(`batch ${tag}: posting ${count(events)} events over HTTP (DATABASE_URL), ${INGEST_PER_REQUEST}/request`)
+  const setup = await runScenario('pg-setup', {
+    url: await pgServer.create(loaded),
+    path: join(dir, 'unused.db'),
+    shape,
+    date: DAY,
+    order,
+    perRequest: INGEST_PER_REQUEST,
+    concurrency: INGEST_CONCURRENCY,
+  })
+  const reads: ScenarioResult[] = []
+  const batches: ScenarioResult[] = []
+  const writes: ScenarioResult[] = []
+  for (let i = 0; i < rounds; i++) {
+    log(`batch ${tag}: round ${i + 1}/${rounds}: grouped SELECT, batch day, summary insert`)
+    const copy = await pgServer.create('pg_day_copy', loaded)
+    reads.push(await runScenario('pg-read', { url: copy, date: DAY }))
+    batches.push(await runScenario('pg-batch', { url: copy, date: DAY }))
+    writes.push(await runScenario('pg-write', { rowsFrom: copy, url: await pgServer.create('pg_write_limit'), date: DAY }))
+    await pgServer.drop('pg_write_limit')
+    await pgServer.drop('pg_day_copy')
+  }
+  await pgServer.drop(loaded)
+  raw[`postgres.batch.${shapeName}.${order}`] = { setup, rounds: { reads, batches, writes } }
+  const read = best(reads)
+  const write = best(writes)
+  const batch = best(batches)
+  if (batch.summaries !== write.rows) throw new Error(`${tag}: the batch wrote ${batch.summaries} summary rows, the write limit inserted ${write.rows}`)
+  if (batch.records !== read.records || batch.records !== events) {
+    throw new Error(`${tag}: the batch counted ${batch.records} records, the grouped SELECT ${read.records}, of ${events} posted`)
+  }
+  const data = `${count(events)} events, ${describeShape(shapeName, shape)} = ${count(read.rows as number)} groups, ${count(write.rows as number)} summary rows; ${describeOrder(order)}`
+  const name = `batch day, PostgreSQL, ${shapeName} groups, ${order === 'time' ? 'time order' : 'shuffled'}`
+  const limit = (read.ms as number) + (write.ms as number)
+  figure({
+    id: `batch.postgres.${shapeName}.${order}.time`,
+    label: name,
+    data,
+    shape: shapeName,
+    order,
+    value: batch.ms as number,
+    unit: 'ms',
+    limit,
+    limitLabel:
+      `read ${Math.round(read.ms as number)} ms (BY_CLIENT_SQL of sources/postgres.ts through the store's server-side cursor) + write ${Math.round(write.ms as number)} ms ` +
+      `(the same summary rows, plain INSERTs of one array per column in one transaction), each the best of ${rounds} taken around the batches`,
+    target: `≤ ${BATCH_TARGET}×`,
+    met: (batch.ms as number) <= BATCH_TARGET * limit,
+  })
+  figure({
+    id: `batch.postgres.${shapeName}.${order}.rss`,
+    label: `${name}: peak RSS of the batch process`,
+    data,
+    shape: shapeName,
+    order,
+    value: batch.maxRssBytes / MB,
+    unit: 'MB',
+    limit: RSS_BUDGET_MB,
+    limitLabel: `budget ${RSS_BUDGET_MB} MB (grouped SELECT alone: ${(read.maxRssBytes / MB).toFixed(0)} MB; the server's own memory not counted)`,
+    target: `< ${RSS_BUDGET_MB} MB`,
+    met: batch.maxRssBytes < RSS_BUDGET_MB * MB,
+  })
+  besideSqlite(`batch.postgres.${shapeName}.${order}.vs-sqlite`, `${name}: beside SQLite`, data, batch.ms as number, 'ms', `batch.sqlite.${shapeName}.${order}.time`)
+}
+
+/** Ingestion with DATABASE_URL over HTTP against a direct loop of the store's own INSERT, alternating, each on a fresh database. */
+async function benchPostgresIngest(pgServer: BenchPostgres, dir: string) {
+  const shape = { ...SHAPES.many, events: ingestEvents, seed: seed + 1 }
+  const data = `${count(ingestEvents)} events, ${describeShape('many', shape)}, posted in time order, ${count(INGEST_PER_REQUEST)} per request, ${INGEST_CONCURRENCY} requests in flight`
+  const directs: ScenarioResult[] = []
+  const https: ScenarioResult[] = []
+  for (let i = 0; i < rounds; i++) {
+    log(`PostgreSQL ingestion round ${i + 1}/${rounds}: direct insert loop, then POST /usage/events over HTTP, ${count(ingestEvents)} events`)
+    directs.push(
+      await runScenario('pg-ingest-direct', { url: await pgServer.create('pg_ingest'), shape, date: INGEST_DAY, perRequest: INGEST_PER_REQUEST, concurrency: INGEST_CONCURRENCY }),
+    )
+    https.push(
+      await runScenario('ingest-http', {
+        databaseUrl: await pgServer.create('pg_ingest'),
+        path: join(dir, 'unused.db'),
+        shape,
+        date: INGEST_DAY,
+        perRequest: INGEST_PER_REQUEST,
+        concurrency: INGEST_CONCURRENCY,
+      }),
+    )
+  }
+  await pgServer.drop('pg_ingest')
+  raw['postgres.ingest'] = { directs, https }
+  const direct = best(directs)
+  const http = best(https)
+  if (http.accepted !== direct.accepted || http.accepted !== ingestEvents) {
+    throw new Error(`PostgreSQL ingestion accepted ${http.accepted} over HTTP but ${direct.accepted} directly, of ${ingestEvents}`)
+  }
+  const label = 'ingestion, PostgreSQL: POST /usage/events over HTTP'
+  figure({
+    id: 'ingest.postgres.rate',
+    label,
+    data,
+    value: http.eventsPerSecond as number,
+    unit: 'events/s',
+    limit: direct.eventsPerSecond as number,
+    limitLabel:
+      `direct pg loop of the same records: the INSERT … SELECT FROM unnest() and parameters of sources/postgres.ts, same schema and indexes, ` +
+      `one statement (its own transaction) per ${count(INGEST_PER_REQUEST)}, ${INGEST_CONCURRENCY} in flight on ${INGEST_CONCURRENCY} connections as over HTTP; best of ${rounds} each`,
+    target: `≥ ${INGEST_TARGET}×`,
+    met: (http.eventsPerSecond as number) >= INGEST_TARGET * (direct.eventsPerSecond as number),
+  })
+  besideSqlite('ingest.postgres.vs-sqlite', `${label}: beside SQLite`, data, http.eventsPerSecond as number, 'events/s', 'ingest.rate')
+}
+
+/** The reads figure with DATABASE_URL: the SQLite part's rows copied into PostgreSQL, the same scenario with the store switched. */
+async function benchPostgresReads(pgServer: BenchPostgres, dir: string) {
+  const path = join(dir, 'pg-reads.db')
+  log(`PostgreSQL reads: ${READS.clients} clients × 365 days of client_daily_usage`)
+  await runScenario('reads-setup', { path, clients: READS.clients, from: READS.from, date: READS.to })
+  const databaseUrl = await pgServer.create('pg_reads')
+  raw['postgres.readsSetup'] = await runScenario('pg-reads-setup', { url: databaseUrl, from: path, date: READS.to })
+  const common = { path, databaseUrl, clients: READS.clients, range: READS.range, connections: READ_CONNECTIONS, durationS: readsDurationS, date: READS.to }
+  log(`PostgreSQL reads: bare route answering the same bodies, ${readsDurationS} s at ${READ_CONNECTIONS} connections`)
+  const bare = await runScenario('reads-serve', { kind: 'bare', ...common })
+  log(`PostgreSQL reads: GET /usage/clients/{id}/daily (31 days), ${readsDurationS} s at ${READ_CONNECTIONS} connections`)
+  const app = await runScenario('reads-serve', { kind: 'app', ...common })
+  await pgServer.drop('pg_reads')
+  raw['postgres.reads'] = { bare, app }
+  for (const r of [bare, app]) {
+    if ((r.non2xx as number) > 0 || (r.errors as number) > 0) throw new Error(`PostgreSQL reads (${r.kind}) answered ${r.non2xx} non-2xx and ${r.errors} errors`)
+  }
+  const data =
+    `${count(READS.clients)} clients × 365 days of client_daily_usage in PostgreSQL; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes; ` +
+    `no writes during the load, so after each path's first request the app answers from its answer cache, validated against the database's write generation (one primary-key lookup) on every request`
+  const label = `reads, PostgreSQL: GET /usage/clients/{id}/daily, ${READ_CONNECTIONS} connections`
+  figure({
+    id: 'reads.postgres.rps',
+    label,
+    data,
+    value: app.requestsPerSecond as number,
+    unit: 'req/s',
+    limit: bare.requestsPerSecond as number,
+    limitLabel: 'a bare Fastify route answering the same bodies from memory, same server options',
+    target: `≥ ${READS_TARGET}×`,
+    met: (app.requestsPerSecond as number) >= READS_TARGET * (bare.requestsPerSecond as number),
+  })
+  figure({
+    id: 'reads.postgres.p99',
+    label: `reads, PostgreSQL: p99 latency (p50 ${app.p50Ms} ms; bare route p50 ${bare.p50Ms} ms, p99 ${bare.p99Ms} ms)`,
+    data,
+    value: app.p99Ms as number,
+    unit: 'ms',
+    limit: READS_P99_BUDGET_MS,
+    limitLabel: `budget ${READS_P99_BUDGET_MS} ms`,
+    target: `< ${READS_P99_BUDGET_MS} ms`,
+    met: (app.p99Ms as number) < READS_P99_BUDGET_MS,
+  })
+  besideSqlite('reads.postgres.vs-sqlite', `${label}: beside SQLite`, data, app.requestsPerSecond as number, 'req/s', 'reads.rps')
+}
+
 function formatValue(v: number, unit: string): string {
   const digits = v >= 100 ? 0 : v >= 10 ? 1 : 2
   return `${v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })} ${unit}`
@@ -540,6 +745,7 @@ async function main() {
       ['influx', () => benchInflux(dir)],
       ['ingest', () => benchIngest(dir)],
       ['reads', () => benchReads(dir)],
+      ['postgres', () => benchPostgres(dir)],
     ]
     for (const [part, run] of parts) {
       if (!wants(part)) continue
@@ -575,6 +781,7 @@ async function main() {
       readsRange: READS.range,
       readConnections: READ_CONNECTIONS,
       readsDurationS,
+      postgresOrders: pgOrders,
     },
     rssMethod: 'process.resourceUsage().maxRSS of a dedicated child process per scenario (node dist/bench/scenario.js: the bench and the product compiled, no TypeScript loader)',
     figures,

@@ -15,7 +15,9 @@ import type { UsageEvent } from '../src/usage-event.js'
 import { BENCH_DIR, ROOT_DIR, profiled, reportResult } from './lib/child.js'
 import { clientName, generateDay, generateEvents, insertEvent, toLineProtocol, type DataOrder, type Shape } from './lib/data.js'
 import { AGGREGATE_SQL, GROUP_SQL, INSERT_EVENT_SQL, createBatchService, createSqliteSource, openDb, openSqliteStore, serverOptions } from './lib/product.js'
-import { ingestBody, postBodies, startService } from './lib/service.js'
+import { PG_BY_CLIENT_SQL, PG_INGEST_SQL, createPostgresSource, openPostgres, openPostgresStore, pgIngestParameters, readWithCursor } from './lib/product.js'
+import { insertRows, tableColumns } from './lib/pg-rows.js'
+import { bodiesFrom, ingestBody, postBodies, startService } from './lib/service.js'
 import { influxExec, writeLines } from './lib/influxd.js'
 import { BENCH_DB, MEASUREMENT, groupedDayQuery, listClients, loadInfluxSourceFactory, runChunkedQuery, type QueryTally } from './lib/influxql.js'
 
@@ -58,7 +60,7 @@ function cpuMs(started: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1000
 }
 
-async function batchDay(source: UsageSource, store: ReturnType<typeof openSqliteStore>, date: string, perClientConcurrency?: number) {
+async function batchDay(source: UsageSource, store: Parameters<typeof createBatchService>[0]['store'], date: string, perClientConcurrency?: number) {
   const batch = createBatchService({
     store,
     source,
@@ -241,15 +243,15 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
       for (let i = 0; i < events.length; i += perTransaction) accepted += flush(i, Math.min(i + perTransaction, events.length))
     })
     const ms = elapsedMs(started)
-    const cpuMs = cpuMsSince(cpuBefore)
+    const cpuUsed = cpuMs(cpuBefore)
     db.$client.close()
-    return { ms, cpuMs, accepted, eventsPerSecond: (accepted / ms) * 1000 }
+    return { ms, cpuMs: cpuUsed, accepted, eventsPerSecond: (accepted / ms) * 1000 }
   },
 
   /** POST /usage/events over real HTTP on loopback; bodies are serialised before the clock starts. */
   async 'ingest-http'(a) {
     const perRequest = a.perRequest as number
-    const service = await startService(a.path as string, NOW_MS)
+    const service = await startService(a.path as string, NOW_MS, a.databaseUrl as string | undefined)
     const events = [...generateDay(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'ing', 'time')]
     const bodies: Buffer[] = []
     for (let i = 0; i < events.length; i += perRequest) bodies.push(ingestBody(events.slice(i, i + perRequest)))
@@ -259,9 +261,9 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const posted = await profiled('ingest-http', () => postBodies(service.port, () => bodies[next++], a.concurrency as number))
     const ms = elapsedMs(started)
     // The service's and the producer's CPU time together (one process; SQLite writes on this thread).
-    const cpuMs = cpuMsSince(cpuBefore)
+    const cpuUsed = cpuMs(cpuBefore)
     await service.close()
-    return { ms, cpuMs, ...posted, eventsPerSecond: (posted.accepted / ms) * 1000 }
+    return { ms, cpuMs: cpuUsed, ...posted, eventsPerSecond: (posted.accepted / ms) * 1000 }
   },
 
   /** 1,000 clients × 365 days of client_daily_usage rows, inserted directly. */
@@ -303,7 +305,7 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
     const kind = a.kind as 'app' | 'bare'
     const [from, to] = a.range as [string, string]
     const paths = Array.from({ length: a.clients as number }, (_, c) => `/usage/clients/${clientName(c)}/daily?from=${from}&to=${to}`)
-    const service = await startService(a.path as string, NOW_MS)
+    const service = await startService(a.path as string, NOW_MS, a.databaseUrl as string | undefined)
     let close = () => service.close()
     let port = service.port
     const bodies = new Map<string, string>()
@@ -344,10 +346,154 @@ const scenarios: Record<string, (a: Args) => Promise<Record<string, unknown>>> =
   },
 }
 
-/** CPU time (user + system) of this process since `before`, in ms: less sensitive to a loaded machine than wall time. */
-function cpuMsSince(before: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(before)
-  return (used.user + used.system) / 1000
+/**
+ * The PostgreSQL part (bench/run.ts, benchPostgres): the same measurements with DATABASE_URL, each
+ * scenario on a database of the part's throwaway server (`url`). Ingestion and reads reuse the
+ * scenarios above with `databaseUrl`.
+ */
+const postgresScenarios: typeof scenarios = {
+  /** The batch day's records posted to the service with DATABASE_URL, as sqlite-setup posts them. */
+  async 'pg-setup'(a) {
+    const url = a.url as string
+    const service = await startService(a.path as string, NOW_MS, url)
+    const next = bodiesFrom(generateDay(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'day', a.order as DataOrder), a.perRequest as number)
+    const started = process.hrtime.bigint()
+    const posted = await postBodies(service.port, next, a.concurrency as number)
+    const ms = elapsedMs(started)
+    await service.close()
+    const vacuumMs = await vacuumAnalyze(url, 'usage_events')
+    return { ...posted, ms, eventsPerSecond: (posted.accepted / ms) * 1000, vacuumMs }
+  },
+
+  /**
+   * The read half of the limit: the PostgreSQL source's own grouped statement (BY_CLIENT_SQL, what
+   * the batch day reads), through the same server-side cursor and batch size, consumed to the end.
+   */
+  async 'pg-read'(a) {
+    const db = await openPostgres({ url: a.url as string, migrate: false, poolSize: 1 })
+    const { startMs, endMs } = dayWindow(a.date, TIME_ZONE)
+    const started = process.hrtime.bigint()
+    let rows = 0
+    let records = 0n
+    for await (const batch of readWithCursor<{ records: string }>(db.$client, PG_BY_CLIENT_SQL, [startMs, endMs])) {
+      for (const r of batch) {
+        rows += 1
+        records += BigInt(r.records)
+      }
+    }
+    const ms = elapsedMs(started)
+    await db.$client.end()
+    return { ms, rows, records: Number(records) }
+  },
+
+  /** The product's batch day with DATABASE_URL: the PostgreSQL store and raw source, a first run of the day. */
+  async 'pg-batch'(a) {
+    const store = await openPostgresStore({ url: a.url as string, clock: systemClock })
+    const source = createPostgresSource({ db: store.db, clock: systemClock })
+    const out = await batchDay(source, store, a.date)
+    await source.close()
+    await store.close()
+    return out
+  },
+
+  /**
+   * The write half of the limit: the summary rows a batch wrote (read from its database first,
+   * untimed), inserted into an empty migrated database (same schema and indexes) by plain INSERTs fed
+   * with one array per column, 5,000 rows a statement, all in one transaction.
+   */
+  async 'pg-write'(a) {
+    const from = await openPostgres({ url: a.rowsFrom as string, migrate: false, poolSize: 1 })
+    const tables: Array<{ table: string; columns: Awaited<ReturnType<typeof tableColumns>>; rows: unknown[][] }> = []
+    for (const table of SUMMARY_TABLES) {
+      const columns = await tableColumns(from.$client, table)
+      const { rows } = await from.$client.query<unknown[]>({
+        text: `SELECT ${columns.map((c) => `"${c.name}"`).join(', ')} FROM ${table} WHERE usage_date = $1`,
+        values: [a.date],
+        rowMode: 'array',
+      })
+      tables.push({ table, columns, rows })
+    }
+    await from.$client.end()
+    const to = await openPostgres({ url: a.url as string, migrate: false, poolSize: 1 })
+    const client = await to.$client.connect()
+    const started = process.hrtime.bigint()
+    let rows = 0
+    await profiled('pg-write-limit', async () => {
+      await client.query('BEGIN')
+      for (const t of tables) rows += await insertRows(client, t.table, t.columns, t.rows)
+      await client.query('COMMIT')
+    })
+    const ms = elapsedMs(started)
+    client.release()
+    await to.$client.end()
+    return { ms, rows }
+  },
+
+  /**
+   * The limit for ingestion: the same records through the very statement and parameters
+   * POST /usage/events runs with DATABASE_URL (sources/postgres.ts), one statement (its own
+   * transaction) per `perRequest`, straight from memory, `concurrency` statements in flight on as many
+   * connections as the HTTP side has requests in flight: the server works on two statements at once
+   * there, so a one-at-a-time loop would be no limit.
+   */
+  async 'pg-ingest-direct'(a) {
+    const concurrency = a.concurrency as number
+    const db = await openPostgres({ url: a.url as string, migrate: false, poolSize: concurrency })
+    const events = [...generateDay(a.shape as Shape, dayWindow(a.date, TIME_ZONE), 'ing', 'time')]
+    const perTransaction = a.perRequest as number
+    // Connections opened before the clock starts, as the service's pool is warm when requests come.
+    await Promise.all(Array.from({ length: concurrency }, async () => (await db.$client.connect()).release()))
+    let next = 0
+    let accepted = 0
+    const started = process.hrtime.bigint()
+    await profiled('pg-ingest-direct', () =>
+      Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          for (let i = next; i < events.length; i = next) {
+            next += perTransaction
+            const { rowCount } = await db.$client.query(PG_INGEST_SQL, pgIngestParameters(events.slice(i, i + perTransaction), NOW_MS))
+            accepted += rowCount ?? 0
+          }
+        }),
+      ),
+    )
+    const ms = elapsedMs(started)
+    await db.$client.end()
+    return { ms, accepted, eventsPerSecond: (accepted / ms) * 1000 }
+  },
+
+  /** The reads' client_daily_usage rows, copied from the SQLite file reads-setup filled, so both stores serve the same figures. */
+  async 'pg-reads-setup'(a) {
+    const db = await openPostgres({ url: a.url as string, migrate: false, poolSize: 1 })
+    const columns = await tableColumns(db.$client, 'client_daily_usage')
+    const sqlite = new Database(a.from as string, { readonly: true, fileMustExist: true })
+    const rows = sqlite.prepare(`SELECT ${columns.map((c) => c.name).join(', ')} FROM client_daily_usage`).raw(true).safeIntegers(true).all() as unknown[][]
+    sqlite.close()
+    const started = process.hrtime.bigint()
+    const client = await db.$client.connect()
+    await client.query('BEGIN')
+    const inserted = await insertRows(client, 'client_daily_usage', columns, rows.map((r) => r.map((v) => (typeof v === 'bigint' ? v.toString() : v))))
+    await client.query('COMMIT')
+    client.release()
+    const ms = elapsedMs(started)
+    await db.$client.end()
+    await vacuumAnalyze(a.url as string, 'client_daily_usage')
+    return { rows: inserted, ms }
+  },
+}
+Object.assign(scenarios, postgresScenarios)
+
+/**
+ * What autovacuum does soon after a bulk load (hint bits, the visibility map, planner statistics),
+ * done at once so that it cannot start under a measurement, and both sides of a figure read the same table.
+ */
+async function vacuumAnalyze(url: string, table: (typeof SUMMARY_TABLES)[number] | 'usage_events'): Promise<number> {
+  const db = await openPostgres({ url, migrate: false, poolSize: 1 })
+  const started = process.hrtime.bigint()
+  await db.$client.query(`VACUUM (ANALYZE) ${table}`)
+  const ms = elapsedMs(started)
+  await db.$client.end()
+  return ms
 }
 
 /** autocannon in its own process, so the load generator does not share the server's event loop. */

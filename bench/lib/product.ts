@@ -23,3 +23,14 @@ export const { INSERT_EVENT_SQL } = await load<typeof import('../../src/db/sqlit
 export const { createServices } = await load<typeof import('../../src/services.js')>('services.js')
 export const { createSqliteSource, AGGREGATE_SQL, GROUP_SQL } = await load<typeof import('../../src/sources/sqlite.js')>('sources/sqlite.js')
 export const { createBatchService } = await load<typeof import('../../src/batch/service.js')>('batch/service.js')
+// PostgreSQL (DATABASE_URL): the store, the raw source and the exact statements they run, which the
+// PostgreSQL part measures alone as its limits.
+export const { openPostgres } = await load<typeof import('../../src/db/postgres/open.js')>('db/postgres/open.js')
+export const { openPostgresStore } = await load<typeof import('../../src/db/postgres/store.js')>('db/postgres/store.js')
+export const { readWithCursor } = await load<typeof import('../../src/db/postgres/cursor.js')>('db/postgres/cursor.js')
+export const {
+  createPostgresSource,
+  BY_CLIENT_SQL: PG_BY_CLIENT_SQL,
+  INGEST_SQL: PG_INGEST_SQL,
+  ingestParameters: pgIngestParameters,
+} = await load<typeof import('../../src/sources/postgres.js')>('sources/postgres.js')

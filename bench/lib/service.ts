@@ -1,5 +1,6 @@
-// The product's own service in a benchmark process: the app on a SQLite file, listening on loopback,
-// and a producer posting to it over real HTTP. The only place the bench wires the service together.
+// The product's own service in a benchmark process: the app on a SQLite file (or a PostgreSQL
+// database), listening on loopback, and a producer posting to it over real HTTP. The only place the
+// bench wires the service together.
 import { Agent, request as httpRequest } from 'node:http'
 import { fixedClock } from '../../src/clock.js'
 import { pino } from 'pino'
@@ -14,9 +15,12 @@ export interface RunningService {
   close(): Promise<void>
 }
 
-/** The service as `npm start` runs it (embedded store, scheduler off, logging off), on `path`. */
-export async function startService(path: string, nowMs: number): Promise<RunningService> {
-  const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false' })
+/**
+ * The service as `npm start` runs it (embedded store, scheduler off, logging off), on the SQLite file
+ * at `path`, or with `databaseUrl` on that PostgreSQL database (DATABASE_URL; `path` is then unused).
+ */
+export async function startService(path: string, nowMs: number, databaseUrl?: string): Promise<RunningService> {
+  const config = loadConfig({ SQLITE_PATH: path, LOG_LEVEL: 'silent', BATCH_SCHEDULER_ENABLED: 'false', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) })
   const services = await createServices(config, { log: pino({ level: 'silent' }), clock: fixedClock(nowMs) })
   const app = await buildApp(config, services)
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -75,4 +79,16 @@ export async function postBodies(port: number, next: () => Buffer | undefined, c
     agent.destroy()
   }
   return total
+}
+
+/** Hands out `events` as POST /usage/events bodies of up to `perRequest` records, serialised as they are asked for. */
+export function bodiesFrom(events: Iterator<UsageEvent>, perRequest: number): () => Buffer | undefined {
+  return () => {
+    const records: UsageEvent[] = []
+    for (let r = events.next(); !r.done; r = events.next()) {
+      records.push(r.value)
+      if (records.length === perRequest) break
+    }
+    return records.length > 0 ? ingestBody(records) : undefined
+  }
 }

@@ -21,7 +21,7 @@ export interface PostgresSourceOptions {
  * with ten parameters per event (docs/postgresql.md#the-driver-pg-node-postgres). ON CONFLICT DO NOTHING also skips a
  * request_id repeated within the request, so accepted = rows inserted, the rest are duplicates.
  */
-const INGEST_SQL = `
+export const INGEST_SQL = `
   INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
                             total_tokens, cost_nano_usd, occurred_at, received_at)
   SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens,
@@ -34,15 +34,35 @@ const INGEST_SQL = `
  * Grouped sums over [$1, $2). SUM over BIGINT is NUMERIC in PostgreSQL: exact at any size, and
  * handed over as decimal text, so cost reaches bigint without passing through a double.
  */
-const AGGREGATE_SQL = `
+export const AGGREGATE_SQL = `
   SELECT client_org_id, external_user, model,
          SUM(input_tokens)::text AS input_tokens, SUM(output_tokens)::text AS output_tokens,
          SUM(total_tokens)::text AS total_tokens, SUM(cost_nano_usd)::text AS cost_nano_usd, COUNT(*)::text AS records
   FROM usage_events
   WHERE occurred_at >= $1 AND occurred_at < $2`
-const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
-/** Client by client: the same groups, ordered so each client's rows arrive together (text is bytewise, "C"). */
-const BY_CLIENT_SQL = `${AGGREGATE_SQL}${GROUP_SQL} ORDER BY client_org_id`
+export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
+/**
+ * Client by client: the same groups, ordered so each client's rows arrive together (text is bytewise,
+ * "C"). The batch day reads this; the benchmark measures it alone as the day's read limit.
+ */
+export const BY_CLIENT_SQL = `${AGGREGATE_SQL}${GROUP_SQL} ORDER BY client_org_id`
+
+/** INGEST_SQL's parameters: one array per column, then the time of receipt. */
+export function ingestParameters(events: readonly UsageEvent[], receivedAtMs: number): unknown[] {
+  const columns: unknown[][] = [[], [], [], [], [], [], [], [], []]
+  for (const e of events) {
+    columns[0]!.push(e.request_id)
+    columns[1]!.push(e.client_org_id)
+    columns[2]!.push(e.model)
+    columns[3]!.push(e.external_user)
+    columns[4]!.push(e.input_tokens)
+    columns[5]!.push(e.output_tokens)
+    columns[6]!.push(e.total_tokens)
+    columns[7]!.push(e.cost_nano_usd.toString())
+    columns[8]!.push(e.occurred_at_ms)
+  }
+  return [...columns, receivedAtMs]
+}
 
 interface RawAggregate {
   client_org_id: string
@@ -108,19 +128,7 @@ export function createPostgresSource(options: PostgresSourceOptions): UsageSourc
 
     async ingest(events: UsageEvent[]): Promise<IngestResult> {
       if (events.length === 0) return { accepted: 0, duplicates: 0 }
-      const columns: unknown[][] = [[], [], [], [], [], [], [], [], []]
-      for (const e of events) {
-        columns[0]!.push(e.request_id)
-        columns[1]!.push(e.client_org_id)
-        columns[2]!.push(e.model)
-        columns[3]!.push(e.external_user)
-        columns[4]!.push(e.input_tokens)
-        columns[5]!.push(e.output_tokens)
-        columns[6]!.push(e.total_tokens)
-        columns[7]!.push(e.cost_nano_usd.toString())
-        columns[8]!.push(e.occurred_at_ms)
-      }
-      const result = await pool.query(INGEST_SQL, [...columns, clock.now()])
+      const result = await pool.query(INGEST_SQL, ingestParameters(events, clock.now()))
       const inserted = result.rowCount ?? 0
       return { accepted: inserted, duplicates: events.length - inserted }
     },
