@@ -447,34 +447,7 @@ async function benchReads(dir: string) {
   const app = await runScenario('reads-serve', { kind: 'app', ...common })
   raw.reads = { bare, app }
   log(`reads: server CPU per request: app ${app.serverCpuMicrosPerRequest} µs, bare route ${bare.serverCpuMicrosPerRequest} µs; the app's first pass over the paths took ${app.firstPassMs} ms`)
-  for (const r of [bare, app]) {
-    if ((r.non2xx as number) > 0 || (r.errors as number) > 0) throw new Error(`reads (${r.kind}) answered ${r.non2xx} non-2xx and ${r.errors} errors`)
-  }
-  const data =
-    `${count(READS.clients)} clients × 365 days of client_daily_usage; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes; ` +
-    `each path requested once before the load and no writes during it, so the app answers from its answer cache, validated against the store's write generation on every request (docs/api.md#conditional-requests)`
-  figure({
-    id: 'reads.rps',
-    label: `reads: GET /usage/clients/{id}/daily, ${READ_CONNECTIONS} connections`,
-    data,
-    value: app.requestsPerSecond as number,
-    unit: 'req/s',
-    limit: bare.requestsPerSecond as number,
-    limitLabel: 'a bare Fastify route answering the same bodies from memory, same server options',
-    target: `≥ ${READS_TARGET}×`,
-    met: (app.requestsPerSecond as number) >= READS_TARGET * (bare.requestsPerSecond as number),
-  })
-  figure({
-    id: 'reads.p99',
-    label: `reads: p99 latency (p50 ${app.p50Ms} ms; bare route p50 ${bare.p50Ms} ms, p99 ${bare.p99Ms} ms)`,
-    data,
-    value: app.p99Ms as number,
-    unit: 'ms',
-    limit: READS_P99_BUDGET_MS,
-    limitLabel: `budget ${READS_P99_BUDGET_MS} ms`,
-    target: `< ${READS_P99_BUDGET_MS} ms`,
-    met: (app.p99Ms as number) < READS_P99_BUDGET_MS,
-  })
+  readsFigures({ id: 'reads', store: '', database: "the store's write generation", bare, app })
 }
 
 /**
@@ -648,15 +621,22 @@ async function benchPostgresReads(pgServer: BenchPostgres, dir: string) {
   const app = await runScenario('reads-serve', { kind: 'app', ...common })
   await pgServer.drop('pg_reads')
   raw['postgres.reads'] = { bare, app }
+  const { label, data } = readsFigures({ id: 'reads.postgres', store: ' in PostgreSQL', database: "the database's write generation (one primary-key lookup)", bare, app })
+  besideSqlite('reads.postgres.vs-sqlite', `${label}: beside SQLite`, data, app.requestsPerSecond as number, 'req/s', 'reads.rps')
+}
+
+/** The two reads figures (req/s against the bare route, p99 against its budget) of one store. */
+function readsFigures(o: { id: string; store: string; database: string; bare: ScenarioResult; app: ScenarioResult }) {
+  const { bare, app } = o
   for (const r of [bare, app]) {
-    if ((r.non2xx as number) > 0 || (r.errors as number) > 0) throw new Error(`PostgreSQL reads (${r.kind}) answered ${r.non2xx} non-2xx and ${r.errors} errors`)
+    if ((r.non2xx as number) > 0 || (r.errors as number) > 0) throw new Error(`${o.id} (${r.kind}) answered ${r.non2xx} non-2xx and ${r.errors} errors`)
   }
   const data =
-    `${count(READS.clients)} clients × 365 days of client_daily_usage in PostgreSQL; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes; ` +
-    `no writes during the load, so after each path's first request the app answers from its answer cache, validated against the database's write generation (one primary-key lookup) on every request`
-  const label = `reads, PostgreSQL: GET /usage/clients/{id}/daily, ${READ_CONNECTIONS} connections`
+    `${count(READS.clients)} clients × 365 days of client_daily_usage${o.store}; each request one client's 31 days (${READS.range.join('..')}), cycling through the clients; bodies ~${count(bare.meanBodyBytes as number)} bytes; ` +
+    `each path requested once before the load and no writes during it, so the app answers from its answer cache, validated against ${o.database} on every request (docs/api.md#conditional-requests)`
+  const label = `reads${o.store ? ', PostgreSQL' : ''}: GET /usage/clients/{id}/daily, ${READ_CONNECTIONS} connections`
   figure({
-    id: 'reads.postgres.rps',
+    id: `${o.id}.rps`,
     label,
     data,
     value: app.requestsPerSecond as number,
@@ -667,8 +647,8 @@ async function benchPostgresReads(pgServer: BenchPostgres, dir: string) {
     met: (app.requestsPerSecond as number) >= READS_TARGET * (bare.requestsPerSecond as number),
   })
   figure({
-    id: 'reads.postgres.p99',
-    label: `reads, PostgreSQL: p99 latency (p50 ${app.p50Ms} ms; bare route p50 ${bare.p50Ms} ms, p99 ${bare.p99Ms} ms)`,
+    id: `${o.id}.p99`,
+    label: `reads${o.store ? ', PostgreSQL' : ''}: p99 latency (p50 ${app.p50Ms} ms; bare route p50 ${bare.p50Ms} ms, p99 ${bare.p99Ms} ms)`,
     data,
     value: app.p99Ms as number,
     unit: 'ms',
@@ -677,7 +657,7 @@ async function benchPostgresReads(pgServer: BenchPostgres, dir: string) {
     target: `< ${READS_P99_BUDGET_MS} ms`,
     met: (app.p99Ms as number) < READS_P99_BUDGET_MS,
   })
-  besideSqlite('reads.postgres.vs-sqlite', `${label}: beside SQLite`, data, app.requestsPerSecond as number, 'req/s', 'reads.rps')
+  return { label, data }
 }
 
 function formatValue(v: number, unit: string): string {
