@@ -389,7 +389,7 @@ const postgresScenarios: typeof scenarios = {
   /** The product's batch day with DATABASE_URL: the PostgreSQL store and raw source, a first run of the day. */
   async 'pg-batch'(a) {
     const store = await openPostgresStore({ url: a.url as string, clock: systemClock })
-    const source = createPostgresSource({ db: store.db, clock: systemClock })
+    const source = createPostgresSource({ store, clock: systemClock })
     const out = await batchDay(source, store, a.date)
     await source.close()
     await store.close()

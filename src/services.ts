@@ -230,7 +230,7 @@ async function openStores(config: Config, deps: ServiceDeps, clock: Clock): Prom
     const store = await openPostgresStore({ url: config.DATABASE_URL, clock: createdAtClock, log })
     log.info({ database: redactText(config.DATABASE_URL) }, 'database open, migrations applied')
     try {
-      const source = config.influxdbFirst ? await createInfluxSource(config, { log, clock, retry: deps.influxRetry }) : createPostgresSource({ db: store.db, clock })
+      const source = config.influxdbFirst ? await createInfluxSource(config, { log, clock, retry: deps.influxRetry }) : createPostgresSource({ store, clock })
       return { store, source }
     } catch (e) {
       await store.close()

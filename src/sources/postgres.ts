@@ -1,34 +1,29 @@
 // The embedded raw store on PostgreSQL (DATABASE_URL): `usage_events` in the shared database.
-// The same contract as sources/sqlite.ts; values are always bound parameters, never interpolated.
+// The same contract as sources/sqlite.ts: aggregations are read here; records are written and voided
+// through the store's raw-events repository (db/postgres/raw-events.ts), which holds the ingest and
+// void rules. Values are always bound parameters, never interpolated.
 import type { Clock } from '../clock.js'
-import type { PgDb } from '../db/postgres/open.js'
 import { readWithCursor } from '../db/postgres/cursor.js'
+import type { PostgresStore } from '../db/postgres/store.js'
+import { conflictError } from '../errors.js'
 import { nanoFromSql } from '../money.js'
 import { safe } from './sqlite-sql.js'
 import type { AggregateOptions, AggregateRow, ClientAggregate, IngestResult, SourceHealth, UsageSource } from './types.js'
 import type { UsageEvent } from '../usage-event.js'
 
+/**
+ * What POST /usage/events runs here, for the benchmark: `ingestEvents` is the route's whole ingest
+ * (one transaction with the conflict and void checks); INGEST_SQL with `ingestParameters` is its
+ * insert alone.
+ */
+export { INGEST_SQL, ingestEvents, ingestParameters } from '../db/postgres/raw-events.js'
+
 export interface PostgresSourceOptions {
-  db: PgDb
+  store: PostgresStore
   clock: Clock
   /** Aggregate rows per cursor round trip (default 1,000). */
   cursorRows?: number
 }
-
-/**
- * One statement per ingest request: all of it or nothing. The events travel as ten arrays (one
- * parameter per column, whatever the number of events), several times faster than a VALUES list
- * with ten parameters per event (docs/postgresql.md#the-driver-pg-node-postgres). ON CONFLICT DO NOTHING also skips a
- * request_id repeated within the request, so accepted = rows inserted, the rest are duplicates.
- */
-export const INGEST_SQL = `
-  INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-                            total_tokens, cost_nano_usd, occurred_at, received_at)
-  SELECT request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-         total_tokens, cost_nano_usd, occurred_at, $10::bigint
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
-       AS e(request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens, cost_nano_usd, occurred_at)
-  ON CONFLICT (request_id) DO NOTHING`
 
 /**
  * Grouped sums over [$1, $2). SUM over BIGINT is NUMERIC in PostgreSQL: exact at any size, and
@@ -46,23 +41,6 @@ export const GROUP_SQL = ' GROUP BY client_org_id, external_user, model'
  * "C"). The batch day reads this; the benchmark measures it alone as the day's read limit.
  */
 export const BY_CLIENT_SQL = `${AGGREGATE_SQL}${GROUP_SQL} ORDER BY client_org_id`
-
-/** INGEST_SQL's parameters: one array per column, then the time of receipt. */
-export function ingestParameters(events: readonly UsageEvent[], receivedAtMs: number): unknown[] {
-  const columns: unknown[][] = [[], [], [], [], [], [], [], [], []]
-  for (const e of events) {
-    columns[0]!.push(e.request_id)
-    columns[1]!.push(e.client_org_id)
-    columns[2]!.push(e.model)
-    columns[3]!.push(e.external_user)
-    columns[4]!.push(e.input_tokens)
-    columns[5]!.push(e.output_tokens)
-    columns[6]!.push(e.total_tokens)
-    columns[7]!.push(e.cost_nano_usd.toString())
-    columns[8]!.push(e.occurred_at_ms)
-  }
-  return [...columns, receivedAtMs]
-}
 
 interface RawAggregate {
   client_org_id: string
@@ -89,8 +67,8 @@ function toRow(r: RawAggregate): AggregateRow {
 }
 
 export function createPostgresSource(options: PostgresSourceOptions): UsageSource {
-  const { clock } = options
-  const pool = options.db.$client
+  const { store, clock } = options
+  const pool = store.db.$client
   const cursorRows = options.cursorRows
 
   return {
@@ -126,12 +104,16 @@ export function createPostgresSource(options: PostgresSourceOptions): UsageSourc
       if (current) yield current
     },
 
+    // One transaction per request, refused whole on a conflict (docs/postgresql.md#the-replica-model).
     async ingest(events: UsageEvent[]): Promise<IngestResult> {
-      if (events.length === 0) return { accepted: 0, duplicates: 0 }
-      const result = await pool.query(INGEST_SQL, ingestParameters(events, clock.now()))
-      const inserted = result.rowCount ?? 0
-      return { accepted: inserted, duplicates: events.length - inserted }
+      const { accepted, conflicts } = await store.rawEvents.ingest(events, clock.now())
+      if (conflicts.length > 0) throw conflictError(conflicts)
+      return { accepted, duplicates: events.length - accepted }
     },
+
+    voidEvents: (requestIds, reason, nowMs) => store.voids.void(requestIds, reason, nowMs),
+
+    listVoids: (window) => store.voids.list(window),
 
     async check(): Promise<SourceHealth> {
       const started = performance.now()

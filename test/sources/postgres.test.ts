@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import pg from 'pg'
 import { dayWindow, fixedClock } from '../../src/clock.js'
-import { openPostgres } from '../../src/db/postgres/open.js'
+import { openPostgresStore } from '../../src/db/postgres/store.js'
 import { createPostgresSource } from '../../src/sources/postgres.js'
 import type { UsageEvent } from '../../src/usage-event.js'
 import { createMigratedDatabase, postgresUnavailable, sharedPostgres, type PostgresServer } from '../helpers/postgres.js'
@@ -12,16 +12,11 @@ import { rawEvent } from '../helpers/events.js'
 
 async function store(t: Test, server: PostgresServer, options: { cursorRows?: number; poolSize?: number } = {}) {
   const url = await createMigratedDatabase(t, server)
-  const db = await openPostgres({ url, migrate: false, poolSize: options.poolSize })
-  let ended = false
-  const end = async () => {
-    if (ended) return
-    ended = true
-    await db.$client.end()
-  }
+  const pgStore = await openPostgresStore({ url, migrate: false, poolSize: options.poolSize })
+  const end = () => pgStore.close()
   t.teardown(end)
-  const source = createPostgresSource({ db, clock: fixedClock(Date.UTC(2026, 10, 1)), cursorRows: options.cursorRows })
-  return { url, db, source, end }
+  const source = createPostgresSource({ store: pgStore, clock: fixedClock(Date.UTC(2026, 10, 1)), cursorRows: options.cursorRows })
+  return { url, db: pgStore.db, source, end }
 }
 
 /** The i-th of many records over 7 clients, 5 users and 3 models. */
@@ -101,9 +96,9 @@ if (postgresUnavailable()) {
 
   t.test('two replicas ingesting the same events at once: each stored once, the rest counted as duplicates', async (t) => {
     const a = await store(t, server)
-    const other = await openPostgres({ url: a.url, migrate: false })
-    t.teardown(() => other.$client.end())
-    const b = createPostgresSource({ db: other, clock: fixedClock(Date.UTC(2026, 10, 2)) })
+    const other = await openPostgresStore({ url: a.url, migrate: false })
+    t.teardown(() => other.close())
+    const b = createPostgresSource({ store: other, clock: fixedClock(Date.UTC(2026, 10, 2)) })
     const events = Array.from({ length: 2_000 }, (_, i) => event(i))
     const halves = [events.slice(0, 1_200), events.slice(800)]
     const results = await Promise.all([a.source.ingest(events), b.ingest(events), a.source.ingest(halves[0]!), b.ingest(halves[1]!)])

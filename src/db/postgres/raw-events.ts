@@ -22,7 +22,11 @@ const ARRAY_TYPES = ['text[]', 'text[]', 'text[]', 'text[]', 'bigint[]', 'bigint
 /** Ten arrays in, one row per element; `$1…$10` in COLUMNS order. */
 const UNNEST_ROWS = `unnest(${ARRAY_TYPES.map((type, i) => `$${i + 1}::${type}`).join(', ')}) AS e(${COLUMN_LIST})`
 
-const INSERT_SQL = `INSERT INTO usage_events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM ${UNNEST_ROWS}
+/**
+ * The first statement of an ingest (`ingestEvents`), fed by `ingestParameters`: the benchmark runs it
+ * alone as the direct-insert limit of POST /usage/events.
+ */
+export const INGEST_SQL = `INSERT INTO usage_events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM ${UNNEST_ROWS}
   ON CONFLICT (request_id) DO NOTHING RETURNING request_id`
 
 /** A usage_events row as a query answers it: an archive line whose amount may lie past 2^53. */
@@ -38,6 +42,11 @@ function fromVoided(v: StoredVoid): VoidedEvent {
 /** One array per column, every value as text (exact for 64-bit integers). */
 function columnArrays(records: ReadonlyArray<Record<(typeof COLUMNS)[number], string | number | bigint>>): string[][] {
   return COLUMNS.map((c) => records.map((r) => String(r[c])))
+}
+
+/** INGEST_SQL's parameters: one array per column, every record received at `receivedAtMs`. */
+export function ingestParameters(events: readonly UsageEvent[], receivedAtMs: number): string[][] {
+  return columnArrays(events.map((e) => ({ ...e, occurred_at: e.occurred_at_ms, received_at: receivedAtMs })))
 }
 
 /** The ingest conflict messages, as the SQLite store words them. */
@@ -60,44 +69,48 @@ class RefusedIngest extends Error {
   }
 }
 
-export function createPostgresRawEvents(pool: pg.Pool): { rawEvents: RawEventRepository; voids: VoidRepository } {
-  async function ingest(events: readonly UsageEvent[], receivedAtMs: number): Promise<IngestOutcome> {
-    if (events.length === 0) return { accepted: 0, conflicts: [] }
-    const values = columnArrays(events.map((e) => ({ ...e, occurred_at: e.occurred_at_ms, received_at: receivedAtMs })))
-    try {
-      return await transaction(pool, async (client) => {
-        const inserted = new Set((await rows<{ request_id: string }>(client, INSERT_SQL, values)).map((r) => r.request_id))
-        const ids = [...new Set(events.map((e) => e.request_id))]
-        const notInserted = ids.filter((id) => !inserted.has(id))
-        // Voids are rare: their primary key answers for every id in one probe.
-        const voided = new Map(
-          (await rows<StoredVoid>(client, 'SELECT request_id, reason, voided_at FROM usage_event_voids WHERE request_id = ANY($1::text[])', [ids])).map((v) => [
-            v.request_id,
-            v,
-          ]),
-        )
-        const stored =
-          notInserted.length === 0
-            ? new Map<string, StoredEvent>()
-            : new Map((await rows<StoredEvent>(client, `SELECT ${COLUMN_LIST} FROM usage_events WHERE request_id = ANY($1::text[])`, [notInserted])).map((r) => [r.request_id, r]))
-        const conflicts: EventConflict[] = []
-        events.forEach((e, index) => {
-          const v = voided.get(e.request_id)
-          if (v) return void conflicts.push(voidedConflict(index, v.voided_at, v.reason))
-          if (inserted.has(e.request_id)) return
-          const existing = stored.get(e.request_id)
-          const differing = existing ? differingFields(fromStored(existing), e) : []
-          if (differing.length > 0) conflicts.push(contentConflict(index, differing))
-        })
-        if (conflicts.length > 0) throw new RefusedIngest(conflicts)
-        return { accepted: inserted.size, conflicts }
+/**
+ * What POST /usage/events runs (through RawEventRepository.ingest): the records, stored in one
+ * transaction unless one conflicts, in which case nothing is stored and the conflicts are answered.
+ */
+export async function ingestEvents(pool: pg.Pool, events: readonly UsageEvent[], receivedAtMs: number): Promise<IngestOutcome> {
+  if (events.length === 0) return { accepted: 0, conflicts: [] }
+  const values = ingestParameters(events, receivedAtMs)
+  try {
+    return await transaction(pool, async (client) => {
+      const inserted = new Set((await rows<{ request_id: string }>(client, INGEST_SQL, values)).map((r) => r.request_id))
+      const ids = [...new Set(events.map((e) => e.request_id))]
+      const notInserted = ids.filter((id) => !inserted.has(id))
+      // Voids are rare: their primary key answers for every id in one probe.
+      const voided = new Map(
+        (await rows<StoredVoid>(client, 'SELECT request_id, reason, voided_at FROM usage_event_voids WHERE request_id = ANY($1::text[])', [ids])).map((v) => [
+          v.request_id,
+          v,
+        ]),
+      )
+      const stored =
+        notInserted.length === 0
+          ? new Map<string, StoredEvent>()
+          : new Map((await rows<StoredEvent>(client, `SELECT ${COLUMN_LIST} FROM usage_events WHERE request_id = ANY($1::text[])`, [notInserted])).map((r) => [r.request_id, r]))
+      const conflicts: EventConflict[] = []
+      events.forEach((e, index) => {
+        const v = voided.get(e.request_id)
+        if (v) return void conflicts.push(voidedConflict(index, v.voided_at, v.reason))
+        if (inserted.has(e.request_id)) return
+        const existing = stored.get(e.request_id)
+        const differing = existing ? differingFields(fromStored(existing), e) : []
+        if (differing.length > 0) conflicts.push(contentConflict(index, differing))
       })
-    } catch (error) {
-      if (error instanceof RefusedIngest) return { accepted: 0, conflicts: error.conflicts }
-      throw error
-    }
+      if (conflicts.length > 0) throw new RefusedIngest(conflicts)
+      return { accepted: inserted.size, conflicts }
+    })
+  } catch (error) {
+    if (error instanceof RefusedIngest) return { accepted: 0, conflicts: error.conflicts }
+    throw error
   }
+}
 
+export function createPostgresRawEvents(pool: pg.Pool): { rawEvents: RawEventRepository; voids: VoidRepository } {
   /** Moves each found record to the voids and answers what happened to each id, in one statement. */
   async function voidAll(requestIds: readonly string[], reason: string, nowMs: number): Promise<VoidResult> {
     const ids = [...new Set(requestIds)]
@@ -126,7 +139,7 @@ export function createPostgresRawEvents(pool: pg.Pool): { rawEvents: RawEventRep
   }
 
   const rawEvents: RawEventRepository = {
-    ingest,
+    ingest: (events, receivedAtMs) => ingestEvents(pool, events, receivedAtMs),
 
     async earliestBetween(fromMs, beforeMs) {
       const r = await one<{ m: number | null }>(pool, 'SELECT min(occurred_at) AS m FROM usage_events WHERE occurred_at >= $1 AND occurred_at < $2', [fromMs, beforeMs])
