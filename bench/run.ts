@@ -599,7 +599,7 @@ async function benchPostgresIngest(pgServer: BenchPostgres, dir: string) {
     unit: 'events/s',
     limit: direct.eventsPerSecond as number,
     limitLabel:
-      `direct pg loop of the same records: the INSERT … SELECT FROM unnest() and parameters of sources/postgres.ts, same schema and indexes, ` +
+      `direct pg loop of the same records: the route's INSERT … SELECT FROM unnest() alone (db/postgres/raw-events.ts; the route runs it in one transaction after its duplicate, conflict and void checks), same schema and indexes, ` +
       `one statement (its own transaction) per ${count(INGEST_PER_REQUEST)}, ${INGEST_CONCURRENCY} in flight on ${INGEST_CONCURRENCY} connections as over HTTP; best of ${rounds} each`,
     target: `≥ ${INGEST_TARGET}×`,
     met: (http.eventsPerSecond as number) >= INGEST_TARGET * (direct.eventsPerSecond as number),
