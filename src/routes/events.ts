@@ -94,7 +94,7 @@ export const voidRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['usage'],
         summary: 'Void raw usage records',
         description:
-          'Embedded store: each record found is moved to an audit table with the reason and time; no batch and no live read counts it ' +
+          'Raw usage in the SQLite file or in PostgreSQL (DATABASE_URL): each record found is moved to an audit table with the reason and time; no batch and no live read counts it ' +
           'again, and its request_id can never be ingested again (409) nor come back with an archive restore. Summaries already ' +
           'written change when their dates are rerun (`usage_dates`; POST /batch/run), which counts the corrections. ' +
           'InfluxDB-first: 409 with the exact InfluxQL DELETE statements (or InfluxDB 2.x delete predicates) for the points of those ' +
