@@ -36,6 +36,30 @@ function pricePerTokenNano(m: number): bigint {
 }
 
 /**
+ * One record drawn from `random`: client, user, model, then input and output tokens, then the time
+ * (`occurredMs`), in that order, so that a seed always gives the same data. Costs are exact nano-USD.
+ */
+function drawRecord(random: () => number, shape: Shape, occurredMs: (random: () => number) => number, requestIdOf: (occurredMs: number) => string): UsageEvent {
+  const c = Math.floor(random() * shape.clients)
+  const u = Math.floor(random() * shape.users)
+  const m = Math.floor(random() * shape.models)
+  const input = 50 + Math.floor(random() * 4000)
+  const output = 20 + Math.floor(random() * 1500)
+  const occurred = occurredMs(random)
+  return {
+    request_id: requestIdOf(occurred),
+    client_org_id: clientName(c),
+    model: modelName(m),
+    external_user: userName(c, u),
+    input_tokens: input,
+    output_tokens: output,
+    total_tokens: input + output,
+    cost_nano_usd: BigInt(input + output) * pricePerTokenNano(m),
+    occurred_at_ms: occurred,
+  }
+}
+
+/**
  * The events of one window, in generation order. `prefix` keeps request ids of different data sets
  * apart (the batch day, the ingestion rows). Costs are exact nano-USD.
  */
@@ -43,23 +67,7 @@ export function* generateEvents(shape: Shape, window: { startMs: number; endMs: 
   const random = prng(shape.seed)
   const span = window.endMs - window.startMs
   for (let i = 0; i < shape.events; i++) {
-    const c = Math.floor(random() * shape.clients)
-    const u = Math.floor(random() * shape.users)
-    const m = Math.floor(random() * shape.models)
-    const input = 50 + Math.floor(random() * 4000)
-    const output = 20 + Math.floor(random() * 1500)
-    const occurred = window.startMs + Math.floor(random() * span)
-    yield {
-      request_id: `${prefix}-${i}`,
-      client_org_id: clientName(c),
-      model: modelName(m),
-      external_user: userName(c, u),
-      input_tokens: input,
-      output_tokens: output,
-      total_tokens: input + output,
-      cost_nano_usd: BigInt(input + output) * pricePerTokenNano(m),
-      occurred_at_ms: occurred,
-    }
+    yield drawRecord(random, shape, (r) => window.startMs + Math.floor(r() * span), () => `${prefix}-${i}`)
   }
 }
 
@@ -99,23 +107,7 @@ export function* generateDay(shape: Shape, window: { startMs: number; endMs: num
   for (let k = 0; k < shape.events; k++) {
     const i = permutation ? permutation[k]! : k
     const random = prng(shape.seed ^ Math.imul(i + 1, 0x85ebca6b))
-    const c = Math.floor(random() * shape.clients)
-    const u = Math.floor(random() * shape.users)
-    const m = Math.floor(random() * shape.models)
-    const input = 50 + Math.floor(random() * 4000)
-    const output = 20 + Math.floor(random() * 1500)
-    const occurred = window.startMs + Math.floor(((i + random()) * span) / shape.events)
-    yield {
-      request_id: requestId(prefix, shape.seed, i, occurred),
-      client_org_id: clientName(c),
-      model: modelName(m),
-      external_user: userName(c, u),
-      input_tokens: input,
-      output_tokens: output,
-      total_tokens: input + output,
-      cost_nano_usd: BigInt(input + output) * pricePerTokenNano(m),
-      occurred_at_ms: occurred,
-    }
+    yield drawRecord(random, shape, (r) => window.startMs + Math.floor(((i + r()) * span) / shape.events), (occurred) => requestId(prefix, shape.seed, i, occurred))
   }
 }
 
