@@ -9,6 +9,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import * as ajvFormatsModule from 'ajv-formats'
 import type { Config } from './config.js'
 import { isValidDate, isValidMonth } from './clock.js'
+import { useFastStringLength } from './schemas/string-length.js'
 import type { Services } from './services.js'
 import { registerAuth } from './plugins/auth.js'
 import { registerConditionalGet } from './plugins/conditional-get.js'
@@ -40,7 +41,7 @@ const addFormats = ((ajvFormatsModule as unknown as { default: { default?: unkno
   (ajvFormatsModule as unknown as { default: unknown }).default) as (ajv: Ajv) => Ajv
 
 function makeAjv(options: AjvOptions): Ajv {
-  const ajv = new Ajv({ removeAdditional: false, useDefaults: true, allErrors: true, strict: false, ...options })
+  const ajv = useFastStringLength(new Ajv({ removeAdditional: false, useDefaults: true, allErrors: true, strict: false, ...options }))
   addFormats(ajv)
   // Every date of every route goes through the one parser (clock.ts): ajv-formats' `date` admits
   // years 0000-0099, which the date arithmetic cannot serve.
