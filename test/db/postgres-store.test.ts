@@ -7,6 +7,7 @@ import { buildClientDay } from '../../src/batch/rows.js'
 import { openPostgresStore } from '../../src/db/postgres/store.js'
 import type { ClientDay } from '../../src/db/store.js'
 import { createMigratedDatabase, postgresUnavailable, startPostgres } from '../helpers/postgres.js'
+import { rawEvent } from '../helpers/events.js'
 
 const DAY = '2026-11-20'
 const T0 = '2026-11-21T13:00:00.000Z'
@@ -63,5 +64,29 @@ if (postgresUnavailable()) {
     t.equal(pg.types.getTypeParser(1700, 'text')('1.50'), '1.50')
     const { run } = await store.runs.claim({ date: DAY, trigger: 'api', dataSource: 'sqlite', startedAt: T0, owner: '1@a' })
     t.equal(typeof run.id, 'number', 'ids are numbers in the rows the store answers')
+  })
+
+  t.test('concurrent ingests of the same request_ids in opposite orders: no deadlock, each record stored once', async (t) => {
+    const server = await startPostgres(t)
+    const url = await createMigratedDatabase(t, server)
+    const store = await openPostgresStore({ url })
+    t.teardown(() => store.close())
+    const records = (round: number) =>
+      Array.from({ length: 2_000 }, (_, i) => rawEvent({ request_id: `r${round}-${String(i).padStart(4, '0')}`, occurred_at_ms: Date.parse(T0) - i * 1000 }))
+    // Two producers retrying the same records at once, one of them in reverse: without a fixed
+    // order their inserts wait on each other's rows (PostgreSQL: deadlock detected, 40P01).
+    let accepted = 0
+    const rounds = 8
+    for (let round = 0; round < rounds; round++) {
+      const forward = records(round)
+      const outcomes = await Promise.allSettled([store.rawEvents.ingest(forward, 1), store.rawEvents.ingest([...forward].reverse(), 1)])
+      for (const o of outcomes) {
+        if (o.status === 'rejected') t.fail(`round ${round}: ${(o.reason as Error).message}`)
+        else accepted += o.value.accepted
+      }
+    }
+    t.equal(accepted, rounds * 2_000, 'every record accepted once, the other copy a duplicate')
+    const { rows } = await store.db.$client.query('SELECT count(*)::int AS n FROM usage_events')
+    t.equal(rows[0].n, rounds * 2_000)
   })
 }

@@ -25,8 +25,13 @@ const UNNEST_ROWS = `unnest(${ARRAY_TYPES.map((type, i) => `$${i + 1}::${type}`)
 /**
  * The first statement of an ingest (`ingestEvents`), fed by `ingestParameters`: the benchmark runs it
  * alone as the direct-insert limit of POST /usage/events.
+ *
+ * Rows go in by request_id: two ingests of the same ids (a producer's retry beside the first try, in
+ * another order) then wait for each other's rows in one order, never each for the other's (deadlock
+ * detected, 40P01, a 5xx to one producer).
  */
 export const INGEST_SQL = `INSERT INTO usage_events (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM ${UNNEST_ROWS}
+  ORDER BY request_id
   ON CONFLICT (request_id) DO NOTHING RETURNING request_id`
 
 /** A usage_events row as a query answers it: an archive line whose amount may lie past 2^53. */
