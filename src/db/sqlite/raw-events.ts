@@ -244,7 +244,9 @@ export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEve
   }
 
   const voids: VoidRepository = {
-    void: async (requestIds, reason, nowMs) => st().voidAll(requestIds, reason, nowMs),
+    // IMMEDIATE, as ingest: the call reads each record before it moves it, and a write committed by
+    // another process in between would fail a deferred transaction's upgrade (SQLITE_BUSY_SNAPSHOT).
+    void: async (requestIds, reason, nowMs) => st().voidAll.immediate(requestIds, reason, nowMs),
     list: async (window: TimeWindow) => (st().voidsInWindow.all(window.startMs, window.endMs) as RawVoided[]).map(fromVoided),
     requestIdsIn: async (window: TimeWindow) => new Set(st().voidedIdsInWindow.all(window.startMs, window.endMs) as string[]),
   }

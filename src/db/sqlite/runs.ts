@@ -112,6 +112,12 @@ export function listRuns(db: Db, filter: ListRunsFilter): BatchRunRow[] {
 }
 
 /**
+ * For a transaction that reads before it writes: another process's commit in between (a CLI run's
+ * heartbeat) would fail a deferred transaction's upgrade to a write at once (SQLITE_BUSY_SNAPSHOT).
+ */
+const IMMEDIATE = { behavior: 'immediate' } as const
+
+/**
  * Marks `running` rows whose owner is gone as `abandoned`. `isOwnerAlive` decides per run (its
  * owner and heartbeat); runs owned by a live process (another CLI run, say) are left alone. Read and
  * update are one synchronous transaction: no heartbeat can land between them.
@@ -126,7 +132,7 @@ export function abandonDeadRuns(db: Db, isOwnerAlive: (run: BatchRunRow) => bool
       .where(and(inArray(influxdbBatchRuns.id, dead.map((r) => r.id)), eq(influxdbBatchRuns.status, 'running')))
       .returning()
       .all()
-  })
+  }, IMMEDIATE)
 }
 
 /** Dates (of those given) that have at least one successful run. */
