@@ -2,7 +2,7 @@
 // client. The grouped scan of a large day takes seconds of synchronous SQLite work; in the worker
 // it neither blocks the service's event loop (probes, reads and ingestion go on) nor waits for the
 // batch, which builds and stages each client while the next ones are read.
-import { Worker } from 'node:worker_threads'
+import { startWorker } from '../worker-thread.js'
 import type { AggregateRow, ClientAggregate } from './types.js'
 import type Database from 'better-sqlite3'
 import { openSqliteReader } from '../db/sqlite/reader.js'
@@ -12,19 +12,6 @@ import { readDayByClient, type GroupSumsTuple } from './sqlite-sql.js'
 /** Chunks posted but not yet taken by the batch, at most. */
 const CREDITS = 4
 const CHUNK_ROWS = 2_000
-
-// Run from dist in production: the worker is the compiled sibling module. Run from src (tsx, in
-// development, tests and the benchmark): a worker thread does not inherit tsx's loader on Node 20
-// (privatenumber/tsx#354), so a two-line bootstrap registers it in the worker first.
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
-const WORKER_URL = new URL(`./sqlite-day-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url)
-
-function startWorker(workerData: DayWorkerData): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData })
-  const tsx = import.meta.resolve('tsx/esm/api')
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`
-  return new Worker(bootstrap, { eval: true, workerData })
-}
 
 export interface ReadDayOptions {
   path: string
@@ -95,7 +82,7 @@ export async function* readDayInWorker(options: ReadDayOptions): AsyncGenerator<
     credits,
     chunkRows: CHUNK_ROWS,
   }
-  const worker = startWorker(data)
+  const worker = startWorker(import.meta.url, 'sqlite-day-worker', { workerData: data })
   const queue: DayWorkerMessage[] = []
   let failure: unknown
   let exited = false
