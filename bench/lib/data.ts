@@ -4,7 +4,7 @@ import { usagePointLine } from '../../src/sources/line-protocol.js'
 import Database from 'better-sqlite3'
 import { nanoToDecimalText } from '../../src/money.js'
 import type { UsageEvent } from '../../src/usage-event.js'
-import { INSERT_EVENT_SQL } from '../../src/db/sqlite/raw-events.js'
+import { INSERT_EVENT_SQL } from '../../src/db/sqlite/ingest.js'
 
 export interface Shape {
   events: number

@@ -5,11 +5,11 @@ import { existsSync, statSync } from 'node:fs'
 import type { Db } from './open.js'
 import { USAGE_EVENT_COLUMNS } from '../schema.js'
 import { openSqliteReader } from './reader.js'
-import { differingFields, usageEventOf, type EventConflict, type UsageEvent, type VoidedEvent } from '../../usage-event.js'
+import { usageEventOf, type UsageEvent, type VoidedEvent } from '../../usage-event.js'
+import { createIngest, STORED_COLUMNS, type RawStored } from './ingest.js'
 import type {
   ArchiveLine,
   DaySelection,
-  IngestOutcome,
   RawDayStats,
   RawEventRepository,
   StoreDiskUsage,
@@ -20,26 +20,6 @@ import type {
 
 const COLUMNS = USAGE_EVENT_COLUMNS.join(', ')
 
-/** Stores one record, values by position; a request_id already stored is left as it is (the caller compares contents). */
-export const INSERT_EVENT_SQL = `
-  INSERT INTO usage_events (request_id, client_org_id, model, external_user, input_tokens, output_tokens,
-                            total_tokens, cost_nano_usd, occurred_at, received_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (request_id) DO NOTHING`
-
-/** A usage_events row read with safeIntegers: every integer a bigint. */
-interface RawStored {
-  request_id: string
-  client_org_id: string
-  model: string
-  external_user: string
-  input_tokens: bigint
-  output_tokens: bigint
-  total_tokens: bigint
-  cost_nano_usd: bigint
-  occurred_at_ms: bigint
-  received_at_ms: bigint
-}
 type RawVoided = RawStored & { reason: string; voided_at_ms: bigint }
 
 const fromStored = (r: RawStored): UsageEvent => usageEventOf(r)
@@ -47,9 +27,6 @@ const fromStored = (r: RawStored): UsageEvent => usageEventOf(r)
 function fromVoided(v: RawVoided): VoidedEvent {
   return { ...fromStored(v), received_at_ms: Number(v.received_at_ms), reason: v.reason, voided_at_ms: Number(v.voided_at_ms) }
 }
-
-const STORED_COLUMNS = `request_id, client_org_id, model, external_user, input_tokens, output_tokens, total_tokens,
-  cost_nano_usd, occurred_at AS occurred_at_ms, received_at AS received_at_ms`
 
 /** Approximate stored size of a row without dbstat: text bytes plus 8 per integer column. */
 const ROW_SIZE_SQL = `coalesce(sum(length(CAST(request_id AS BLOB)) + length(CAST(client_org_id AS BLOB)) + length(CAST(model AS BLOB))
@@ -63,16 +40,9 @@ export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEve
    * `usage-batch status` on an old file) has no tables to prepare them against yet.
    */
   function prepare() {
-    // Positional parameters: ingestion binds ten values per record, and binding by position spares
-    // better-sqlite3 a property lookup by name for each (and the record a copy to add received_at).
-    const insertEvent = c.prepare(INSERT_EVENT_SQL)
     const storedEvent = c.prepare(`SELECT ${STORED_COLUMNS} FROM usage_events WHERE request_id = ?`).safeIntegers(true)
     const voidedEvent = c
       .prepare(`SELECT ${STORED_COLUMNS}, reason, voided_at AS voided_at_ms FROM usage_event_voids WHERE request_id = ?`)
-      .safeIntegers(true)
-    const anyVoid = c.prepare('SELECT EXISTS (SELECT 1 FROM usage_event_voids)').pluck()
-    const voidedAmong = c
-      .prepare('SELECT request_id, reason, voided_at AS voided_at_ms FROM usage_event_voids WHERE request_id IN (SELECT value FROM json_each(?))')
       .safeIntegers(true)
     const moveToVoids = c.prepare(
       `INSERT INTO usage_event_voids (${COLUMNS}, reason, voided_at)
@@ -86,57 +56,6 @@ export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEve
       )
       .safeIntegers(true)
     const voidedIdsInWindow = c.prepare('SELECT request_id FROM usage_event_voids WHERE occurred_at >= ? AND occurred_at < ?').pluck()
-
-    /**
-     * Stores the new records; a record whose request_id is stored with other content, or voided,
-     * refuses the whole call (the transaction rolls back) with every conflicting index.
-     */
-    const insertAll = c.transaction((events: readonly UsageEvent[], receivedAt: number): IngestOutcome => {
-      let accepted = 0
-      const conflicts: EventConflict[] = []
-      // Voids are rare: one probe per call spares the lookup while there are none; when there are,
-      // the call's ids are looked up in one statement rather than one per record.
-      const voided =
-        anyVoid.get() === 1
-          ? new Map(
-              (voidedAmong.all(JSON.stringify(events.map((e) => e.request_id))) as Array<Pick<RawVoided, 'request_id' | 'reason' | 'voided_at_ms'>>).map(
-                (v) => [v.request_id, v],
-              ),
-            )
-          : undefined
-      events.forEach((e, index) => {
-        const isVoided = voided?.get(e.request_id)
-        if (isVoided) {
-          conflicts.push({
-            index,
-            field: 'request_id',
-            message: `was voided on ${new Date(Number(isVoided.voided_at_ms)).toISOString()} (${isVoided.reason}); a voided request_id cannot be ingested again`,
-          })
-          return
-        }
-        const changes = insertEvent.run(
-          e.request_id,
-          e.client_org_id,
-          e.model,
-          e.external_user,
-          e.input_tokens,
-          e.output_tokens,
-          e.total_tokens,
-          e.cost_nano_usd,
-          e.occurred_at_ms,
-          receivedAt,
-        ).changes
-        if (changes === 1) {
-          accepted += 1
-          return
-        }
-        const differing = differingFields(fromStored(storedEvent.get(e.request_id) as RawStored), e)
-        if (differing.length > 0) conflicts.push({ index, field: 'request_id', message: `already stored with different ${differing.join(', ')}` })
-      })
-      // Throwing rolls the transaction back; the outcome is rebuilt from the error below.
-      if (conflicts.length > 0) throw new RefusedIngest(conflicts)
-      return { accepted, conflicts }
-    })
 
     const voidAll = c.transaction((requestIds: readonly string[], reason: string, nowMs: number): VoidResult => {
       const result: VoidResult = { voided: [], not_found: [], already_voided: [] }
@@ -184,10 +103,11 @@ export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEve
     const extent = c.prepare('SELECT count(*) AS n, min(occurred_at) AS lo, max(occurred_at) AS hi FROM usage_events')
     const countIn = c.prepare('SELECT count(*) AS n, 0 AS b FROM usage_events WHERE occurred_at >= ? AND occurred_at < ?')
     const countAndSizeIn = c.prepare(`SELECT count(*) AS n, ${ROW_SIZE_SQL} AS b FROM usage_events WHERE occurred_at >= ? AND occurred_at < ?`)
-    return { insertAll, voidAll, voidsInWindow, voidedIdsInWindow, earliest, dayStats, lastVoid, countSelected, deleteChunk, restoreAll, extent, countIn, countAndSizeIn }
+    return { voidAll, voidsInWindow, voidedIdsInWindow, earliest, dayStats, lastVoid, countSelected, deleteChunk, restoreAll, extent, countIn, countAndSizeIn }
   }
   let prepared: ReturnType<typeof prepare> | undefined
   const st = () => (prepared ??= prepare())
+  const ingest = createIngest(c)
 
   const selectDaySql = `SELECT ${COLUMNS} FROM usage_events
     WHERE occurred_at >= @startMs AND occurred_at < @endMs AND received_at <= @maxReceivedAt
@@ -212,16 +132,7 @@ export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEve
   }
 
   const rawEvents: RawEventRepository = {
-    async ingest(events, receivedAtMs) {
-      try {
-        // IMMEDIATE: the call reads (voids, stored duplicates) before it writes, and a write committed
-        // by another process (the CLI) in between would fail a deferred transaction's upgrade at once.
-        return st().insertAll.immediate(events, receivedAtMs)
-      } catch (e) {
-        if (e instanceof RefusedIngest) return { accepted: 0, conflicts: e.conflicts }
-        throw e
-      }
-    },
+    ingest: async (events, receivedAtMs) => ingest(events, receivedAtMs),
     earliestBetween: async (fromMs, beforeMs) => st().earliest.get(fromMs, beforeMs) as number | null,
     async dayStats(window): Promise<RawDayStats> {
       const stats = st().dayStats.get(window.startMs, window.endMs) as { n: number; maxReceived: number | null }
@@ -269,13 +180,6 @@ export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEve
   }
 
   return { rawEvents, voids, diskUsage }
-}
-
-/** Carries an ingest's conflicts out of the transaction it rolls back. */
-class RefusedIngest extends Error {
-  constructor(readonly conflicts: EventConflict[]) {
-    super('ingest refused')
-  }
 }
 
 /** Bytes of usage_events and its indexes from the dbstat virtual table, or null when the build lacks it. */
