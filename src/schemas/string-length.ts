@@ -2,10 +2,10 @@
 // messages), with the count skipped where the string's UTF-16 length already settles it.
 //
 // Counting code points walks every character: on a 5,000-record ingest body that was two thirds of
-// the schema's cost (docs/performance.md#ingestion). A string has at most as many code points as
-// UTF-16 units and at least half as many, so `s.length <= max` passes maxLength and `s.length >=
-// 2 * min` passes minLength without counting; only strings between those bounds are counted. The
-// answers are ajv's own in every case (test/schemas/string-length.test.ts compares them).
+// the schema's cost (bench/README.md#ingestion-where-the-time-goes). A string has at most as many
+// code points as UTF-16 units and at least half as many, so `s.length <= max` passes maxLength and
+// `s.length >= 2 * min` passes minLength without counting; only strings between those bounds are
+// counted. The answers are ajv's own in every case (test/schemas/string-length.test.ts compares them).
 import { _, str, type Ajv, type CodeKeywordDefinition, type KeywordErrorDefinition } from 'ajv'
 import { useFunc } from 'ajv/dist/compile/util.js'
 import ucs2lengthModule from 'ajv/dist/runtime/ucs2length.js'

@@ -8,7 +8,7 @@ import * as schema from '../schema.js'
 import { systemClock, type Clock } from '../../clock.js'
 import { expectedMigrationCount, migrationsFolder } from '../migrations.js'
 import { recordDatabaseCreated } from './metadata.js'
-import { openSqliteReader, BUSY_TIMEOUT_MS } from './reader.js'
+import { openSqliteReader, BUSY_TIMEOUT_MS, writerPragmas } from './reader.js'
 
 export { openSqliteReader }
 
@@ -37,9 +37,7 @@ export function openDb(options: OpenDbOptions): Db {
     // no-op; see docs/operations.md#disk-space for the one-off VACUUM that converts such a file.
     client.pragma('auto_vacuum = INCREMENTAL')
     client.pragma('journal_mode = WAL')
-    // WAL makes NORMAL durable against process crashes; only an OS crash can lose the last commit.
-    client.pragma('synchronous = NORMAL')
-    client.pragma('foreign_keys = ON')
+    writerPragmas(client)
     const db = drizzle({ client, schema }) as Db
     if (options.migrate !== false) {
       migrate(db, { migrationsFolder: migrationsFolder() })

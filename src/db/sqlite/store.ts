@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../../clock.js'
 import { alertsSent } from '../schema.js'
 import { eq } from '../drizzle.js'
-import type { Readiness, Store, StoreHealth } from '../store.js'
+import type { RawEventRepository, Readiness, Store, StoreHealth } from '../store.js'
 import { getArchive, isRawPurged, listArchives, markPurged, markRestored, recordArchive } from './archives.js'
 import { isStoreFailure } from './errors.js'
 import { databaseCreatedAt } from './metadata.js'
@@ -14,6 +14,7 @@ import { migrationsApplied, openDb, type Db } from './open.js'
 import { appendPricing, markupInForce, markupsInForce, pricingHistory } from './pricing.js'
 import { getStoredUsdPlnRate, listRates, saveNbpRate, setManualRate } from './rates.js'
 import { createSqliteRawEvents } from './raw-events.js'
+import { createIngestWriter, WRITER_MIN_RECORDS } from './ingest-writer.js'
 import * as runs from './runs.js'
 import { asyncStaging, openDayStaging } from './staging.js'
 import * as reads from './summary-reads.js'
@@ -46,7 +47,15 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
 /** The store over an open connection (tests that prepare a database by hand first). */
 export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteStore {
-  const { rawEvents, voids, diskUsage } = createSqliteRawEvents(db, path)
+  const { rawEvents: ownRawEvents, voids, diskUsage } = createSqliteRawEvents(db, path)
+  // Large ingests are stored by the ingest writer, off the event loop; a file only (a memory
+  // database has one connection), and only one this process may write.
+  const writer = path !== ':memory:' && !db.$client.readonly ? createIngestWriter(path, log) : undefined
+  const rawEvents: RawEventRepository = {
+    ...ownRawEvents,
+    ingest: (events, receivedAtMs) =>
+      writer && events.length >= WRITER_MIN_RECORDS ? writer.ingest(events, receivedAtMs) : ownRawEvents.ingest(events, receivedAtMs),
+  }
   const reportFailure = failureLogger(log)
 
   /**
@@ -184,6 +193,7 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
     generation: async () => `${writes}.${dataVersion()}`,
     isStoreFailure,
     async close() {
+      await writer?.close()
       if (db.$client.open) db.$client.close()
     },
   }
