@@ -1,6 +1,7 @@
-// The embedded raw store's writes and bookkeeping in the SQLite file: ingestion (with the conflict
-// and void checks), voids, and what retention, archives and the storage report need of usage_events.
-// Its aggregation reads are the raw source's own (src/sources/sqlite.ts).
+// The embedded raw store's writes and bookkeeping in the SQLite file: ingestion (its transaction is
+// ingest.ts, shared with the ingest writer's thread), voids, and what retention, archives and the
+// storage report need of usage_events. Its aggregation reads are the raw source's own
+// (src/sources/sqlite.ts).
 import { existsSync, statSync } from 'node:fs'
 import type { Db } from './open.js'
 import { USAGE_EVENT_COLUMNS } from '../schema.js'
