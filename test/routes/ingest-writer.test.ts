@@ -163,6 +163,7 @@ t.test('closing the store waits for the large ingest in hand: it is stored, not 
   const closed = store.close()
   t.same(await ingest, { accepted: WRITER_MIN_RECORDS, conflicts: [] })
   await closed
+  await t.rejects(store.rawEvents.ingest(batch.map((e) => ({ ...e, request_id: `late-${e.request_id}` })), 1), /closed|not open/, 'nothing is written after close')
   const again = openSqliteStore({ path })
   t.teardown(() => again.close())
   t.equal((await again.rawEvents.extent()).rows, WRITER_MIN_RECORDS)

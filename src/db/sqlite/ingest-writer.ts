@@ -53,6 +53,7 @@ export function createIngestWriter(path: string, log?: Logger, start: (data: Wri
   let nextId = 0
   const waiting = new Map<number, Waiting>()
   let drained: (() => void) | undefined
+  let closed = false
 
   function settled(id: number): Waiting | undefined {
     const w = waiting.get(id)
@@ -90,15 +91,18 @@ export function createIngestWriter(path: string, log?: Logger, start: (data: Wri
 
   return {
     ingest(events, receivedAtMs) {
+      // As the store's own connection once closed: nothing is written after close().
+      if (closed) return Promise.reject(new Error('the store is closed'))
+      const columns = encodeEvents(events)
       worker ??= spawn()
       if (waiting.size === 0) worker.ref()
       const id = nextId++
-      const columns = encodeEvents(events)
       const outcome = new Promise<IngestOutcome>((resolve, reject) => waiting.set(id, { resolve, reject }))
       worker.postMessage({ id, columns, receivedAtMs } satisfies WriterRequest, [columns.lengths.buffer, columns.numbers.buffer, columns.costs.buffer])
       return outcome
     },
     async close() {
+      closed = true
       if (waiting.size > 0) await new Promise<void>((resolve) => (drained = resolve))
       const w = worker
       worker = undefined
