@@ -357,10 +357,12 @@ async function ingestWhileBatching(dir: string, seconds: number) {
   let posts = 0
   const runs: string[] = []
   const json = { 'content-type': 'application/json' }
-  const producer = async () => {
+  // One producer posts requests the event loop stores, the other requests the ingest writer's
+  // thread stores (WRITER_MIN_RECORDS and up): both connections write while the batch replaces the day.
+  const producer = async (perRequest: number) => {
     while (Date.now() < stopAt) {
       const batch: object[] = []
-      for (let i = 0; i < 500; i++) batch.push(toRequestRecord(events.next().value!))
+      for (let i = 0; i < perRequest; i++) batch.push(toRequestRecord(events.next().value!))
       const res = await rawRequest(server.port, 'POST', '/usage/events', json, JSON.stringify({ events: batch }))
       if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${res.body.slice(0, 200)}`)
       const body = JSON.parse(res.body) as { accepted: number; duplicates: number }
@@ -376,7 +378,7 @@ async function ingestWhileBatching(dir: string, seconds: number) {
       for (const run of (JSON.parse(res.body) as { runs: Array<{ status: string }> }).runs) runs.push(run.status)
     }
   }
-  await Promise.all([producer(), producer(), batcher()])
+  await Promise.all([producer(500), producer(2_000), batcher()])
   const final = await rawRequest(server.port, 'POST', '/batch/run?wait=true', json, JSON.stringify({ date: DAY }))
   const finalStatus = (JSON.parse(final.body) as { runs: Array<{ status: string }> }).runs[0]?.status
   const sums = SUMMARY_TABLES.map((t) => (server.db.$client.prepare(`SELECT coalesce(sum(total_requests), 0) AS n FROM ${t} WHERE usage_date = ?`).get(DAY) as { n: number }).n)
@@ -385,7 +387,7 @@ async function ingestWhileBatching(dir: string, seconds: number) {
   const failedRuns = runs.filter((s) => s !== 'succeeded' && s !== 'succeeded_with_warnings').length
   record({
     name: 'ingestion at full speed while batches run',
-    tried: `${seconds} s of two producers posting 500 events per request for ${DAY} while the same date is batched over and over through POST /batch/run?wait=true, then one final rerun`,
+    tried: `${seconds} s of two producers posting 500 and 2,000 events per request (the second stored by the ingest writer's thread) for ${DAY} while the same date is batched over and over through POST /batch/run?wait=true, then one final rerun`,
     held: sums.every((s) => s === accepted) && stored === accepted && finalStatus === 'succeeded' && failedRuns === 0,
     detail: `${posts} posts, ${accepted} accepted (${duplicates} duplicates), ${runs.length} batch runs during ingestion (${failedRuns} not succeeded), final run ${finalStatus}; total_requests over the day: client ${sums[0]}, user×model ${sums[1]}, model ${sums[2]}; raw rows stored ${stored}`,
   })
