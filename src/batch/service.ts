@@ -1,7 +1,7 @@
 // The batch (docs/data-model.md#the-batch): one entry point for the scheduler, the HTTP API and the CLI.
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
-import { dayWindow, datesInRange, type Clock } from '../clock.js'
+import { dayWindow, datesInRange, isValidTimeZone, type Clock } from '../clock.js'
 import type { RunTrigger } from '../db/enums.js'
 import type { BatchRunRow, ClientError, DayStaging, RunOutcome, Store } from '../db/store.js'
 import { describe, ShuttingDownError } from '../errors.js'
@@ -67,6 +67,9 @@ export function defaultOwner(host = hostname()): string {
 
 export function createBatchService(deps: BatchServiceDeps) {
   const { store, source, rates, clock, timeZone } = deps
+  // Checking the zone builds its formatter, as the configuration's check does at start: the first
+  // run does not pay for it (tens of milliseconds of ICU data), and an unknown zone fails here.
+  if (!isValidTimeZone(timeZone)) throw new RangeError(`unknown time zone: ${JSON.stringify(timeZone)}`)
   const owner = deps.owner ?? defaultOwner()
   /** Runs of this process, by run id, so a second request for a date can await the first. */
   const inFlight = new Map<number, Promise<BatchRunRow>>()
@@ -88,6 +91,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     heartbeat.unref()
     const warnings: string[] = []
     let staging: DayStaging | undefined
+    let preparing: Promise<unknown> | undefined
     try {
       // A day queued behind others never starts once shutdown began.
       if (queued && stopping) throw new InterruptedError()
@@ -98,27 +102,34 @@ export function createBatchService(deps: BatchServiceDeps) {
       if (source.dataSource !== 'influxdb_first' && (await store.archives.isRawPurged(date))) {
         throw new Error(`raw records of ${date} were removed by retention; restore its archive (usage-batch archive restore --date ${date}) before rerunning`)
       }
-      const rate = await rates.resolveUsdPlnRate(date)
-      if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
-
       const window = dayWindow(date, timeZone)
-      const markups = await store.pricing.allInForce(date)
-      const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
+      // The raw records are read while the rate, the markups and the staging area are made ready:
+      // none needs the others, and the rate may wait on NBP (docs/data-model.md#the-batch). A
+      // preparation that fails stops the read, and its error is the day's.
+      const prepareFailed = new AbortController()
+      const prepared = (async () => {
+        const rate = await rates.resolveUsdPlnRate(date)
+        const markups = await store.pricing.allInForce(date)
+        staging = await store.summaries.openDayStaging()
+        const usdPln = rate.ok ? { rate: rate.rate.rate, effective_date: rate.rate.effective_date } : null
+        return { rate, markups, usdPln, day: staging }
+      })()
+      preparing = prepared
+      prepared.catch((error: unknown) => prepareFailed.abort(error))
       // Each client's rows are built and staged as soon as its sums are complete, so a large day
       // is never held in memory whole; the day is replaced from the staging in one transaction.
-      staging = await store.summaries.openDayStaging()
-      const day = staging
       // A client whose rows cannot be read, built or written (an amount past what a 64-bit column
       // holds, a sum SQLite cannot add, a staging insert refused) fails alone: the other clients of
       // the day are written and its previous rows are kept. Only a store that is itself unusable
       // fails the day (docs/data-model.md#the-batch).
       const rowFailures: ClientError[] = []
       const failClient = async (client: string, reason: string) => {
-        await day.discard(client)
+        await (await prepared).day.discard(client)
         rowFailures.push({ client_org_id: client, error: reason })
         log.warn({ client, reason }, 'client summaries not written; its previous summaries are kept')
       }
       const stage = async (groups: ClientGroups) => {
+        const { markups, usdPln, day } = await prepared
         for (const [client, userModels] of groups) {
           try {
             await day.add(
@@ -134,7 +145,15 @@ export function createBatchService(deps: BatchServiceDeps) {
           }
         }
       }
-      const { records, clientErrors } = await aggregateDay(window, log, stage, failClient)
+      let aggregated: { records: number; clientErrors: ClientError[] }
+      try {
+        aggregated = await aggregateDay(window, log, stage, failClient, AbortSignal.any([abortController.signal, prepareFailed.signal]))
+      } catch (error) {
+        throw prepareFailed.signal.aborted ? prepareFailed.signal.reason : error
+      }
+      const { records, clientErrors } = aggregated
+      const { rate, usdPln, day } = await prepared
+      if (!rate.ok) warnings.push(`markup_cost_pln not computed: ${rate.reason}`)
       // Only the grace period running out aborts a started day: a stop request alone lets it finish
       // (docs/operations.md#shutdown), and a day that has not started yet never starts (checked above).
       abortController.signal.throwIfAborted()
@@ -204,6 +223,8 @@ export function createBatchService(deps: BatchServiceDeps) {
       return closed
     } finally {
       clearInterval(heartbeat)
+      // A read that failed first leaves the preparation running: the staging it opens is dropped too.
+      await preparing?.catch(() => undefined)
       await staging?.dispose().catch((error: unknown) => log.warn({ err: error }, 'day staging not dropped'))
     }
   }
@@ -277,8 +298,8 @@ export function createBatchService(deps: BatchServiceDeps) {
     log: Logger,
     stage: (groups: ClientGroups) => Promise<void>,
     failClient: (client: string, reason: string) => Promise<void>,
+    signal: AbortSignal,
   ): Promise<{ records: number; clientErrors: ClientError[] }> {
-    const signal = abortController.signal
     let records = 0
     let clients = 0
     let lastProgress = performance.now()

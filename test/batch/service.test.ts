@@ -180,3 +180,97 @@ t.test('a ledger that cannot close a run: retried, then the day rejects without 
   t.notOk(batch.isInFlight(first!.run.id), 'no longer in flight here, so recovery judges it dead')
   t.equal((await second!.done).status, 'succeeded_with_warnings', 'the next day ran all the same')
 })
+
+/** A rate as NBP gives it, for DAY. */
+const NBP_RATE = {
+  ok: true as const,
+  rate: { usage_date: DAY, rate: '4.0000', effective_date: '2026-11-19', table_no: '225/A/NBP/2026', source: 'nbp' as const, policy: 'previous-business-day' as const, fetched_at: '2026-11-27T12:00:00.000Z' },
+}
+
+t.test('the day is read while its rate is resolved: a slow NBP does not hold the read back', async (t) => {
+  const { app, db, store, clock, config } = await buildTestApp(t)
+  await postEvents(app, [record('a', '1'), record('b', '2', 'd')])
+  const real = createSqliteSource({ store, clock: fixedClock(0) })
+  let readStarted!: () => void
+  const reading = new Promise<void>((resolve) => (readStarted = resolve))
+  const source: UsageSource = {
+    ...real,
+    dataSource: real.dataSource,
+    dialect: real.dialect,
+    aggregateClients(window, signal) {
+      readStarted()
+      return real.aggregateClients!(window, signal)
+    },
+  }
+  // The rate answers only once the read has begun; if the read waited for the rate, it would give up
+  // after a second and the day would carry no PLN.
+  const rates: RateProvider = {
+    resolveUsdPlnRate: async () => {
+      const began = await Promise.race([reading.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 1_000))])
+      return began ? NBP_RATE : { ok: false, reason: 'the read did not start before the rate' }
+    },
+  }
+  const run = await serviceOf({ store, source, clock, config }, rates).runDate(DAY, 'api')
+  t.equal(run.status, 'succeeded', run.warnings)
+  t.equal(run.exchange_rate_usd_pln, '4.0000')
+  const rows = summaryRows(db, 'client_daily_usage', DAY)
+  t.same(
+    rows.map((r) => [r.client_org_id, r.markup_cost_nano_usd, r.markup_cost_nano_pln]),
+    [
+      ['c', 1_300_000_000, 5_200_000_000],
+      ['d', 2_600_000_000, 10_400_000_000],
+    ],
+  )
+})
+
+t.test('a rate lookup that fails stops the read: the day fails with its error, the staging is dropped, the rows are kept', async (t) => {
+  const { app, db, store, clock, config } = await buildTestApp(t)
+  await postEvents(app, [record('a', '1')])
+  await runBatch(app, { date: DAY })
+  const before = summaryRows(db, 'client_daily_usage', DAY)
+  t.equal(before.length, 1)
+  await postEvents(app, [record('b', '2')])
+
+  let stoppedWith: unknown
+  // A read that never ends by itself: only its signal stops it.
+  const source: UsageSource = {
+    ...createSqliteSource({ store, clock: fixedClock(0) }),
+    dataSource: 'sqlite',
+    dialect: 'sqlite',
+    async *aggregateClients(_window, signal) {
+      await new Promise<void>((resolve) => {
+        signal!.addEventListener('abort', () => resolve(), { once: true })
+        setTimeout(resolve, 5_000).unref()
+      })
+      stoppedWith = signal!.reason
+      signal!.throwIfAborted()
+      throw new Error('the read was not stopped')
+    },
+  }
+  const failure = Object.assign(new Error('rates table unreadable'), { code: 'SQLITE_IOERR' })
+  let asked!: () => void
+  const rateAsked = new Promise<void>((resolve) => (asked = resolve))
+  const rates: RateProvider = {
+    resolveUsdPlnRate: async () => {
+      asked()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      throw failure
+    },
+  }
+  const run = await serviceOf({ store, source, clock, config }, rates).runDate(DAY, 'api')
+  await rateAsked
+  t.equal(run.status, 'failed')
+  t.match(run.error_message, /rates table unreadable/)
+  t.equal(stoppedWith, failure, 'the read was stopped with the rate lookup\'s error')
+  t.same(summaryRows(db, 'client_daily_usage', DAY), before, 'previous summaries untouched')
+  const temp = db.$client.prepare("SELECT name FROM temp.sqlite_master WHERE type = 'table'").pluck().all()
+  t.same(temp, [], 'no staging table left behind')
+})
+
+t.test('an unknown time zone is refused when the service is built, not at its first run', async (t) => {
+  const { store, source, clock, config } = await buildTestApp(t)
+  t.throws(
+    () => createBatchService({ store, source, rates: gatedRatesReleased(), clock, log: pino({ level: 'silent' }), timeZone: 'Europe/Atlantis', defaultMarkupRate: config.defaultMarkupRate }),
+    { name: 'RangeError', message: 'unknown time zone: "Europe/Atlantis"' },
+  )
+})
