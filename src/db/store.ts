@@ -523,6 +523,9 @@ export type StoreDiskUsage = Static<typeof StorageResponse>['sqlite']
 
 export type { SessionLock }
 
+/** The database_metadata row holding the store's write generation (Store.generation), on both engines. */
+export const GENERATION_KEY = 'write_generation'
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgresql'
   readonly runs: RunRepository
@@ -547,10 +550,8 @@ export interface Store {
    * against it on every request never serves a stale answer (docs/api.md#conditional-requests).
    * Read it before the reads it validates. Called on every read request: one cheap lookup, no scan.
    *
-   * SQLite: a counter this store object bumps when each such write has committed, with
-   * `PRAGMA data_version`, which changes when another connection (the CLI, another process)
-   * commits. PostgreSQL: a one-row counter incremented inside the same transactions as those
-   * writes, read here (several replicas share it).
+   * Both engines: a one-row counter (database_metadata `write_generation`) incremented inside the
+   * same transactions as those writes, read here; raw ingests leave it alone.
    */
   generation(): Promise<string>
   /**

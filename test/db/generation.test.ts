@@ -1,6 +1,7 @@
 // Store.generation on a real SQLite file: it moves with every committed write a summary read can
-// see (day replace, rate, markup, void) — this connection's or another's — and stays put otherwise,
-// raw ingestion included, so the answer cache is neither stale nor needlessly cold.
+// see (day replace, rate, markup, void) — this store object's or another's on the file — and stays
+// put otherwise, raw ingestion included (the ingest writer's large ones too), so the answer cache is
+// neither stale nor needlessly cold.
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -60,11 +61,26 @@ t.test('moves with each summary-visible write, whoever commits it; reads and raw
   t.equal((await store.voids.void(['r1'], 'test', AT)).voided.length, 1)
   await expectMoved('a void')
 
-  // Another connection (another process, the CLI) commits: this store object sees it too.
-  const other = new Database(store.path)
+  // Another store object on the file (another process, the CLI) writes: this one sees it too.
+  const other = openSqliteStore({ path: store.path })
   t.teardown(() => other.close())
-  other.prepare("UPDATE client_daily_usage SET total_tokens = total_tokens + 1 WHERE client_org_id = 'acme'").run()
-  await expectMoved('a write by another connection')
+  await other.rates.setManual({ usage_date: '2026-11-22', rate: '4.2', fetched_at: '2026-11-28T12:00:00.000Z' })
+  await expectMoved('a rate set by another process')
   await expectSame('and then nothing')
-  t.equal(seen.length, 7, 'six moves seen')
+
+  // A large ingest, stored by the ingest writer on its own connection: raw records still change no summary.
+  const many = Array.from({ length: 1_500 }, (_, i) => event(`big-${i}`))
+  t.equal((await store.rawEvents.ingest(many, AT)).accepted, 1_500)
+  t.equal((await other.rawEvents.ingest(many.map((e) => ({ ...e, request_id: `${e.request_id}-other` })), AT)).accepted, 1_500)
+  await expectSame('large ingests through the writer connections of both store objects')
+
+  // A change by hand outside the service is seen once it moves the counter too (docs/operations.md).
+  const hand = new Database(store.path)
+  t.teardown(() => hand.close())
+  hand.prepare("UPDATE client_daily_usage SET total_tokens = total_tokens + 1 WHERE client_org_id = 'acme'").run()
+  await expectSame('an edit by hand alone')
+  hand.exec(`INSERT INTO database_metadata (key, value) VALUES ('write_generation', '1')
+    ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`)
+  await expectMoved('the documented statement after an edit by hand')
+  t.equal(seen.length, 8, 'seven moves seen')
 })

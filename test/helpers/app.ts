@@ -12,6 +12,7 @@ import { fixedClock } from '../../src/clock.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import type { Db } from '../../src/db/sqlite/open.js'
 import type { SqliteStore } from '../../src/db/sqlite/store.js'
+import { GENERATION_KEY } from '../../src/db/store.js'
 import type { RateProvider } from '../../src/rates/types.js'
 import { createServices, type ServiceDeps, type Services } from '../../src/services.js'
 import type { UsageSource } from '../../src/sources/types.js'
@@ -97,7 +98,7 @@ export async function runBatch(app: App, body: object, headers: Record<string, s
   return app.inject({ method: 'POST', url: '/batch/run?wait=true', payload: body, headers })
 }
 
-/** A digest of every row of every table: "nothing changed" means the same digest. */
+/** A digest of every row of every table but the write generation: "nothing changed" means the same digest. */
 export function databaseDigest(db: Db): string {
   const hash = createHash('sha256')
   const tables = db.$client
@@ -106,7 +107,9 @@ export function databaseDigest(db: Db): string {
     .all() as string[]
   for (const table of tables) {
     hash.update(`\n#${table}\n`)
-    for (const row of db.$client.prepare(`SELECT * FROM "${table}" ORDER BY rowid`).raw().all()) hash.update(JSON.stringify(row))
+    // The write generation is a cache token, not stored data (src/db/sqlite/generation.ts).
+    const skip = table === 'database_metadata' ? ` WHERE key <> '${GENERATION_KEY}'` : ''
+    for (const row of db.$client.prepare(`SELECT * FROM "${table}"${skip} ORDER BY rowid`).raw().all()) hash.update(JSON.stringify(row))
   }
   return hash.digest('hex')
 }

@@ -5,7 +5,8 @@
 import type { Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { dayWindow } from '../../src/clock.js'
-import { GENERATION_KEY, rows as pgRows } from '../../src/db/postgres/sql.js'
+import { rows as pgRows } from '../../src/db/postgres/sql.js'
+import { GENERATION_KEY } from '../../src/db/store.js'
 import type { PostgresStore } from '../../src/db/postgres/store.js'
 import type { Store } from '../../src/db/store.js'
 import { buildTestApp, databaseDigest, type TestApp, type TestAppOptions } from './app.js'
@@ -31,8 +32,8 @@ export interface StoreKind {
 const TZ = 'Europe/Warsaw'
 
 /**
- * PostgreSQL's write generation is a row of database_metadata, SQLite's lives in the process: a
- * cache token, not stored data, so the digest leaves it out on both.
+ * The write generation is a row of database_metadata on both engines: a cache token, not stored
+ * data, so the digest leaves it out (databaseDigest does the same on SQLite).
  */
 const PG_DIGEST_SKIPS: Record<string, string> = { database_metadata: `WHERE t.key <> '${GENERATION_KEY}'` }
 

@@ -1,9 +1,9 @@
 // Conditional GET on the read routes: a strong ETag per representation, If-None-Match answered 304,
-// and the answer cache never serving a stale answer — after a rerun, a manual rate, a void, a write
-// by another connection on the same file, or a new business day.
+// and the answer cache never serving a stale answer — after a rerun, a manual rate, a void, a run by
+// the CLI (another store on the same file), or a new business day.
 import t from 'tap'
-import Database from 'better-sqlite3'
-import { buildTestApp, postEvents, runBatch } from '../helpers/app.js'
+import { buildTestApp, DEFAULT_NOW_MS, postEvents, runBatch, testEnv } from '../helpers/app.js'
+import { runCli } from '../helpers/cli.js'
 import { event, type EventInput } from '../helpers/events.js'
 import type { App } from '../../src/app.js'
 import type { RateProvider } from '../../src/rates/types.js'
@@ -129,7 +129,7 @@ t.test('a read right after a rerun answers the new figures, with and without If-
   t.equal(overview.json().clients.find((c: { client_org_id: string }) => c.client_org_id === 'acme').total_requests, 15)
 })
 
-t.test('manual rates, voids and writes by another connection show at once', async (t) => {
+t.test('manual rates, voids and a run by the CLI show at once', async (t) => {
   const { app, dbPath } = await seeded(t)
   const rateUrl = '/usage/exchange-rates?from=2026-11-01&to=2026-11-27'
   const dailyUrl = '/usage/clients/acme/daily?from=2026-11-01&to=2026-11-27'
@@ -150,15 +150,17 @@ t.test('manual rates, voids and writes by another connection show at once', asyn
   t.equal(voidedAfter.statusCode, 200)
   t.same(voidedAfter.json().voids.map((v: { request_id: string }) => v.request_id), ['acme-0'])
 
-  // Another connection on the same file (another process, e.g. the CLI) changes a summary row.
+  // The CLI (its own store on the same file, as in another process) reruns the day over a new record.
   const daily = await get(app, dailyUrl)
   const tokens = daily.json().totals.total_tokens as number
-  const other = new Database(dbPath)
-  t.teardown(() => other.close())
-  t.equal(other.prepare("UPDATE client_daily_usage SET total_tokens = total_tokens + 1 WHERE client_org_id = 'acme'").run().changes, 1)
+  t.equal((await postEvents(app, events('acme', 2, 100))).statusCode, 200)
+  t.equal((await get(app, dailyUrl, { 'if-none-match': daily.headers.etag as string })).statusCode, 304, 'a raw record alone changes no figure')
+  const cli = await runCli(['run', '--date', DAY], await testEnv(dbPath), DEFAULT_NOW_MS)
+  t.equal(cli.code, 0, cli.err)
   const after = await get(app, dailyUrl, { 'if-none-match': daily.headers.etag as string })
   t.equal(after.statusCode, 200)
-  t.equal(after.json().totals.total_tokens, tokens + 1)
+  // The run also drops the record voided above (110 tokens) and adds the two new ones (110 + 112).
+  t.equal(after.json().totals.total_tokens, tokens - 110 + 110 + 112, 'the CLI\'s run shows at once')
 })
 
 t.test('the default range follows the business day: a new day is a new answer', async (t) => {

@@ -3,6 +3,7 @@
 // transactions on one checked-out connection that is discarded when it broke.
 import pg from 'pg'
 import type { Nano } from '../../money.js'
+import { GENERATION_KEY } from '../store.js'
 
 const INT8_OID = 20
 const NUMERIC_OID = 1700
@@ -101,6 +102,5 @@ export function holdsNul(value: string): boolean {
  * a markup, a void). Not a sequence: nextval is visible before its transaction commits, so a reader
  * could cache the old answer under the new number. A row lock orders writers; each takes it last.
  */
-export const GENERATION_KEY = 'write_generation'
 export const BUMP_GENERATION = `INSERT INTO database_metadata (key, value) VALUES ('${GENERATION_KEY}', '1')
   ON CONFLICT (key) DO UPDATE SET value = (database_metadata.value::bigint + 1)::text`

@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import { hostname } from 'node:os'
 import type { Clock } from '../../clock.js'
 import { systemClock } from '../../clock.js'
-import type { Readiness, Store, StoreDiskUsage, StoreHealth } from '../store.js'
+import { GENERATION_KEY, type Readiness, type Store, type StoreDiskUsage, type StoreHealth } from '../store.js'
 import { createSessionLock } from './advisory-locks.js'
 import { isPostgresStoreFailure } from './errors.js'
 import {
@@ -20,7 +20,7 @@ import {
 import { APPLICATION_NAME, openPostgres, postgresMigrationsApplied, redactUrl, type PgDb } from './open.js'
 import { createPostgresRawEvents } from './raw-events.js'
 import { createPostgresRuns } from './runs.js'
-import { GENERATION_KEY, one } from './sql.js'
+import { one } from './sql.js'
 import { createPostgresSummaries } from './summary-reads.js'
 
 export interface PostgresStoreOptions {

@@ -8,8 +8,8 @@
 //
 // Two connections write the file now. Every transaction that reads before it writes takes the
 // write lock at BEGIN (IMMEDIATE), so one committed by the other connection in between cannot fail
-// it; otherwise SQLite queues them (busy timeout). The store's write generation sees the writer's
-// commits (PRAGMA data_version counts other connections'), so a cached answer never outlives one.
+// it; otherwise SQLite queues them (busy timeout). Raw records change no summary, so the writer's
+// commits leave the store's write generation (generation.ts) alone and cached answers stay valid.
 //
 // A worker that fails or exits fails the ingests it was given (503: send again; records already
 // stored count as duplicates) and is started again for the next one.

@@ -8,6 +8,7 @@ import { USAGE_EVENT_COLUMNS } from '../schema.js'
 import { openSqliteReader } from './reader.js'
 import { usageEventOf, type UsageEvent, type VoidedEvent } from '../../usage-event.js'
 import { createIngest, STORED_COLUMNS, type RawStored } from './ingest.js'
+import type { SqliteGeneration } from './generation.js'
 import type {
   ArchiveLine,
   DaySelection,
@@ -33,7 +34,7 @@ function fromVoided(v: RawVoided): VoidedEvent {
 const ROW_SIZE_SQL = `coalesce(sum(length(CAST(request_id AS BLOB)) + length(CAST(client_org_id AS BLOB)) + length(CAST(model AS BLOB))
   + length(CAST(external_user AS BLOB)) + 6 * 8), 0)`
 
-export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEventRepository; voids: VoidRepository; diskUsage(): StoreDiskUsage } {
+export function createSqliteRawEvents(db: Db, path: string, generation: SqliteGeneration): { rawEvents: RawEventRepository; voids: VoidRepository; diskUsage(): StoreDiskUsage } {
   const c = db.$client
 
   /**
@@ -74,6 +75,7 @@ export function createSqliteRawEvents(db: Db, path: string): { rawEvents: RawEve
         deleteEvent.run(requestId)
         result.voided.push({ ...fromStored(stored), received_at_ms: Number(stored.received_at_ms), reason, voided_at_ms: nowMs })
       }
+      if (result.voided.length > 0) generation.bump()
       return result
     })
 

@@ -43,21 +43,15 @@ export interface SyncDayStaging {
   dispose(): void
 }
 
-/** The promise-returning face of a synchronous staging (store.ts DayStaging); `afterCommit` runs once a commit returns or throws. */
-export function asyncStaging(staging: SyncDayStaging, afterCommit?: () => void): DayStaging {
+/** The promise-returning face of a synchronous staging (store.ts DayStaging). */
+export function asyncStaging(staging: SyncDayStaging): DayStaging {
   return {
     add: async (day) => staging.add(day),
     discard: async (client) => staging.discard(client),
     get clients() {
       return staging.clients
     },
-    async commit(input) {
-      try {
-        return staging.commit(input)
-      } finally {
-        afterCommit?.()
-      }
-    },
+    commit: async (input) => staging.commit(input),
     dispose: async () => staging.dispose(),
   }
 }
@@ -74,9 +68,10 @@ const stagingIds = new WeakMap<object, number>()
 
 /**
  * Opens an empty staging area on the writer connection. Each open gets tables of its own, so two
- * days processed at once (an API run beside a scheduled one) never share them.
+ * days processed at once (an API run beside a scheduled one) never share them. `inCommit` runs inside
+ * the commit's transaction (the store moves its write generation there).
  */
-export function openDayStaging(db: Db): SyncDayStaging {
+export function openDayStaging(db: Db, inCommit?: () => void): SyncDayStaging {
   const conn = db.$client
   const id = (stagingIds.get(conn) ?? 0) + 1
   stagingIds.set(conn, id)
@@ -148,6 +143,7 @@ export function openDayStaging(db: Db): SyncDayStaging {
           result.unchanged += t.staged - r.inserted - r.updated
           result.rows += t.staged
         }
+        inCommit?.()
       }).immediate()
       dispose()
       return result

@@ -10,6 +10,7 @@ import type { RawEventRepository, Readiness, Store, StoreHealth } from '../store
 import { getArchive, isRawPurged, listArchives, markPurged, markRestored, recordArchive } from './archives.js'
 import { isStoreFailure } from './errors.js'
 import { databaseCreatedAt } from './metadata.js'
+import { sqliteGeneration } from './generation.js'
 import { migrationsApplied, openDb, type Db } from './open.js'
 import { appendPricing, markupInForce, markupsInForce, pricingHistory } from './pricing.js'
 import { getStoredUsdPlnRate, listRates, saveNbpRate, setManualRate } from './rates.js'
@@ -47,7 +48,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
 /** The store over an open connection (tests that prepare a database by hand first). */
 export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteStore {
-  const { rawEvents: ownRawEvents, voids, diskUsage } = createSqliteRawEvents(db, path)
+  const generation = sqliteGeneration(db.$client)
+  const { rawEvents: ownRawEvents, voids, diskUsage } = createSqliteRawEvents(db, path, generation)
   // Large ingests are stored by the ingest writer, off the event loop; a file only (a memory
   // database has one connection), and only one this process may write.
   const writer = path !== ':memory:' && !db.$client.readonly ? createIngestWriter(path, log) : undefined
@@ -59,28 +61,17 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
   const reportFailure = failureLogger(log)
 
   /**
-   * Writes of this connection that summary reads can see. Bumped once the write has returned: the
-   * writes are synchronous transactions, so no read of this process runs between the commit and
-   * the bump. Bumped after a failed write too (harmless: a cache misses once more).
+   * Each write a summary read can see moves the generation in its own transaction (generation.ts);
+   * IMMEDIATE, as the write and the bump read before they write.
    */
-  let writes = 0
-  function counted<A extends unknown[], R>(write: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-    return async (...args) => {
-      try {
-        return await write(...args)
-      } finally {
-        writes += 1
-      }
-    }
+  function bumping<A extends unknown[], R>(write: (...args: A) => R): (...args: A) => Promise<R> {
+    const inTransaction = db.$client.transaction((...args: A) => {
+      const result = write(...args)
+      generation.bump()
+      return result
+    })
+    return async (...args) => inTransaction.immediate(...args)
   }
-  /**
-   * Changes when another connection commits (docs: PRAGMA data_version); this connection's own
-   * commits leave it alone. Read on every cached read request: prepared once (`pragma()` prepares
-   * its statement on each call, which cost more than the rest of a cached answer); each run asks
-   * SQLite afresh.
-   */
-  const dataVersionStatement = db.$client.prepare('PRAGMA data_version').pluck()
-  const dataVersion = () => dataVersionStatement.get() as number
 
   function ready(): Readiness {
     try {
@@ -146,7 +137,7 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
       closedTotals: async (boundsMs, known) => runs.closedTotals(db, boundsMs, known),
     },
     summaries: {
-      openDayStaging: async () => asyncStaging(openDayStaging(db), () => (writes += 1)),
+      openDayStaging: async () => asyncStaging(openDayStaging(db, generation.bump)),
       clientDaily: async (client, from, to) => reads.clientDailyRows(db, client, from, to),
       clientsOverview: async (from, to) => reads.clientsOverview(db, from, to),
       clientModelSums: async (client, from, to) => reads.clientModelSums(db, client, from, to),
@@ -159,12 +150,12 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
     rates: {
       get: async (date) => getStoredUsdPlnRate(db, date),
       list: async (from, to) => listRates(db, from, to),
-      saveNbp: counted(async (rate) => saveNbpRate(db, rate)),
-      setManual: counted(async (input) => setManualRate(db, input)),
+      saveNbp: bumping((rate) => saveNbpRate(db, rate)),
+      setManual: bumping((input) => setManualRate(db, input)),
     },
     pricing: {
       history: async (client) => pricingHistory(db, client),
-      append: counted(async (entry) => appendPricing(db, entry)),
+      append: bumping((entry) => appendPricing(db, entry)),
       inForce: async (client, date, defaultRate) => markupInForce(db, client, date, defaultRate),
       allInForce: async (date) => markupsInForce(db, date),
     },
@@ -185,12 +176,12 @@ export function createSqliteStore(db: Db, path: string, log?: Logger): SqliteSto
     metadata: {
       createdAt: async () => databaseCreatedAt(db),
     },
-    voids: { ...voids, void: counted(voids.void) },
+    voids,
     rawEvents,
     ready: async () => ready(),
     health: async () => health(),
     diskUsage: async () => diskUsage(),
-    generation: async () => `${writes}.${dataVersion()}`,
+    generation: async () => generation.read(),
     isStoreFailure,
     async close() {
       await writer?.close()
