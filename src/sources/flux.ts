@@ -6,6 +6,7 @@ import {
   InfluxQueryError,
   detectInfluxVersion,
   elapsedMs,
+  httpRequestFor,
   writeUsagePoints,
   type FetchFn,
   type WriteTarget,
@@ -21,7 +22,7 @@ export interface FluxSourceOptions {
   bucket: string
   measurement: string
   timeoutMs: number
-  /** Used for /ping and writes; the query client has its own HTTP stack. */
+  /** Replaces node:http for /ping and writes; the query client has its own HTTP stack. */
   fetch?: FetchFn
 }
 
@@ -125,6 +126,7 @@ function textOrNull(value: unknown): string | null {
 export function createFluxSource(options: FluxSourceOptions): UsageSource {
   const client = new InfluxDB({ url: options.url, token: options.token, timeout: options.timeoutMs })
   const queryApi = client.getQueryApi(options.org)
+  const pingAndWrites = httpRequestFor(options.fetch)
   const auth = options.token ? ({ kind: 'token', token: options.token, scheme: 'Token' } as const) : ({ kind: 'none' } as const)
   const writeTarget: WriteTarget = {
     url: options.url,
@@ -132,7 +134,7 @@ export function createFluxSource(options: FluxSourceOptions): UsageSource {
     api: { kind: 'v2', org: options.org, bucket: options.bucket },
     measurement: options.measurement,
     timeoutMs: options.timeoutMs,
-    fetch: options.fetch,
+    request: pingAndWrites,
   }
   let lastError: string | null = null
 
@@ -213,7 +215,7 @@ export function createFluxSource(options: FluxSourceOptions): UsageSource {
     async check(): Promise<SourceHealth> {
       const started = performance.now()
       try {
-        const v = await detectInfluxVersion(options.url, options.fetch, { auth, timeoutMs: options.timeoutMs })
+        const v = await detectInfluxVersion(options.url, pingAndWrites, { auth, timeoutMs: options.timeoutMs })
         return { status: 'up', detail: { version: v.version, query_language: 'flux', latency_ms: elapsedMs(started), last_error: lastError } }
       } catch (e) {
         lastError = (e as Error).message

@@ -6,6 +6,7 @@ import { createFluxSource } from './flux.js'
 import { RawStoreUnavailableError } from '../errors.js'
 import {
   detectInfluxVersion,
+  httpRequestFor,
   type FetchFn,
   type InfluxAuth,
   type InfluxVersion,
@@ -17,6 +18,7 @@ import { redactText } from '../redact.js'
 
 export interface InfluxSourceDeps {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error?(obj: object, msg: string): void }
+  /** Replaces node:http for /ping, InfluxQL and writes (tests inject fakes and faults through it). */
   fetch?: FetchFn
   clock?: Clock
   /** Background detection (INFLUXDB_QUERY_LANGUAGE=auto): the first retry delay and the cap it doubles up to. */
@@ -57,9 +59,10 @@ export interface DialectDetection {
 }
 
 /**
- * fetch refuses a URL with user:password@ (and quotes it whole in its error): credentials given in
- * INFLUXDB_URL become the 1.x username and password (sent as basic auth), unless a token or
- * INFLUXDB_USERNAME is set, which then win; either way the URL is used without them.
+ * Neither transport sends a URL with user:password@ (fetch refuses it and quotes it whole in its
+ * error; nodeHttpRequest refuses it too): credentials given in INFLUXDB_URL become the 1.x
+ * username and password (sent as basic auth), unless a token or INFLUXDB_USERNAME is set, which
+ * then win; either way the URL is used without them.
  */
 function withUrlCredentials(config: InfluxConfig): InfluxConfig {
   let parsed: URL
@@ -95,7 +98,7 @@ export async function createInfluxSource(given: InfluxConfig, deps: InfluxSource
       ? { kind: 'basic', username: config.INFLUXDB_USERNAME, password: config.INFLUXDB_PASSWORD ?? '' }
       : { kind: 'none' }
   const detect = () =>
-    detectInfluxVersion(url, deps.fetch, { auth: preliminaryAuth, timeoutMs: Math.min(config.INFLUXDB_TIMEOUT_MS, DETECTION_TIMEOUT_MS) })
+    detectInfluxVersion(url, httpRequestFor(deps.fetch), { auth: preliminaryAuth, timeoutMs: Math.min(config.INFLUXDB_TIMEOUT_MS, DETECTION_TIMEOUT_MS) })
 
   if (config.INFLUXDB_QUERY_LANGUAGE === 'auto') return createDetectingSource(config, deps, detect, preliminaryAuth)
 

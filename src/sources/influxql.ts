@@ -8,10 +8,13 @@ import {
   bodyExcerpt,
   detectInfluxVersion,
   elapsedMs,
+  httpRequestFor,
   joinUrl,
+  requestFailureText,
   requestSignal,
   writeUsagePoints,
   type FetchFn,
+  type HttpAnswer,
   type InfluxAuth,
   type WriteTarget,
 } from './influx-http.js'
@@ -27,6 +30,7 @@ export interface InfluxQLSourceOptions {
   /** Where ingest writes: 1.x `/write`; 2.x/3.x `/api/v2/write` (org is 2.x only). */
   writeApi: { kind: 'v1' } | { kind: 'v2'; org?: string }
   timeoutMs: number
+  /** Replaces node:http (tests inject fakes and faults through it). */
   fetch?: FetchFn
 }
 
@@ -87,12 +91,13 @@ interface QueryChunk {
 
 /**
  * Parses a chunked /query answer as it arrives: one JSON document per line. Reports every error
- * the server puts inside the answer (top-level or per statement, often with HTTP 200).
+ * the server puts inside the answer (top-level or per statement, often with HTTP 200). The body is
+ * read as it comes (node:http gives Buffers); a body cut short throws from the iteration itself.
  */
-async function* readChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<QueryChunk> {
+async function* readChunks(body: AsyncIterable<Uint8Array>): AsyncGenerator<QueryChunk> {
   const decoder = new TextDecoder()
   let pending = ''
-  for await (const piece of body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const piece of body) {
     pending += decoder.decode(piece, { stream: true })
     let nl: number
     while ((nl = pending.indexOf('\n')) >= 0) {
@@ -230,7 +235,7 @@ export interface InfluxQLSource extends UsageSource {
 }
 
 export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSource {
-  const fetchFn = options.fetch ?? fetch
+  const request = httpRequestFor(options.fetch)
   let lastError: string | null = null
 
   const writeTarget: WriteTarget = {
@@ -242,30 +247,36 @@ export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSo
         : { kind: 'v2', org: options.writeApi.org, bucket: options.database },
     measurement: options.measurement,
     timeoutMs: options.timeoutMs,
-    fetch: fetchFn,
+    request,
   }
 
   async function* query(statement: string, signal?: AbortSignal, epoch: 'ms' | null = 'ms'): AsyncGenerator<Series> {
     const url = joinUrl(options.url, 'query', { db: options.database, q: statement, epoch: epoch ?? undefined, chunked: 'true' })
-    let response: Response
+    let answer: HttpAnswer
     try {
-      response = await fetchFn(url, { headers: { accept: 'application/json', ...authHeaders(options.auth) }, signal: requestSignal(options.timeoutMs, signal) })
+      answer = await request(url, { headers: { accept: 'application/json', ...authHeaders(options.auth) }, signal: requestSignal(options.timeoutMs, signal) })
     } catch (e) {
-      lastError = (e as Error).message
-      throw new InfluxQueryError(`InfluxDB query failed: ${(e as Error).message}`, undefined, { cause: e })
-    }
-    if (!response.ok || !response.body) {
-      const excerpt = await bodyExcerpt(response)
-      lastError = `HTTP ${response.status}`
-      throw new InfluxQueryError(`InfluxDB query answered HTTP ${response.status}: ${excerpt}`, response.status)
+      lastError = requestFailureText(e)
+      throw new InfluxQueryError(`InfluxDB query failed: ${lastError}`, undefined, { cause: e })
     }
     try {
-      for await (const chunk of readChunks(response.body)) {
-        for (const result of chunk.results ?? []) yield* result.series ?? []
+      if (!answer.ok || !answer.body) {
+        const excerpt = await bodyExcerpt(answer)
+        lastError = `HTTP ${answer.status}`
+        throw new InfluxQueryError(`InfluxDB query answered HTTP ${answer.status}: ${excerpt}`, answer.status)
       }
-    } catch (e) {
-      lastError = (e as Error).message
-      throw e instanceof InfluxQueryError ? e : new InfluxQueryError(`InfluxDB query failed: ${(e as Error).message}`, undefined, { cause: e })
+      try {
+        for await (const chunk of readChunks(answer.body)) {
+          for (const result of chunk.results ?? []) yield* result.series ?? []
+        }
+      } catch (e) {
+        lastError = (e as Error).message
+        throw e instanceof InfluxQueryError ? e : new InfluxQueryError(`InfluxDB query failed: ${(e as Error).message}`, undefined, { cause: e })
+      }
+    } finally {
+      // Every way out (the end, an error, an abort, a caller leaving early through return()) lets
+      // go of the answer: otherwise its keep-alive connection stays taken.
+      await answer.discard()
     }
     lastError = null
   }
@@ -330,7 +341,7 @@ export function createInfluxQLSource(options: InfluxQLSourceOptions): InfluxQLSo
     async check(): Promise<SourceHealth> {
       const started = performance.now()
       try {
-        const v = await detectInfluxVersion(options.url, fetchFn, { auth: options.auth, timeoutMs: options.timeoutMs })
+        const v = await detectInfluxVersion(options.url, request, { auth: options.auth, timeoutMs: options.timeoutMs })
         return {
           status: 'up',
           detail: { version: v.version, query_language: 'influxql', latency_ms: elapsedMs(started), last_error: lastError },
